@@ -1,0 +1,214 @@
+//! MDE's portal CSV format: reading rows into submissions (with line numbers) and writing
+//! indicators back out so the file re-imports unchanged.
+//!
+//! Header (MDE's sample order): `IndicatorType,IndicatorValue,ExpirationTime,Action,Severity,
+//! Title,Description,RecommendedActions,RbacGroups,Category,MitreTechniques,GenerateAlert`.
+//! Columns are matched by name, ignoring case; the camelCase names of MDE's docs table and
+//! `RbacGroupNames` are accepted as aliases. Unknown columns are refused rather than dropped.
+
+use crate::{Indicator, IndicatorSubmission, ValidationError};
+use serde_json::Value;
+use std::io::{Read, Write};
+
+/// The header iocd writes, in the order of Microsoft's sample file.
+pub const HEADER: [&str; 12] = [
+    "IndicatorType",
+    "IndicatorValue",
+    "ExpirationTime",
+    "Action",
+    "Severity",
+    "Title",
+    "Description",
+    "RecommendedActions",
+    "RbacGroups",
+    "Category",
+    "MitreTechniques",
+    "GenerateAlert",
+];
+
+const REQUIRED: [&str; 5] = ["IndicatorType", "IndicatorValue", "Action", "Title", "Description"];
+
+/// A problem with the file as a whole (as opposed to one row).
+#[derive(Debug, thiserror::Error)]
+pub enum CsvFileError {
+    #[error("the CSV file has no header row")]
+    MissingHeader,
+    #[error("unknown CSV column {0:?}; expected the columns {columns}", columns = HEADER.join(","))]
+    UnknownColumn(String),
+    #[error("the CSV header names column {0} twice")]
+    DuplicateColumn(String),
+    #[error("the CSV header lacks the required column {0}")]
+    MissingColumn(&'static str),
+    #[error("cannot read the CSV header: {0}")]
+    Read(String),
+}
+
+/// One data row: its 1-based line number (the header is line 1) and the submission, or why the
+/// row could not be read.
+#[derive(Debug)]
+pub struct CsvRow {
+    pub line: u64,
+    pub submission: Result<IndicatorSubmission, ValidationError>,
+}
+
+/// Reads an MDE CSV stream row by row.
+pub struct CsvReader<R: Read> {
+    reader: csv::Reader<R>,
+    columns: Vec<usize>,
+    record: csv::StringRecord,
+}
+
+impl<R: Read> std::fmt::Debug for CsvReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsvReader").field("columns", &self.columns).finish_non_exhaustive()
+    }
+}
+
+fn canonical_column(name: &str) -> Option<usize> {
+    let name = name.trim().trim_start_matches('\u{feff}');
+    let name = if name.eq_ignore_ascii_case("RbacGroupNames") { "RbacGroups" } else { name };
+    HEADER.iter().position(|h| h.eq_ignore_ascii_case(name))
+}
+
+impl<R: Read> CsvReader<R> {
+    pub fn new(input: R) -> Result<Self, CsvFileError> {
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
+        let headers = reader.headers().map_err(|e| CsvFileError::Read(e.to_string()))?.clone();
+        if headers.is_empty() || headers.iter().all(|h| h.trim().is_empty()) {
+            return Err(CsvFileError::MissingHeader);
+        }
+        let mut columns = Vec::with_capacity(headers.len());
+        for name in headers.iter() {
+            let index = canonical_column(name).ok_or_else(|| CsvFileError::UnknownColumn(name.to_owned()))?;
+            if columns.contains(&index) {
+                return Err(CsvFileError::DuplicateColumn(HEADER[index].to_owned()));
+            }
+            columns.push(index);
+        }
+        for required in REQUIRED {
+            let index = HEADER.iter().position(|h| *h == required).unwrap_or(0);
+            if !columns.contains(&index) {
+                return Err(CsvFileError::MissingColumn(required));
+            }
+        }
+        Ok(CsvReader { reader, columns, record: csv::StringRecord::new() })
+    }
+
+    /// The next data row, or `None` at the end of the input. Blank lines are skipped.
+    pub fn next_row(&mut self) -> Option<CsvRow> {
+        loop {
+            let line_before = self.reader.position().line();
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => return None,
+                Ok(true) => {
+                    let line = self.record.position().map_or(line_before, |p| p.line());
+                    if self.record.iter().all(|cell| cell.trim().is_empty()) {
+                        continue;
+                    }
+                    return Some(CsvRow { line, submission: self.submission_from_record() });
+                }
+                Err(error) => {
+                    let line = error.position().map_or(line_before, |p| p.line());
+                    let message = match error.kind() {
+                        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_owned(),
+                        _ => error.to_string(),
+                    };
+                    return Some(CsvRow {
+                        line,
+                        submission: Err(ValidationError::new(
+                            crate::ErrorCode::InvalidInput,
+                            "csv",
+                            format!("Failed to parse CSV file. Invalid line: {line}, Reason: {message}"),
+                        )),
+                    });
+                }
+            }
+        }
+    }
+
+    fn submission_from_record(&self) -> Result<IndicatorSubmission, ValidationError> {
+        if self.record.len() != self.columns.len() {
+            return Err(ValidationError::invalid(
+                "csv",
+                format!("the row has {} cells but the header has {} columns", self.record.len(), self.columns.len()),
+            ));
+        }
+        let mut submission = IndicatorSubmission::default();
+        for (cell, &column) in self.record.iter().zip(&self.columns) {
+            if cell.trim().is_empty() {
+                continue;
+            }
+            let value = Some(Value::String(cell.to_owned()));
+            match HEADER[column] {
+                "IndicatorType" => submission.indicator_type = value,
+                "IndicatorValue" => submission.indicator_value = value,
+                "ExpirationTime" => submission.expiration_time = value,
+                "Action" => submission.action = value,
+                "Severity" => submission.severity = value,
+                "Title" => submission.title = value,
+                "Description" => submission.description = value,
+                "RecommendedActions" => submission.recommended_actions = value,
+                "RbacGroups" => submission.rbac_group_names = value,
+                "Category" => submission.category = value,
+                "MitreTechniques" => submission.mitre_techniques = value,
+                _ => submission.generate_alert = value,
+            }
+        }
+        Ok(submission)
+    }
+}
+
+impl<R: Read> Iterator for CsvReader<R> {
+    type Item = CsvRow;
+
+    fn next(&mut self) -> Option<CsvRow> {
+        self.next_row()
+    }
+}
+
+/// Writes indicators in MDE's CSV format (header first).
+pub struct CsvWriter<W: Write> {
+    writer: csv::Writer<W>,
+}
+
+impl<W: Write> std::fmt::Debug for CsvWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsvWriter").finish_non_exhaustive()
+    }
+}
+
+impl<W: Write> CsvWriter<W> {
+    pub fn new(output: W) -> std::io::Result<Self> {
+        let mut writer = csv::Writer::from_writer(output);
+        writer.write_record(HEADER).map_err(std::io::Error::other)?;
+        Ok(CsvWriter { writer })
+    }
+
+    pub fn write(&mut self, indicator: &Indicator) -> std::io::Result<()> {
+        let s = &indicator.spec;
+        let expiration = s
+            .expiration_time
+            .map(|t| t.to_mde_seconds().replace('Z', ".0Z"))
+            .unwrap_or_default();
+        let record = [
+            s.indicator_type.as_str().to_owned(),
+            s.indicator_value.clone(),
+            expiration,
+            s.action.as_str().to_owned(),
+            s.severity.as_str().to_owned(),
+            s.title.clone(),
+            s.description.clone(),
+            s.recommended_actions.clone().unwrap_or_default(),
+            s.rbac_group_names.join(","),
+            s.category.name().to_owned(),
+            s.mitre_techniques.join(","),
+            s.generate_alert.to_string(),
+        ];
+        self.writer.write_record(&record).map_err(std::io::Error::other)
+    }
+
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.writer.flush()?;
+        self.writer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}
