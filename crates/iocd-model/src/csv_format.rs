@@ -26,7 +26,13 @@ pub const HEADER: [&str; 12] = [
     "GenerateAlert",
 ];
 
-const REQUIRED: [&str; 5] = ["IndicatorType", "IndicatorValue", "Action", "Title", "Description"];
+const REQUIRED: [&str; 5] = [
+    "IndicatorType",
+    "IndicatorValue",
+    "Action",
+    "Title",
+    "Description",
+];
 
 /// A problem with the file as a whole (as opposed to one row).
 #[derive(Debug, thiserror::Error)]
@@ -60,26 +66,39 @@ pub struct CsvReader<R: Read> {
 
 impl<R: Read> std::fmt::Debug for CsvReader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CsvReader").field("columns", &self.columns).finish_non_exhaustive()
+        f.debug_struct("CsvReader")
+            .field("columns", &self.columns)
+            .finish_non_exhaustive()
     }
 }
 
 fn canonical_column(name: &str) -> Option<usize> {
     let name = name.trim().trim_start_matches('\u{feff}');
-    let name = if name.eq_ignore_ascii_case("RbacGroupNames") { "RbacGroups" } else { name };
+    let name = if name.eq_ignore_ascii_case("RbacGroupNames") {
+        "RbacGroups"
+    } else {
+        name
+    };
     HEADER.iter().position(|h| h.eq_ignore_ascii_case(name))
 }
 
 impl<R: Read> CsvReader<R> {
     pub fn new(input: R) -> Result<Self, CsvFileError> {
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
-        let headers = reader.headers().map_err(|e| CsvFileError::Read(e.to_string()))?.clone();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(input);
+        let headers = reader
+            .headers()
+            .map_err(|e| CsvFileError::Read(e.to_string()))?
+            .clone();
         if headers.is_empty() || headers.iter().all(|h| h.trim().is_empty()) {
             return Err(CsvFileError::MissingHeader);
         }
         let mut columns = Vec::with_capacity(headers.len());
         for name in headers.iter() {
-            let index = canonical_column(name).ok_or_else(|| CsvFileError::UnknownColumn(name.to_owned()))?;
+            let index = canonical_column(name)
+                .ok_or_else(|| CsvFileError::UnknownColumn(name.to_owned()))?;
             if columns.contains(&index) {
                 return Err(CsvFileError::DuplicateColumn(HEADER[index].to_owned()));
             }
@@ -91,7 +110,11 @@ impl<R: Read> CsvReader<R> {
                 return Err(CsvFileError::MissingColumn(required));
             }
         }
-        Ok(CsvReader { reader, columns, record: csv::StringRecord::new() })
+        Ok(CsvReader {
+            reader,
+            columns,
+            record: csv::StringRecord::new(),
+        })
     }
 
     /// The next data row, or `None` at the end of the input. Blank lines are skipped.
@@ -105,7 +128,10 @@ impl<R: Read> CsvReader<R> {
                     if self.record.iter().all(|cell| cell.trim().is_empty()) {
                         continue;
                     }
-                    return Some(CsvRow { line, submission: self.submission_from_record() });
+                    return Some(CsvRow {
+                        line,
+                        submission: self.submission_from_record(),
+                    });
                 }
                 Err(error) => {
                     let line = error.position().map_or(line_before, |p| p.line());
@@ -118,7 +144,9 @@ impl<R: Read> CsvReader<R> {
                         submission: Err(ValidationError::new(
                             crate::ErrorCode::InvalidInput,
                             "csv",
-                            format!("Failed to parse CSV file. Invalid line: {line}, Reason: {message}"),
+                            format!(
+                                "Failed to parse CSV file. Invalid line: {line}, Reason: {message}"
+                            ),
                         )),
                     });
                 }
@@ -130,7 +158,11 @@ impl<R: Read> CsvReader<R> {
         if self.record.len() != self.columns.len() {
             return Err(ValidationError::invalid(
                 "csv",
-                format!("the row has {} cells but the header has {} columns", self.record.len(), self.columns.len()),
+                format!(
+                    "the row has {} cells but the header has {} columns",
+                    self.record.len(),
+                    self.columns.len()
+                ),
             ));
         }
         let mut submission = IndicatorSubmission::default();
@@ -204,11 +236,15 @@ impl<W: Write> CsvWriter<W> {
             s.mitre_techniques.join(","),
             s.generate_alert.to_string(),
         ];
-        self.writer.write_record(&record).map_err(std::io::Error::other)
+        self.writer
+            .write_record(&record)
+            .map_err(std::io::Error::other)
     }
 
     pub fn finish(mut self) -> std::io::Result<W> {
         self.writer.flush()?;
-        self.writer.into_inner().map_err(|e| std::io::Error::other(e.to_string()))
+        self.writer
+            .into_inner()
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
 }

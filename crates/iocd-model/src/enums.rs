@@ -190,7 +190,10 @@ impl Category {
 
     /// Parses a PascalCase category name exactly, as MDE's CSV importer does.
     pub fn from_name(name: &str) -> Option<Self> {
-        CATEGORY_NAMES.iter().position(|n| *n == name).map(|i| Category(i as u8 + 1))
+        CATEGORY_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Category(i as u8 + 1))
     }
 
     pub fn number(self) -> i64 {
@@ -235,7 +238,10 @@ mod tests {
         use IndicatorType::*;
         let table: &[(IndicatorType, &[Action])] = &[
             (FileSha1, &[Allowed, Audit, Warn, Block, BlockAndRemediate]),
-            (FileSha256, &[Allowed, Audit, Warn, Block, BlockAndRemediate]),
+            (
+                FileSha256,
+                &[Allowed, Audit, Warn, Block, BlockAndRemediate],
+            ),
             (FileMd5, &[Allowed, Audit, Warn, Block, BlockAndRemediate]),
             (IpAddress, &[Allowed, Audit, Warn, Block]),
             (DomainName, &[Allowed, Audit, Warn, Block]),
@@ -256,11 +262,17 @@ mod tests {
     #[test]
     fn legacy_actions_map_per_type() {
         assert_eq!(LegacyAction::parse("alert"), Some(LegacyAction::Alert));
-        assert_eq!(LegacyAction::Alert.modern_action(IndicatorType::Url), Action::Audit);
+        assert_eq!(
+            LegacyAction::Alert.modern_action(IndicatorType::Url),
+            Action::Audit
+        );
         assert_eq!(
             LegacyAction::AlertAndBlock.modern_action(IndicatorType::FileSha256),
             Action::BlockAndRemediate
         );
-        assert_eq!(LegacyAction::AlertAndBlock.modern_action(IndicatorType::Url), Action::Block);
+        assert_eq!(
+            LegacyAction::AlertAndBlock.modern_action(IndicatorType::Url),
+            Action::Block
+        );
     }
 }

@@ -87,7 +87,11 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(code: ErrorCode, field: &'static str, message: impl Into<String>) -> Self {
-        ValidationError { code, message: message.into(), field }
+        ValidationError {
+            code,
+            message: message.into(),
+            field,
+        }
     }
 
     pub fn missing(field: &'static str) -> Self {

@@ -1,7 +1,10 @@
 //! Indicator submissions (raw, as clients send them), validated specs, and stored indicators.
 
 use crate::enums::LegacyAction;
-use crate::{Action, Category, ErrorCode, IndicatorType, Severity, Timestamp, ValidationError, normalise_value};
+use crate::{
+    Action, Category, ErrorCode, IndicatorType, Severity, Timestamp, ValidationError,
+    normalise_value,
+};
 use serde::ser::SerializeMap;
 use serde_json::Value;
 
@@ -66,7 +69,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_title_len: 1024, max_text_len: 10_000, max_short_text_len: 256, max_list_items: 100 }
+        Limits {
+            max_title_len: 1024,
+            max_text_len: 10_000,
+            max_short_text_len: 256,
+            max_list_items: 100,
+        }
     }
 }
 
@@ -83,11 +91,19 @@ pub struct ValidationOptions {
 
 impl ValidationOptions {
     pub fn json(now: Timestamp, strict: bool) -> Self {
-        ValidationOptions { now, strict, source: SubmissionSource::Json, limits: Limits::default() }
+        ValidationOptions {
+            now,
+            strict,
+            source: SubmissionSource::Json,
+            limits: Limits::default(),
+        }
     }
 
     pub fn csv(now: Timestamp, strict: bool) -> Self {
-        ValidationOptions { source: SubmissionSource::Csv, ..Self::json(now, strict) }
+        ValidationOptions {
+            source: SubmissionSource::Csv,
+            ..Self::json(now, strict)
+        }
     }
 }
 
@@ -154,8 +170,14 @@ impl serde::Serialize for Indicator {
         map.serialize_entry("title", &s.title)?;
         map.serialize_entry("description", &s.description)?;
         map.serialize_entry("recommendedActions", &s.recommended_actions)?;
-        map.serialize_entry("creationTimeDateTimeUtc", &self.creation_time.to_mde_precise())?;
-        map.serialize_entry("expirationTime", &s.expiration_time.map(Timestamp::to_mde_seconds))?;
+        map.serialize_entry(
+            "creationTimeDateTimeUtc",
+            &self.creation_time.to_mde_precise(),
+        )?;
+        map.serialize_entry(
+            "expirationTime",
+            &s.expiration_time.map(Timestamp::to_mde_seconds),
+        )?;
         map.serialize_entry("lastUpdateTime", &self.last_update_time.to_mde_precise())?;
         map.serialize_entry("lastUpdatedBy", &self.last_updated_by)?;
         map.serialize_entry("rbacGroupNames", &s.rbac_group_names)?;
@@ -186,21 +208,33 @@ pub fn validate_submission(
     let indicator_type = IndicatorType::parse(&type_text).ok_or_else(|| {
         ValidationError::invalid(
             "indicatorType",
-            format!("Indicator type {type_text} is invalid. Possible values: {}.", IndicatorType::possible_values()),
+            format!(
+                "Indicator type {type_text} is invalid. Possible values: {}.",
+                IndicatorType::possible_values()
+            ),
         )
     })?;
-    if options.source == SubmissionSource::Csv && options.strict && !indicator_type.mde_csv_accepts() {
+    if options.source == SubmissionSource::Csv
+        && options.strict
+        && !indicator_type.mde_csv_accepts()
+    {
         return Err(ValidationError::invalid(
             "indicatorType",
-            format!("Indicator type {indicator_type} cannot be imported from CSV in strict MDE mode."),
+            format!(
+                "Indicator type {indicator_type} cannot be imported from CSV in strict MDE mode."
+            ),
         ));
     }
     let raw_value = required_text(&submission.indicator_value, "indicatorValue")?;
     let indicator_value = normalise_value(indicator_type, &raw_value, !options.strict)?;
 
     let action_text = required_text(&submission.action, "action")?;
-    let mut generate_alert = optional_bool(&submission.generate_alert, "generateAlert")?.unwrap_or(false);
-    let action = match (Action::parse(&action_text), LegacyAction::parse(&action_text)) {
+    let mut generate_alert =
+        optional_bool(&submission.generate_alert, "generateAlert")?.unwrap_or(false);
+    let action = match (
+        Action::parse(&action_text),
+        LegacyAction::parse(&action_text),
+    ) {
         (Some(action), _) => action,
         (None, Some(legacy)) if options.source == SubmissionSource::Json => {
             generate_alert = true;
@@ -209,7 +243,10 @@ pub fn validate_submission(
         _ => {
             return Err(ValidationError::invalid(
                 "action",
-                format!("Error in parsing field Action, value: {action_text}. Possible values: {}", csv_action_list()),
+                format!(
+                    "Error in parsing field Action, value: {action_text}. Possible values: {}",
+                    csv_action_list()
+                ),
             ));
         }
     };
@@ -220,7 +257,10 @@ pub fn validate_submission(
         ));
     }
     if action == Action::Audit && !generate_alert {
-        return Err(ValidationError::invalid("generateAlert", "Action Audit requires generateAlert to be true."));
+        return Err(ValidationError::invalid(
+            "generateAlert",
+            "Action Audit requires generateAlert to be true.",
+        ));
     }
 
     let title = required_text(&submission.title, "title")?;
@@ -235,7 +275,10 @@ pub fn validate_submission(
         None => None,
         Some(text) => {
             let parsed = Timestamp::parse(&text).ok_or_else(|| {
-                ValidationError::invalid("expirationTime", format!("Expiration time {text} is not a valid ISO 8601 date-time."))
+                ValidationError::invalid(
+                    "expirationTime",
+                    format!("Expiration time {text} is not a valid ISO 8601 date-time."),
+                )
             })?;
             let parsed = parsed.truncated_to_second();
             if parsed <= options.now {
@@ -252,13 +295,19 @@ pub fn validate_submission(
         Some(text) => Severity::parse(&text).ok_or_else(|| {
             ValidationError::invalid(
                 "severity",
-                format!("Severity {text} is invalid. Possible values: {}.", Severity::possible_values()),
+                format!(
+                    "Severity {text} is invalid. Possible values: {}.",
+                    Severity::possible_values()
+                ),
             )
         })?,
     };
     let category = match &submission.category {
         None => Category::default(),
-        Some(Value::Number(n)) => n.as_i64().and_then(Category::from_number).ok_or_else(|| bad_category(&n.to_string()))?,
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(Category::from_number)
+            .ok_or_else(|| bad_category(&n.to_string()))?,
         Some(Value::String(s)) if s.is_empty() => Category::default(),
         Some(Value::String(s)) => Category::from_name(s)
             .or_else(|| s.parse::<i64>().ok().and_then(Category::from_number))
@@ -270,18 +319,25 @@ pub fn validate_submission(
     if let Some(url) = &educate_url {
         check_len(url, "educateUrl", 2048)?;
         crate::url_canon::canonicalise_url(url).map_err(|e| {
-            ValidationError::new(ErrorCode::InvalidUrl, "educateUrl", format!("URL {url} is invalid: {e}."))
+            ValidationError::new(
+                ErrorCode::InvalidUrl,
+                "educateUrl",
+                format!("URL {url} is invalid: {e}."),
+            )
         })?;
     }
     let rbac_group_names = string_list(&submission.rbac_group_names, "rbacGroupNames", &limits)?;
     let rbac_group_ids = id_list(&submission.rbac_group_ids, "rbacGroupIds", &limits)?;
-    let mut mitre_techniques = string_list(&submission.mitre_techniques, "mitreTechniques", &limits)?;
+    let mut mitre_techniques =
+        string_list(&submission.mitre_techniques, "mitreTechniques", &limits)?;
     for technique in &mut mitre_techniques {
         *technique = technique.to_ascii_uppercase();
         if !is_mitre_technique(technique) {
             return Err(ValidationError::invalid(
                 "mitreTechniques",
-                format!("MITRE technique {technique} is invalid: expected an ATT&CK id like T1046 or T1059.001."),
+                format!(
+                    "MITRE technique {technique} is invalid: expected an ATT&CK id like T1046 or T1059.001."
+                ),
             ));
         }
     }
@@ -292,24 +348,31 @@ pub fn validate_submission(
                 .as_i64()
                 .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
                 .filter(|h| (0..=87_600).contains(h))
-                .ok_or_else(|| ValidationError::invalid("bypassDurationHours", "bypassDurationHours must be a whole number of hours from 0 to 87600."))?,
+                .ok_or_else(|| {
+                    ValidationError::invalid(
+                        "bypassDurationHours",
+                        "bypassDurationHours must be a whole number of hours from 0 to 87600.",
+                    )
+                })?,
         ),
     };
 
-    let short = |value: &Option<Value>, field: &'static str| -> Result<Option<String>, ValidationError> {
-        let text = optional_text(value, field)?;
-        if let Some(t) = &text {
-            check_len(t, field, limits.max_short_text_len)?;
-        }
-        Ok(text)
-    };
-    let long = |value: &Option<Value>, field: &'static str| -> Result<Option<String>, ValidationError> {
-        let text = optional_text(value, field)?;
-        if let Some(t) = &text {
-            check_len(t, field, limits.max_text_len)?;
-        }
-        Ok(text)
-    };
+    let short =
+        |value: &Option<Value>, field: &'static str| -> Result<Option<String>, ValidationError> {
+            let text = optional_text(value, field)?;
+            if let Some(t) = &text {
+                check_len(t, field, limits.max_short_text_len)?;
+            }
+            Ok(text)
+        };
+    let long =
+        |value: &Option<Value>, field: &'static str| -> Result<Option<String>, ValidationError> {
+            let text = optional_text(value, field)?;
+            if let Some(t) = &text {
+                check_len(t, field, limits.max_text_len)?;
+            }
+            Ok(text)
+        };
 
     Ok(IndicatorSpec {
         indicator_type,
@@ -332,9 +395,21 @@ pub fn validate_submission(
         notification_id: short(&submission.notification_id, "notificationId")?,
         notification_body: long(&submission.notification_body, "notificationBody")?,
         version: short(&submission.version, "version")?,
-        certificate_info: opaque(&submission.certificate_info, "certificateInfo", limits.max_text_len)?,
-        historical_detection: optional_bool(&submission.historical_detection, "historicalDetection")?.unwrap_or(false),
-        look_back_period: opaque(&submission.look_back_period, "lookBackPeriod", limits.max_short_text_len)?,
+        certificate_info: opaque(
+            &submission.certificate_info,
+            "certificateInfo",
+            limits.max_text_len,
+        )?,
+        historical_detection: optional_bool(
+            &submission.historical_detection,
+            "historicalDetection",
+        )?
+        .unwrap_or(false),
+        look_back_period: opaque(
+            &submission.look_back_period,
+            "lookBackPeriod",
+            limits.max_short_text_len,
+        )?,
         additional_info: long(&submission.additional_info, "additionalInfo")?,
     })
 }
@@ -346,7 +421,10 @@ fn csv_action_list() -> &'static str {
 fn bad_category(text: &str) -> ValidationError {
     ValidationError::invalid(
         "category",
-        format!("Category {text} is invalid. Possible values: {} (or their numbers 1 to 18).", Category::possible_names()),
+        format!(
+            "Category {text} is invalid. Possible values: {} (or their numbers 1 to 18).",
+            Category::possible_names()
+        ),
     )
 }
 
@@ -355,7 +433,12 @@ fn is_mitre_technique(text: &str) -> bool {
     let four_digits = |s: &[u8]| s.len() == 4 && s.iter().all(u8::is_ascii_digit);
     match b.len() {
         5 => b[0] == b'T' && four_digits(&b[1..5]),
-        9 => b[0] == b'T' && four_digits(&b[1..5]) && b[5] == b'.' && b[6..].iter().all(u8::is_ascii_digit),
+        9 => {
+            b[0] == b'T'
+                && four_digits(&b[1..5])
+                && b[5] == b'.'
+                && b[6..].iter().all(u8::is_ascii_digit)
+        }
         _ => false,
     }
 }
@@ -363,20 +446,30 @@ fn is_mitre_technique(text: &str) -> bool {
 fn check_len(text: &str, field: &'static str, max: usize) -> Result<(), ValidationError> {
     let len = text.chars().count();
     if len > max {
-        return Err(ValidationError::invalid(field, format!("{field} is {len} characters long; the maximum is {max}.")));
+        return Err(ValidationError::invalid(
+            field,
+            format!("{field} is {len} characters long; the maximum is {max}."),
+        ));
     }
     Ok(())
 }
 
 fn wrong_type(field: &'static str, expected: &str) -> ValidationError {
-    ValidationError::new(ErrorCode::InvalidRequestBody, field, format!("Parameter {field} must be {expected}."))
+    ValidationError::new(
+        ErrorCode::InvalidRequestBody,
+        field,
+        format!("Parameter {field} must be {expected}."),
+    )
 }
 
 fn required_text(value: &Option<Value>, field: &'static str) -> Result<String, ValidationError> {
     optional_text(value, field)?.ok_or_else(|| ValidationError::missing(field))
 }
 
-fn optional_text(value: &Option<Value>, field: &'static str) -> Result<Option<String>, ValidationError> {
+fn optional_text(
+    value: &Option<Value>,
+    field: &'static str,
+) -> Result<Option<String>, ValidationError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -384,7 +477,10 @@ fn optional_text(value: &Option<Value>, field: &'static str) -> Result<Option<St
     }
 }
 
-fn optional_bool(value: &Option<Value>, field: &'static str) -> Result<Option<bool>, ValidationError> {
+fn optional_bool(
+    value: &Option<Value>,
+    field: &'static str,
+) -> Result<Option<bool>, ValidationError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -398,7 +494,11 @@ fn optional_bool(value: &Option<Value>, field: &'static str) -> Result<Option<bo
 /// A list of strings: a JSON array, or one comma-separated string (as MDE's docs describe
 /// `rbacGroupNames` and as CSV cells carry lists). Items are trimmed; empty and repeated items
 /// are dropped.
-fn string_list(value: &Option<Value>, field: &'static str, limits: &Limits) -> Result<Vec<String>, ValidationError> {
+fn string_list(
+    value: &Option<Value>,
+    field: &'static str,
+    limits: &Limits,
+) -> Result<Vec<String>, ValidationError> {
     let items: Vec<String> = match value {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => s.split(',').map(str::to_owned).collect(),
@@ -426,20 +526,34 @@ fn string_list(value: &Option<Value>, field: &'static str, limits: &Limits) -> R
     if out.len() > limits.max_list_items {
         return Err(ValidationError::invalid(
             field,
-            format!("{field} has {} items; the maximum is {}.", out.len(), limits.max_list_items),
+            format!(
+                "{field} has {} items; the maximum is {}.",
+                out.len(),
+                limits.max_list_items
+            ),
         ));
     }
     Ok(out)
 }
 
-fn id_list(value: &Option<Value>, field: &'static str, limits: &Limits) -> Result<Vec<i64>, ValidationError> {
+fn id_list(
+    value: &Option<Value>,
+    field: &'static str,
+    limits: &Limits,
+) -> Result<Vec<i64>, ValidationError> {
     let values = match value {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(values)) => values,
         Some(_) => return Err(wrong_type(field, "an array of device group ids")),
     };
     if values.len() > limits.max_list_items {
-        return Err(ValidationError::invalid(field, format!("{field} has too many items; the maximum is {}.", limits.max_list_items)));
+        return Err(ValidationError::invalid(
+            field,
+            format!(
+                "{field} has too many items; the maximum is {}.",
+                limits.max_list_items
+            ),
+        ));
     }
     let mut out = Vec::with_capacity(values.len());
     for v in values {
@@ -454,13 +568,20 @@ fn id_list(value: &Option<Value>, field: &'static str, limits: &Limits) -> Resul
     Ok(out)
 }
 
-fn opaque(value: &Option<Value>, field: &'static str, max_len: usize) -> Result<Option<Value>, ValidationError> {
+fn opaque(
+    value: &Option<Value>,
+    field: &'static str,
+    max_len: usize,
+) -> Result<Option<Value>, ValidationError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(v) => {
             let len = v.to_string().len();
             if len > max_len {
-                return Err(ValidationError::invalid(field, format!("{field} is {len} bytes long; the maximum is {max_len}.")));
+                return Err(ValidationError::invalid(
+                    field,
+                    format!("{field} is {len} bytes long; the maximum is {max_len}."),
+                ));
             }
             Ok(Some(v.clone()))
         }

@@ -43,7 +43,10 @@ impl Timestamp {
     }
 
     pub fn plus_seconds(self, seconds: i64) -> Self {
-        Timestamp(self.0.saturating_add(seconds.saturating_mul(TICKS_PER_SECOND)))
+        Timestamp(
+            self.0
+                .saturating_add(seconds.saturating_mul(TICKS_PER_SECOND)),
+        )
     }
 
     /// `2021-08-17T08:57:46.1460707Z`: seven fractional digits, as MDE writes creation times.
@@ -74,7 +77,9 @@ impl Timestamp {
         let date = Date::from_calendar_date(year, month, day).ok()?;
         let rest = &text[10..];
         if rest.is_empty() || rest.eq_ignore_ascii_case("z") {
-            return Some(Self::from_offset_date_time(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc()));
+            return Some(Self::from_offset_date_time(
+                PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc(),
+            ));
         }
         let rest = rest.strip_prefix(['T', 't', ' '])?;
         if rest.len() < 8 || rest.as_bytes()[2] != b':' || rest.as_bytes()[5] != b':' {
@@ -153,11 +158,26 @@ mod tests {
     fn parses_the_forms_mde_clients_send() {
         let cases: &[(&str, Option<&str>)] = &[
             ("2020-12-12T00:00:00Z", Some("2020-12-12T00:00:00.0000000Z")),
-            ("2018-09-16T12:11:06.2446367Z", Some("2018-09-16T12:11:06.2446367Z")),
-            ("2018-09-16T12:11:06.244636789Z", Some("2018-09-16T12:11:06.2446367Z")),
-            ("2018-09-16T12:11:06.5Z", Some("2018-09-16T12:11:06.5000000Z")),
-            ("2021-08-18T10:57:45+02:00", Some("2021-08-18T08:57:45.0000000Z")),
-            ("2021-08-18T10:57:45+0200", Some("2021-08-18T08:57:45.0000000Z")),
+            (
+                "2018-09-16T12:11:06.2446367Z",
+                Some("2018-09-16T12:11:06.2446367Z"),
+            ),
+            (
+                "2018-09-16T12:11:06.244636789Z",
+                Some("2018-09-16T12:11:06.2446367Z"),
+            ),
+            (
+                "2018-09-16T12:11:06.5Z",
+                Some("2018-09-16T12:11:06.5000000Z"),
+            ),
+            (
+                "2021-08-18T10:57:45+02:00",
+                Some("2021-08-18T08:57:45.0000000Z"),
+            ),
+            (
+                "2021-08-18T10:57:45+0200",
+                Some("2021-08-18T08:57:45.0000000Z"),
+            ),
             ("2021-08-18T08:57:45", Some("2021-08-18T08:57:45.0000000Z")),
             ("2018-08-01Z", Some("2018-08-01T00:00:00.0000000Z")),
             ("2018-08-01", Some("2018-08-01T00:00:00.0000000Z")),
@@ -179,8 +199,14 @@ mod tests {
     fn formats_expiry_in_whole_seconds() {
         let t = Timestamp::parse("2021-08-18T08:57:45.999Z").unwrap();
         assert_eq!(t.to_mde_seconds(), "2021-08-18T08:57:45Z");
-        assert_eq!(t.truncated_to_second().to_mde_precise(), "2021-08-18T08:57:45.0000000Z");
+        assert_eq!(
+            t.truncated_to_second().to_mde_precise(),
+            "2021-08-18T08:57:45.0000000Z"
+        );
         let before_epoch = Timestamp::parse("1969-12-31T23:59:59.5Z").unwrap();
-        assert_eq!(before_epoch.to_mde_precise(), "1969-12-31T23:59:59.5000000Z");
+        assert_eq!(
+            before_epoch.to_mde_precise(),
+            "1969-12-31T23:59:59.5000000Z"
+        );
     }
 }

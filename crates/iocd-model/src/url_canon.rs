@@ -26,14 +26,22 @@ pub enum UrlError {
 /// 4. percent-escapes of unreserved characters decoded, other escapes upper-cased;
 /// 5. an empty path becomes `/`.
 pub fn canonicalise_url(raw: &str) -> Result<String, UrlError> {
-    let cleaned: String = raw.trim().chars().filter(|c| !matches!(c, '\t' | '\r' | '\n')).collect();
+    let cleaned: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\r' | '\n'))
+        .collect();
     let Some((scheme, after_scheme)) = cleaned.split_once("://") else {
         return Err(UrlError::MissingScheme);
     };
     if after_scheme.starts_with('/') || after_scheme.starts_with('\\') {
         return Err(UrlError::MissingHost);
     }
-    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
         return Err(UrlError::MissingScheme);
     }
     let scheme = scheme.to_ascii_lowercase();
@@ -46,14 +54,17 @@ pub fn canonicalise_url(raw: &str) -> Result<String, UrlError> {
         Some(Host::Domain(domain)) => {
             let trimmed = domain.trim_end_matches('.');
             if trimmed.is_empty() || trimmed.contains("..") {
-                return Err(UrlError::Unparsable(format!("the host {domain} is invalid")));
+                return Err(UrlError::Unparsable(format!(
+                    "the host {domain} is invalid"
+                )));
             }
             Some(trimmed.to_owned())
         }
         Some(_) => None,
     };
     if let Some(host) = host {
-        url.set_host(Some(&host)).map_err(|e| UrlError::Unparsable(e.to_string()))?;
+        url.set_host(Some(&host))
+            .map_err(|e| UrlError::Unparsable(e.to_string()))?;
     }
     // Setting these cannot fail on an http(s) URL with a host.
     let _ = url.set_username("");
@@ -113,15 +124,30 @@ mod tests {
             ("HTTPS://Example.COM/Path", Some("https://example.com/Path")),
             ("https://example.com:443/a", Some("https://example.com/a")),
             ("http://example.com:80/a", Some("http://example.com/a")),
-            ("http://example.com:8080/a", Some("http://example.com:8080/a")),
+            (
+                "http://example.com:8080/a",
+                Some("http://example.com:8080/a"),
+            ),
             ("http://example.com/a#frag", Some("http://example.com/a")),
             ("http://user:pw@example.com/a", Some("http://example.com/a")),
             ("http://example.com./a", Some("http://example.com/a")),
-            ("http://example.com/a/./b/../c", Some("http://example.com/a/c")),
-            ("http://example.com/%7Euser/%2fx", Some("http://example.com/~user/%2Fx")),
+            (
+                "http://example.com/a/./b/../c",
+                Some("http://example.com/a/c"),
+            ),
+            (
+                "http://example.com/%7Euser/%2fx",
+                Some("http://example.com/~user/%2Fx"),
+            ),
             ("http://example.com/a?", Some("http://example.com/a")),
-            ("http://example.com/a?q=%2f&b=1", Some("http://example.com/a?q=%2F&b=1")),
-            ("http://bücher.example/x", Some("http://xn--bcher-kva.example/x")),
+            (
+                "http://example.com/a?q=%2f&b=1",
+                Some("http://example.com/a?q=%2F&b=1"),
+            ),
+            (
+                "http://bücher.example/x",
+                Some("http://xn--bcher-kva.example/x"),
+            ),
             ("http://3279880203/", Some("http://195.127.0.11/")),
             ("http://[2001:DB8::1]/x", Some("http://[2001:db8::1]/x")),
             ("  http://exa\tmple.com/\n  ", Some("http://example.com/")),
@@ -142,7 +168,10 @@ mod tests {
 
     #[test]
     fn canonicalisation_is_idempotent() {
-        for input in ["HTTP://A.example.COM:80/%7e/./x/../y?%61=1#f", "https://bücher.example./a%2f"] {
+        for input in [
+            "HTTP://A.example.COM:80/%7e/./x/../y?%61=1#f",
+            "https://bücher.example./a%2f",
+        ] {
             let once = canonicalise_url(input).unwrap();
             assert_eq!(canonicalise_url(&once).unwrap(), once);
         }

@@ -1,7 +1,9 @@
 //! Table-driven validation tests: every case in `submissions.toml` is one submission and the
 //! spec or error it must produce.
 
-use iocd_model::{IndicatorSpec, IndicatorSubmission, Timestamp, ValidationOptions, validate_submission};
+use iocd_model::{
+    IndicatorSpec, IndicatorSubmission, Timestamp, ValidationOptions, validate_submission,
+};
 use std::collections::BTreeMap;
 
 #[derive(serde::Deserialize)]
@@ -33,7 +35,10 @@ fn field(spec: &IndicatorSpec, name: &str) -> String {
         "severity" => spec.severity.to_string(),
         "category" => spec.category.number().to_string(),
         "generate_alert" => spec.generate_alert.to_string(),
-        "expiration_time" => spec.expiration_time.map(|t| t.to_mde_seconds()).unwrap_or_default(),
+        "expiration_time" => spec
+            .expiration_time
+            .map(|t| t.to_mde_seconds())
+            .unwrap_or_default(),
         "mitre_techniques" => spec.mitre_techniques.join(","),
         "rbac_group_names" => spec.rbac_group_names.join(","),
         "educate_url" => spec.educate_url.clone().unwrap_or_default(),
@@ -43,7 +48,8 @@ fn field(spec: &IndicatorSpec, name: &str) -> String {
 
 #[test]
 fn submissions_table() {
-    let table: Table = toml::from_str(include_str!("submissions.toml")).expect("submissions.toml parses");
+    let table: Table =
+        toml::from_str(include_str!("submissions.toml")).expect("submissions.toml parses");
     let now = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
     assert!(table.case.len() >= 25);
     for case in &table.case {
@@ -59,7 +65,13 @@ fn submissions_table() {
         let result = validate_submission(&submission, &options);
         match (&case.expect_error, result) {
             (Some(code), Err(error)) => {
-                assert_eq!(error.code.as_str(), code, "{}: {}", case.name, error.message);
+                assert_eq!(
+                    error.code.as_str(),
+                    code,
+                    "{}: {}",
+                    case.name,
+                    error.message
+                );
                 if let Some(field) = &case.expect_field {
                     assert_eq!(error.field, field, "{}", case.name);
                 }

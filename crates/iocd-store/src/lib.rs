@@ -1,1 +1,224 @@
-//! placeholder
+//! Indicator storage for iocd: the [`IndicatorStore`] trait every backend implements, the OData
+//! query AST the list operation takes, the SQLite backend, and a conformance suite that any
+//! backend (SQLite now, PostgreSQL later) must pass.
+//!
+//! The store knows nothing of HTTP or tokens: callers pass the tenant, the acting principal and
+//! the current time. Methods are synchronous; async callers run them on a blocking thread.
+
+pub mod conformance;
+pub mod odata;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use iocd_model::{ErrorCode, Indicator, IndicatorSpec, IndicatorType, Timestamp};
+
+/// Who is writing: becomes `createdBy`, `createdByDisplayName`, `createdBySource` on create and
+/// `lastUpdatedBy` on update, and is recorded in the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The application (client) id, or a user principal name.
+    pub id: String,
+    pub display_name: String,
+    /// The channel, as MDE reports it: `PublicApi` for API clients.
+    pub source: String,
+}
+
+/// Which indicators of a tenant the caller may see and change (MDE's `Ti.ReadWrite` sees only
+/// what its own application created; the `.All` roles see everything).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    All,
+    CreatedBy(String),
+}
+
+impl Visibility {
+    pub fn allows(&self, created_by: &str) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::CreatedBy(owner) => owner == created_by,
+        }
+    }
+}
+
+/// Context of a write.
+#[derive(Debug, Clone)]
+pub struct WriteContext {
+    pub now: Timestamp,
+    pub visibility: Visibility,
+    /// The tenant's cap on active indicators; `None` for no cap.
+    pub max_active: Option<u64>,
+}
+
+/// What happened to one item of an upsert batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    Created(i64),
+    Updated(i64),
+    Failed { code: ErrorCode, message: String },
+}
+
+impl UpsertOutcome {
+    pub fn id(&self) -> Option<i64> {
+        match self {
+            UpsertOutcome::Created(id) | UpsertOutcome::Updated(id) => Some(*id),
+            UpsertOutcome::Failed { .. } => None,
+        }
+    }
+}
+
+/// A list request after parsing: filter, order, page.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub filter: Option<odata::Filter>,
+    /// Empty means `id` ascending.
+    pub order_by: Vec<odata::OrderKey>,
+    pub top: u32,
+    pub skip: u64,
+    /// Keyset paging for the default order: only ids greater than this (`$skiptoken`).
+    pub after_id: Option<i64>,
+    pub count: bool,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub items: Vec<Indicator>,
+    /// The number of matching indicators, when the query asked for it.
+    pub count: Option<u64>,
+    /// Whether more matching indicators follow this page.
+    pub has_more: bool,
+}
+
+/// The result of deleting a set of ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted(u64),
+    /// Nothing was deleted because these ids do not exist (or are not visible to the caller).
+    NotFound(Vec<i64>),
+}
+
+/// What a history entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryOp {
+    Create,
+    Update,
+    Delete,
+    Expire,
+}
+
+impl HistoryOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryOp::Create => "create",
+            HistoryOp::Update => "update",
+            HistoryOp::Delete => "delete",
+            HistoryOp::Expire => "expire",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            HistoryOp::Create,
+            HistoryOp::Update,
+            HistoryOp::Delete,
+            HistoryOp::Expire,
+        ]
+        .into_iter()
+        .find(|op| op.as_str() == text)
+    }
+}
+
+/// One change of one indicator, with the entity as it was before and after (MDE JSON shape).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub sequence: i64,
+    pub op: HistoryOp,
+    pub at: Timestamp,
+    /// `None` for expiry, which the system does.
+    pub actor_id: Option<String>,
+    pub actor_name: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Active indicators of one tenant and type, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeCount {
+    pub tenant: String,
+    pub indicator_type: IndicatorType,
+    pub count: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("cannot open the store at {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// The storage operations iocd needs. Every method is atomic: it commits entirely or not at
+/// all, and a method that returned `Ok` has its effect on durable storage.
+///
+/// Expired indicators (whose `expirationTime` is at or before `now`) are invisible to every
+/// read and count from that instant, whether or not the sweeper has deleted them yet.
+pub trait IndicatorStore: Send + Sync + std::fmt::Debug {
+    /// Creates or updates each spec. The key is (tenant, type, normalised value, action); an
+    /// existing indicator with that key is updated in place (`application`, `version` and
+    /// `certificateInfo` keep their first value). Results are in input order; one item failing
+    /// (quota, another application's indicator) does not fail the others.
+    fn upsert_batch(
+        &self,
+        tenant: &str,
+        actor: &Actor,
+        specs: &[IndicatorSpec],
+        context: &WriteContext,
+    ) -> Result<Vec<UpsertOutcome>, StoreError>;
+
+    fn get(
+        &self,
+        tenant: &str,
+        id: i64,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<Option<Indicator>, StoreError>;
+
+    fn list(
+        &self,
+        tenant: &str,
+        query: &ListQuery,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<ListPage, StoreError>;
+
+    /// Deletes all of `ids` or, if any is missing or invisible, none of them.
+    fn delete(
+        &self,
+        tenant: &str,
+        ids: &[i64],
+        actor: &Actor,
+        context: &WriteContext,
+    ) -> Result<DeleteOutcome, StoreError>;
+
+    /// The change history of one indicator, oldest first; `None` if the id never existed (or
+    /// belongs to another application under [`Visibility::CreatedBy`]). Kept after deletion.
+    fn history(
+        &self,
+        tenant: &str,
+        id: i64,
+        visibility: &Visibility,
+    ) -> Result<Option<Vec<HistoryEntry>>, StoreError>;
+
+    /// Deletes up to `limit` indicators whose expiry is at or before `now`, recording an
+    /// `expire` history entry for each; returns how many it deleted.
+    fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError>;
+
+    /// Active indicators of one tenant.
+    fn count_active(&self, tenant: &str, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// Active indicators per tenant and type.
+    fn count_by_type(&self, now: Timestamp) -> Result<Vec<TypeCount>, StoreError>;
+}

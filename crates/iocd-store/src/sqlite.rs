@@ -1,0 +1,907 @@
+//! The SQLite backend: one database file in WAL mode with `synchronous=FULL`, one writer
+//! connection (writes are serialised, as SQLite requires) and a small pool of readers.
+//!
+//! Layout: `tenants` maps a tenant id to a small number and holds its id counter and active
+//! count; `indicators` holds current state with a unique index on the upsert key;
+//! `indicator_groups` indexes device-group scope for `rbacGroupNames/any(...)`;
+//! `indicator_history` is append-only and survives deletion.
+
+use crate::odata::{CompareOp, Field, Filter, Literal, StringFunction, Subject};
+use crate::{
+    Actor, DeleteOutcome, HistoryEntry, HistoryOp, IndicatorStore, ListPage, ListQuery, StoreError,
+    TypeCount, UpsertOutcome, Visibility, WriteContext,
+};
+use iocd_model::{
+    Action, Category, ErrorCode, Indicator, IndicatorSpec, IndicatorType, Severity, Timestamp,
+};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_initial.sql")];
+const MAX_IDLE_READERS: usize = 8;
+
+/// Columns of `indicators` in the order [`indicator_from_row`] reads them.
+const COLUMNS: &str = "i.id, i.indicator_type, i.indicator_value, i.action, i.title, i.description, \
+    i.application, i.expiration_time, i.severity, i.recommended_actions, i.rbac_group_names, i.rbac_group_ids, \
+    i.generate_alert, i.educate_url, i.external_id, i.category, i.mitre_techniques, i.bypass_duration_hours, \
+    i.notification_id, i.notification_body, i.version, i.certificate_info, i.historical_detection, \
+    i.look_back_period, i.additional_info, i.created_by, i.created_by_display_name, i.created_by_source, \
+    i.creation_time, i.last_update_time, i.last_updated_by";
+
+const ACTIVE: &str = "(i.expiration_time IS NULL OR i.expiration_time > ?2)";
+
+/// An [`IndicatorStore`] in one SQLite file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back
+    // on drop), so a poisoned lock is safe to reuse.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |reason: String| StoreError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
+        let mut writer = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = 10000;
+                 PRAGMA cache_size = -65536;
+                 PRAGMA temp_store = MEMORY;",
+            )
+            .map_err(|e| open_error(e.to_string()))?;
+        migrate(&mut writer)?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = lock(&self.readers).pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => {
+                let connection = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )?;
+                connection
+                    .execute_batch("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32768;")?;
+                connection
+            }
+        };
+        let result = f(&connection);
+        let mut idle = lock(&self.readers);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(connection);
+        }
+        result
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut connection = lock(&self.writer);
+        let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let version: usize =
+        connection.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {version}, newer than this iocd knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = connection.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (index + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn tenant_no(connection: &Connection, tenant: &str) -> Result<Option<i64>, StoreError> {
+    Ok(connection
+        .prepare_cached("SELECT tenant_no FROM tenants WHERE tenant_id = ?1")?
+        .query_row([tenant], |r| r.get(0))
+        .optional()?)
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    // Serialising vectors of strings/integers and JSON values cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("stored {what} {value:?} is not valid").into(),
+    )
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|_| corrupt("JSON", &text))
+}
+
+fn optional_json(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+    let text: Option<String> = row.get(index)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|_| corrupt("JSON", &t)))
+        .transpose()
+}
+
+fn indicator_from_row(row: &Row<'_>) -> rusqlite::Result<Indicator> {
+    indicator_from_row_at(row, 0)
+}
+
+/// Reads the [`COLUMNS`] of an indicator starting at column `base` of `row`.
+fn indicator_from_row_at(row: &Row<'_>, base: usize) -> rusqlite::Result<Indicator> {
+    let type_text: String = row.get(base + 1)?;
+    let action_text: String = row.get(base + 3)?;
+    let severity_text: String = row.get(base + 8)?;
+    let category: i64 = row.get(base + 15)?;
+    Ok(Indicator {
+        id: row.get(base)?,
+        spec: IndicatorSpec {
+            indicator_type: IndicatorType::parse(&type_text)
+                .ok_or_else(|| corrupt("type", &type_text))?,
+            indicator_value: row.get(base + 2)?,
+            action: Action::parse(&action_text).ok_or_else(|| corrupt("action", &action_text))?,
+            title: row.get(base + 4)?,
+            description: row.get(base + 5)?,
+            application: row.get(base + 6)?,
+            expiration_time: row
+                .get::<_, Option<i64>>(base + 7)?
+                .map(Timestamp::from_ticks),
+            severity: Severity::parse(&severity_text)
+                .ok_or_else(|| corrupt("severity", &severity_text))?,
+            recommended_actions: row.get(base + 9)?,
+            rbac_group_names: json_column(row, base + 10)?,
+            rbac_group_ids: json_column(row, base + 11)?,
+            generate_alert: row.get(base + 12)?,
+            educate_url: row.get(base + 13)?,
+            external_id: row.get(base + 14)?,
+            category: Category::from_number(category)
+                .ok_or_else(|| corrupt("category", &category.to_string()))?,
+            mitre_techniques: json_column(row, base + 16)?,
+            bypass_duration_hours: row.get(base + 17)?,
+            notification_id: row.get(base + 18)?,
+            notification_body: row.get(base + 19)?,
+            version: row.get(base + 20)?,
+            certificate_info: optional_json(row, base + 21)?,
+            historical_detection: row.get(base + 22)?,
+            look_back_period: optional_json(row, base + 23)?,
+            additional_info: row.get(base + 24)?,
+        },
+        created_by: row.get(base + 25)?,
+        created_by_display_name: row.get(base + 26)?,
+        created_by_source: row.get(base + 27)?,
+        creation_time: Timestamp::from_ticks(row.get(base + 28)?),
+        last_update_time: Timestamp::from_ticks(row.get(base + 29)?),
+        last_updated_by: row.get(base + 30)?,
+    })
+}
+
+/// Finds the indicator with the upsert key, expired or not, with its row id.
+fn find_by_key(
+    tx: &Transaction<'_>,
+    tenant_no: i64,
+    spec: &IndicatorSpec,
+) -> Result<Option<(i64, Indicator)>, StoreError> {
+    let sql = format!(
+        "SELECT i.pk, {COLUMNS} FROM indicators i
+         WHERE i.tenant_no = ?1 AND i.indicator_value = ?2 AND i.indicator_type = ?3 AND i.action = ?4"
+    );
+    Ok(tx
+        .prepare_cached(&sql)?
+        .query_row(
+            params![
+                tenant_no,
+                spec.indicator_value,
+                spec.indicator_type.as_str(),
+                spec.action.as_str()
+            ],
+            |row| Ok((row.get(0)?, indicator_from_row_at(row, 1)?)),
+        )
+        .optional()?)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_history(
+    tx: &Transaction<'_>,
+    tenant_no: i64,
+    indicator_id: i64,
+    op: HistoryOp,
+    at: Timestamp,
+    actor: Option<&Actor>,
+    owner: &str,
+    before: Option<&Indicator>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO indicator_history (tenant_no, indicator_id, op, at, actor_id, actor_name, owner, before_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        tenant_no,
+        indicator_id,
+        op.as_str(),
+        at.ticks(),
+        actor.map(|a| a.id.as_str()),
+        actor.map(|a| a.display_name.as_str()),
+        owner,
+        before.map(json_text),
+    ])?;
+    Ok(())
+}
+
+fn replace_groups(
+    tx: &Transaction<'_>,
+    tenant_no: i64,
+    id: i64,
+    groups: &[String],
+) -> Result<(), StoreError> {
+    tx.prepare_cached("DELETE FROM indicator_groups WHERE tenant_no = ?1 AND id = ?2")?
+        .execute(params![tenant_no, id])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO indicator_groups (tenant_no, group_name, id) VALUES (?1, ?2, ?3)",
+    )?;
+    for group in groups {
+        insert.execute(params![tenant_no, group, id])?;
+    }
+    Ok(())
+}
+
+/// Removes an indicator row (and its group rows), recording why.
+fn remove_row(
+    tx: &Transaction<'_>,
+    tenant_no: i64,
+    pk: i64,
+    indicator: &Indicator,
+    op: HistoryOp,
+    at: Timestamp,
+    actor: Option<&Actor>,
+) -> Result<(), StoreError> {
+    record_history(
+        tx,
+        tenant_no,
+        indicator.id,
+        op,
+        at,
+        actor,
+        &indicator.created_by,
+        Some(indicator),
+    )?;
+    tx.prepare_cached("DELETE FROM indicator_groups WHERE tenant_no = ?1 AND id = ?2")?
+        .execute(params![tenant_no, indicator.id])?;
+    tx.prepare_cached("DELETE FROM indicators WHERE pk = ?1")?
+        .execute([pk])?;
+    tx.prepare_cached("UPDATE tenants SET active_count = active_count - 1 WHERE tenant_no = ?1")?
+        .execute([tenant_no])?;
+    Ok(())
+}
+
+fn ensure_tenant(tx: &Transaction<'_>, tenant: &str) -> Result<i64, StoreError> {
+    if let Some(number) = tenant_no(tx, tenant)? {
+        return Ok(number);
+    }
+    tx.prepare_cached("INSERT INTO tenants (tenant_id) VALUES (?1)")?
+        .execute([tenant])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn count_active_in(
+    connection: &Connection,
+    tenant_no: i64,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let count: i64 = connection
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM indicators i WHERE i.tenant_no = ?1 AND {ACTIVE}"
+        ))?
+        .query_row(params![tenant_no, now.ticks()], |r| r.get(0))?;
+    Ok(count as u64)
+}
+
+impl IndicatorStore for SqliteStore {
+    fn upsert_batch(
+        &self,
+        tenant: &str,
+        actor: &Actor,
+        specs: &[IndicatorSpec],
+        context: &WriteContext,
+    ) -> Result<Vec<UpsertOutcome>, StoreError> {
+        self.write(|tx| {
+            let tenant_no = ensure_tenant(tx, tenant)?;
+            let (mut next_id, mut active): (i64, i64) = tx
+                .prepare_cached("SELECT next_id, active_count FROM tenants WHERE tenant_no = ?1")?
+                .query_row([tenant_no], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let first_id = next_id;
+            let mut recounted = false;
+            let now = context.now;
+            let mut outcomes = Vec::with_capacity(specs.len());
+            for spec in specs {
+                let mut has_room = context.max_active.is_none_or(|max| (active as u64) < max);
+                if !has_room && !recounted {
+                    // The cached count includes expired indicators the sweeper has not removed.
+                    active = count_active_in(tx, tenant_no, now)? as i64;
+                    recounted = true;
+                    has_room = context.max_active.is_none_or(|max| (active as u64) < max);
+                }
+                if has_room && insert_new(tx, tenant_no, next_id, spec, actor, now)? {
+                    outcomes.push(UpsertOutcome::Created(next_id));
+                    next_id += 1;
+                    active += 1;
+                    continue;
+                }
+                match find_by_key(tx, tenant_no, spec)? {
+                    Some((pk, existing)) if existing.spec.expiration_time.is_some_and(|t| t <= now) => {
+                        // An expired indicator the sweeper has not reached yet: expire it now and
+                        // create the new one in its place.
+                        remove_row(tx, tenant_no, pk, &existing, HistoryOp::Expire, now, None)?;
+                        active -= 1;
+                        if context.max_active.is_none_or(|max| (active as u64) < max)
+                            && insert_new(tx, tenant_no, next_id, spec, actor, now)?
+                        {
+                            outcomes.push(UpsertOutcome::Created(next_id));
+                            next_id += 1;
+                            active += 1;
+                        } else {
+                            outcomes.push(quota_failure(context));
+                        }
+                    }
+                    Some((pk, existing)) => {
+                        if !context.visibility.allows(&existing.created_by) {
+                            outcomes.push(UpsertOutcome::Failed {
+                                code: ErrorCode::Forbidden,
+                                message: format!(
+                                    "An indicator with this type, value and action exists and belongs to another application (id {}).",
+                                    existing.id
+                                ),
+                            });
+                            continue;
+                        }
+                        update_existing(tx, tenant_no, pk, &existing, spec, actor, now)?;
+                        outcomes.push(UpsertOutcome::Updated(existing.id));
+                    }
+                    None => outcomes.push(quota_failure(context)),
+                }
+            }
+            // Keep the cached count exact relative to what this batch changed.
+            tx.prepare_cached("UPDATE tenants SET next_id = ?2, active_count = ?3 WHERE tenant_no = ?1")?
+                .execute(params![tenant_no, next_id, active])?;
+            debug_assert!(next_id >= first_id);
+            Ok(outcomes)
+        })
+    }
+
+    fn get(
+        &self,
+        tenant: &str,
+        id: i64,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<Option<Indicator>, StoreError> {
+        self.read(|connection| {
+            let Some(tenant_no) = tenant_no(connection, tenant)? else { return Ok(None) };
+            let sql = format!("SELECT {COLUMNS} FROM indicators i WHERE i.tenant_no = ?1 AND {ACTIVE} AND i.id = ?3");
+            let found = connection
+                .prepare_cached(&sql)?
+                .query_row(params![tenant_no, now.ticks(), id], indicator_from_row)
+                .optional()?;
+            Ok(found.filter(|indicator| visibility.allows(&indicator.created_by)))
+        })
+    }
+
+    fn list(
+        &self,
+        tenant: &str,
+        query: &ListQuery,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<ListPage, StoreError> {
+        self.read(|connection| {
+            let Some(tenant_no) = tenant_no(connection, tenant)? else {
+                return Ok(ListPage { items: Vec::new(), count: query.count.then_some(0), has_more: false });
+            };
+            let mut where_sql = format!("i.tenant_no = ?1 AND {ACTIVE}");
+            let mut values: Vec<SqlValue> = vec![SqlValue::Integer(tenant_no), SqlValue::Integer(now.ticks())];
+            if let Visibility::CreatedBy(owner) = visibility {
+                values.push(SqlValue::Text(owner.clone()));
+                where_sql.push_str(&format!(" AND i.created_by = ?{}", values.len()));
+            }
+            if let Some(filter) = &query.filter {
+                where_sql.push_str(" AND (");
+                render_filter(filter, tenant_no, &mut where_sql, &mut values);
+                where_sql.push(')');
+            }
+            let count = if query.count {
+                let sql = format!("SELECT count(*) FROM indicators i WHERE {where_sql}");
+                let n: i64 = connection.prepare(&sql)?.query_row(rusqlite::params_from_iter(values.iter()), |r| r.get(0))?;
+                Some(n as u64)
+            } else {
+                None
+            };
+            let mut page_sql = where_sql;
+            if let Some(after) = query.after_id {
+                values.push(SqlValue::Integer(after));
+                page_sql.push_str(&format!(" AND i.id > ?{}", values.len()));
+            }
+            let order = order_sql(&query.order_by);
+            values.push(SqlValue::Integer(i64::from(query.top) + 1));
+            let limit_index = values.len();
+            values.push(SqlValue::Integer(query.skip.min(i64::MAX as u64) as i64));
+            let offset_index = values.len();
+            let sql = format!(
+                "SELECT {COLUMNS} FROM indicators i WHERE {page_sql} ORDER BY {order} LIMIT ?{limit_index} OFFSET ?{offset_index}"
+            );
+            let mut statement = connection.prepare(&sql)?;
+            let mut items = statement
+                .query_map(rusqlite::params_from_iter(values.iter()), indicator_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let has_more = items.len() > query.top as usize;
+            items.truncate(query.top as usize);
+            Ok(ListPage { items, count, has_more })
+        })
+    }
+
+    fn delete(
+        &self,
+        tenant: &str,
+        ids: &[i64],
+        actor: &Actor,
+        context: &WriteContext,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.write(|tx| {
+            let Some(tenant_no) = tenant_no(tx, tenant)? else { return Ok(DeleteOutcome::NotFound(ids.to_vec())) };
+            let sql = format!("SELECT i.pk, {COLUMNS} FROM indicators i WHERE i.tenant_no = ?1 AND {ACTIVE} AND i.id = ?3");
+            let mut found = Vec::with_capacity(ids.len());
+            let mut missing = Vec::new();
+            for &id in ids {
+                if found.iter().any(|(_, existing): &(i64, Indicator)| existing.id == id) {
+                    continue;
+                }
+                let row = tx
+                    .prepare_cached(&sql)?
+                    .query_row(params![tenant_no, context.now.ticks(), id], |row| {
+                        Ok((row.get::<_, i64>(0)?, indicator_from_row_at(row, 1)?))
+                    })
+                    .optional()?;
+                match row {
+                    Some((pk, indicator)) if context.visibility.allows(&indicator.created_by) => found.push((pk, indicator)),
+                    _ => missing.push(id),
+                }
+            }
+            if !missing.is_empty() {
+                return Ok(DeleteOutcome::NotFound(missing));
+            }
+            for (pk, indicator) in &found {
+                remove_row(tx, tenant_no, *pk, indicator, HistoryOp::Delete, context.now, Some(actor))?;
+            }
+            Ok(DeleteOutcome::Deleted(found.len() as u64))
+        })
+    }
+
+    fn history(
+        &self,
+        tenant: &str,
+        id: i64,
+        visibility: &Visibility,
+    ) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
+        self.read(|connection| {
+            let Some(tenant_no) = tenant_no(connection, tenant)? else { return Ok(None) };
+            let mut statement = connection.prepare_cached(
+                "SELECT sequence, op, at, actor_id, actor_name, owner, before_json FROM indicator_history
+                 WHERE tenant_no = ?1 AND indicator_id = ?2 ORDER BY sequence",
+            )?;
+            let rows = statement
+                .query_map(params![tenant_no, id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if rows.is_empty() || !rows.iter().all(|row| visibility.allows(&row.5)) {
+                return Ok(None);
+            }
+            // Only the state before each change is stored; the state after a change is the
+            // state before the next one, or the current row for the latest change.
+            let current = connection
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM indicators i WHERE i.tenant_no = ?1 AND i.id = ?2"))?
+                .query_row(params![tenant_no, id], indicator_from_row)
+                .optional()?
+                .map(|indicator| serde_json::to_value(&indicator).unwrap_or_default());
+            let mut entries = Vec::with_capacity(rows.len());
+            for (sequence, op, at, actor_id, actor_name, _owner, before) in rows {
+                let op = HistoryOp::parse(&op).ok_or_else(|| StoreError::Corrupt(format!("history operation {op:?}")))?;
+                let before = before
+                    .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("history JSON: {e}"))))
+                    .transpose()?;
+                entries.push(HistoryEntry { sequence, op, at: Timestamp::from_ticks(at), actor_id, actor_name, before, after: None });
+            }
+            for index in 0..entries.len() {
+                if matches!(entries[index].op, HistoryOp::Delete | HistoryOp::Expire) {
+                    continue;
+                }
+                entries[index].after = match entries.get(index + 1) {
+                    Some(next) => next.before.clone(),
+                    None => current.clone(),
+                };
+            }
+            Ok(Some(entries))
+        })
+    }
+
+    fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let sql = format!(
+                "SELECT i.pk, i.tenant_no, {COLUMNS} FROM indicators i
+                 WHERE i.expiration_time IS NOT NULL AND i.expiration_time <= ?1 ORDER BY i.expiration_time LIMIT ?2"
+            );
+            let expired = tx
+                .prepare_cached(&sql)?
+                .query_map(params![now.ticks(), limit as i64], |row| {
+                    let pk: i64 = row.get(0)?;
+                    let tenant_no: i64 = row.get(1)?;
+                    Ok((pk, tenant_no, indicator_from_row_at(row, 2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for (pk, tenant_no, indicator) in &expired {
+                let at = indicator.spec.expiration_time.unwrap_or(now);
+                remove_row(tx, *tenant_no, *pk, indicator, HistoryOp::Expire, at, None)?;
+            }
+            Ok(expired.len())
+        })
+    }
+
+    fn count_active(&self, tenant: &str, now: Timestamp) -> Result<u64, StoreError> {
+        self.read(|connection| match tenant_no(connection, tenant)? {
+            Some(number) => count_active_in(connection, number, now),
+            None => Ok(0),
+        })
+    }
+
+    fn count_by_type(&self, now: Timestamp) -> Result<Vec<TypeCount>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT t.tenant_id, i.indicator_type, count(*) FROM indicators i JOIN tenants t ON t.tenant_no = i.tenant_no
+                 WHERE i.expiration_time IS NULL OR i.expiration_time > ?1 GROUP BY t.tenant_id, i.indicator_type",
+            )?;
+            let rows = statement
+                .query_map([now.ticks()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(tenant, type_text, count)| {
+                    let indicator_type = IndicatorType::parse(&type_text)
+                        .ok_or_else(|| StoreError::Corrupt(format!("indicator type {type_text:?}")))?;
+                    Ok(TypeCount { tenant, indicator_type, count: count as u64 })
+                })
+                .collect()
+        })
+    }
+}
+
+fn quota_failure(context: &WriteContext) -> UpsertOutcome {
+    UpsertOutcome::Failed {
+        code: ErrorCode::QuotaExceeded,
+        message: format!(
+            "The tenant has reached its limit of {} active indicators.",
+            context.max_active.unwrap_or(u64::MAX)
+        ),
+    }
+}
+
+/// Inserts a new indicator unless one with the same key exists; returns whether it inserted.
+fn insert_new(
+    tx: &Transaction<'_>,
+    tenant_no: i64,
+    id: i64,
+    spec: &IndicatorSpec,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO indicators (tenant_no, id, indicator_type, indicator_value, action, title, description,
+                application, expiration_time, severity, recommended_actions, rbac_group_names, rbac_group_ids,
+                generate_alert, educate_url, external_id, category, mitre_techniques, bypass_duration_hours,
+                notification_id, notification_body, version, certificate_info, historical_detection,
+                look_back_period, additional_info, created_by, created_by_display_name, created_by_source,
+                creation_time, last_update_time, last_updated_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+                ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?30, NULL)
+             ON CONFLICT (tenant_no, indicator_value, indicator_type, action) DO NOTHING",
+        )?
+        .execute(params![
+            tenant_no,
+            id,
+            spec.indicator_type.as_str(),
+            spec.indicator_value,
+            spec.action.as_str(),
+            spec.title,
+            spec.description,
+            spec.application,
+            spec.expiration_time.map(Timestamp::ticks),
+            spec.severity.as_str(),
+            spec.recommended_actions,
+            json_text(&spec.rbac_group_names),
+            json_text(&spec.rbac_group_ids),
+            spec.generate_alert,
+            spec.educate_url,
+            spec.external_id,
+            spec.category.number(),
+            json_text(&spec.mitre_techniques),
+            spec.bypass_duration_hours,
+            spec.notification_id,
+            spec.notification_body,
+            spec.version,
+            spec.certificate_info.as_ref().map(json_text),
+            spec.historical_detection,
+            spec.look_back_period.as_ref().map(json_text),
+            spec.additional_info,
+            actor.id,
+            actor.display_name,
+            actor.source,
+            now.ticks(),
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    if !spec.rbac_group_names.is_empty() {
+        replace_groups(tx, tenant_no, id, &spec.rbac_group_names)?;
+    }
+    record_history(
+        tx,
+        tenant_no,
+        id,
+        HistoryOp::Create,
+        now,
+        Some(actor),
+        &actor.id,
+        None,
+    )?;
+    Ok(true)
+}
+
+fn update_existing(
+    tx: &Transaction<'_>,
+    tenant_no: i64,
+    pk: i64,
+    existing: &Indicator,
+    spec: &IndicatorSpec,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE indicators SET title = ?2, description = ?3, expiration_time = ?4, severity = ?5,
+            recommended_actions = ?6, rbac_group_names = ?7, rbac_group_ids = ?8, generate_alert = ?9,
+            educate_url = ?10, external_id = ?11, category = ?12, mitre_techniques = ?13,
+            bypass_duration_hours = ?14, notification_id = ?15, notification_body = ?16,
+            historical_detection = ?17, look_back_period = ?18, additional_info = ?19,
+            last_update_time = ?20, last_updated_by = ?21
+         WHERE pk = ?1",
+    )?
+    .execute(params![
+        pk,
+        spec.title,
+        spec.description,
+        spec.expiration_time.map(Timestamp::ticks),
+        spec.severity.as_str(),
+        spec.recommended_actions,
+        json_text(&spec.rbac_group_names),
+        json_text(&spec.rbac_group_ids),
+        spec.generate_alert,
+        spec.educate_url,
+        spec.external_id,
+        spec.category.number(),
+        json_text(&spec.mitre_techniques),
+        spec.bypass_duration_hours,
+        spec.notification_id,
+        spec.notification_body,
+        spec.historical_detection,
+        spec.look_back_period.as_ref().map(json_text),
+        spec.additional_info,
+        now.ticks(),
+        actor.id,
+    ])?;
+    if existing.spec.rbac_group_names != spec.rbac_group_names {
+        replace_groups(tx, tenant_no, existing.id, &spec.rbac_group_names)?;
+    }
+    record_history(
+        tx,
+        tenant_no,
+        existing.id,
+        HistoryOp::Update,
+        now,
+        Some(actor),
+        &existing.created_by,
+        Some(existing),
+    )?;
+    Ok(())
+}
+
+fn column(field: Field) -> &'static str {
+    match field {
+        Field::Id => "i.id",
+        Field::Application => "i.application",
+        Field::CreatedByDisplayName => "i.created_by_display_name",
+        Field::ExpirationTime => "i.expiration_time",
+        Field::GenerateAlert => "i.generate_alert",
+        Field::Title => "i.title",
+        Field::Description => "i.description",
+        Field::RbacGroupNames => "i.rbac_group_names",
+        Field::RbacGroupIds => "i.rbac_group_ids",
+        Field::IndicatorValue => "i.indicator_value",
+        Field::IndicatorType => "i.indicator_type",
+        Field::CreationTimeDateTimeUtc => "i.creation_time",
+        Field::LastUpdateTime => "i.last_update_time",
+        Field::LastUpdatedBy => "i.last_updated_by",
+        Field::CreatedBy => "i.created_by",
+        Field::Action => "i.action",
+        Field::Severity => "i.severity",
+        Field::Category => "i.category",
+        Field::ExternalId => "i.external_id",
+    }
+}
+
+fn subject_column(subject: Subject) -> &'static str {
+    match subject {
+        Subject::Field(field) => column(field),
+        Subject::Element(Field::RbacGroupNames) => "g.group_name",
+        Subject::Element(_) => "e.value",
+    }
+}
+
+fn bind(values: &mut Vec<SqlValue>, value: SqlValue) -> String {
+    values.push(value);
+    format!("?{}", values.len())
+}
+
+fn literal_value(literal: &Literal) -> SqlValue {
+    match literal {
+        Literal::Null => SqlValue::Null,
+        Literal::Text(text) => SqlValue::Text(text.clone()),
+        Literal::Integer(n) => SqlValue::Integer(*n),
+        Literal::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Literal::DateTime(t) => SqlValue::Integer(t.ticks()),
+    }
+}
+
+/// Renders a filter as a SQL condition over the alias `i`, binding every literal.
+fn render_filter(filter: &Filter, tenant_no: i64, sql: &mut String, values: &mut Vec<SqlValue>) {
+    match filter {
+        Filter::And(left, right) | Filter::Or(left, right) => {
+            let joiner = if matches!(filter, Filter::And(..)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            sql.push('(');
+            render_filter(left, tenant_no, sql, values);
+            sql.push_str(joiner);
+            render_filter(right, tenant_no, sql, values);
+            sql.push(')');
+        }
+        Filter::Not(inner) => {
+            sql.push_str("NOT (");
+            render_filter(inner, tenant_no, sql, values);
+            sql.push(')');
+        }
+        Filter::Compare { subject, op, value } => {
+            let column = subject_column(*subject);
+            let operator = match (op, value) {
+                (CompareOp::Eq, Literal::Null) => "IS",
+                (CompareOp::Ne, _) => "IS NOT",
+                _ => op.sql(),
+            };
+            let placeholder = bind(values, literal_value(value));
+            sql.push_str(&format!("{column} {operator} {placeholder}"));
+        }
+        Filter::AnyOf {
+            subject,
+            values: options,
+        } => {
+            let column = subject_column(*subject);
+            let placeholders: Vec<String> = options
+                .iter()
+                .map(|o| bind(values, literal_value(o)))
+                .collect();
+            sql.push_str(&format!("{column} IN ({})", placeholders.join(", ")));
+        }
+        Filter::Function {
+            function,
+            subject,
+            value,
+        } => {
+            let column = subject_column(*subject);
+            if value.is_empty() {
+                sql.push_str(&format!("{column} IS NOT NULL"));
+                return;
+            }
+            let length = bind(values, SqlValue::Integer(value.chars().count() as i64));
+            let text = bind(values, SqlValue::Text(value.clone()));
+            let condition = match function {
+                StringFunction::StartsWith => format!("substr({column}, 1, {length}) = {text}"),
+                StringFunction::EndsWith => format!("substr({column}, -{length}) = {text}"),
+                StringFunction::Contains => format!("instr({column}, {text}) > 0 AND {length} > 0"),
+            };
+            sql.push_str(&condition);
+        }
+        Filter::Any {
+            collection,
+            predicate,
+        } => {
+            let mut inner = String::new();
+            render_filter(predicate, tenant_no, &mut inner, values);
+            if *collection == Field::RbacGroupNames {
+                let tenant = bind(values, SqlValue::Integer(tenant_no));
+                sql.push_str(&format!(
+                    "i.id IN (SELECT g.id FROM indicator_groups g WHERE g.tenant_no = {tenant} AND ({inner}))"
+                ));
+            } else {
+                sql.push_str(&format!(
+                    "EXISTS (SELECT 1 FROM json_each(i.rbac_group_ids) e WHERE {inner})"
+                ));
+            }
+        }
+    }
+}
+
+fn order_sql(keys: &[crate::odata::OrderKey]) -> String {
+    let mut parts: Vec<String> = keys
+        .iter()
+        .map(|key| {
+            let expression = if key.field == Field::Severity {
+                "CASE i.severity WHEN 'Informational' THEN 0 WHEN 'Low' THEN 1 WHEN 'Medium' THEN 2 ELSE 3 END".to_owned()
+            } else {
+                column(key.field).to_owned()
+            };
+            format!("{expression} {}", if key.descending { "DESC" } else { "ASC" })
+        })
+        .collect();
+    if !keys.iter().any(|k| k.field == Field::Id) {
+        parts.push("i.id ASC".to_owned());
+    }
+    parts.join(", ")
+}

@@ -1,0 +1,73 @@
+-- iocd SQLite schema, version 1.
+CREATE TABLE tenants (
+    tenant_no     INTEGER PRIMARY KEY,
+    tenant_id     TEXT NOT NULL UNIQUE,
+    next_id       INTEGER NOT NULL DEFAULT 1,
+    -- Maintained on every insert and removal; may include expired rows not yet swept.
+    active_count  INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE indicators (
+    pk                       INTEGER PRIMARY KEY,
+    tenant_no                INTEGER NOT NULL REFERENCES tenants (tenant_no),
+    id                       INTEGER NOT NULL,
+    indicator_type           TEXT NOT NULL,
+    indicator_value          TEXT NOT NULL,
+    action                   TEXT NOT NULL,
+    title                    TEXT NOT NULL,
+    description              TEXT NOT NULL,
+    application              TEXT,
+    expiration_time          INTEGER,
+    severity                 TEXT NOT NULL,
+    recommended_actions      TEXT,
+    rbac_group_names         TEXT NOT NULL,
+    rbac_group_ids           TEXT NOT NULL,
+    generate_alert           INTEGER NOT NULL,
+    educate_url              TEXT,
+    external_id              TEXT,
+    category                 INTEGER NOT NULL,
+    mitre_techniques         TEXT NOT NULL,
+    bypass_duration_hours    INTEGER,
+    notification_id          TEXT,
+    notification_body        TEXT,
+    version                  TEXT,
+    certificate_info         TEXT,
+    historical_detection     INTEGER NOT NULL,
+    look_back_period         TEXT,
+    additional_info          TEXT,
+    created_by               TEXT NOT NULL,
+    created_by_display_name  TEXT NOT NULL,
+    created_by_source        TEXT NOT NULL,
+    creation_time            INTEGER NOT NULL,
+    last_update_time         INTEGER NOT NULL,
+    last_updated_by          TEXT
+);
+CREATE UNIQUE INDEX indicators_id ON indicators (tenant_no, id);
+-- The upsert key; also serves `indicatorValue eq` and `startswith(indicatorValue, …)`.
+CREATE UNIQUE INDEX indicators_key ON indicators (tenant_no, indicator_value, indicator_type, action);
+CREATE INDEX indicators_expiry ON indicators (expiration_time) WHERE expiration_time IS NOT NULL;
+CREATE INDEX indicators_type ON indicators (tenant_no, indicator_type);
+CREATE INDEX indicators_creation ON indicators (tenant_no, creation_time);
+CREATE INDEX indicators_creator ON indicators (tenant_no, created_by);
+
+CREATE TABLE indicator_groups (
+    tenant_no   INTEGER NOT NULL,
+    group_name  TEXT NOT NULL,
+    id          INTEGER NOT NULL,
+    PRIMARY KEY (tenant_no, group_name, id)
+) WITHOUT ROWID;
+
+CREATE TABLE indicator_history (
+    sequence      INTEGER PRIMARY KEY,
+    tenant_no     INTEGER NOT NULL,
+    indicator_id  INTEGER NOT NULL,
+    op            TEXT NOT NULL,
+    at            INTEGER NOT NULL,
+    actor_id      TEXT,
+    actor_name    TEXT,
+    -- createdBy of the indicator, so Ti.ReadWrite callers see only their own history.
+    owner         TEXT NOT NULL,
+    -- The indicator (MDE JSON) before this change; NULL for create.
+    before_json   TEXT
+);
+CREATE INDEX history_indicator ON indicator_history (tenant_no, indicator_id);
