@@ -217,24 +217,60 @@ impl<W: Write> CsvWriter<W> {
     }
 
     pub fn write(&mut self, indicator: &Indicator) -> std::io::Result<()> {
-        let s = &indicator.spec;
-        let expiration = s
-            .expiration_time
+        let entity = serde_json::to_value(indicator).map_err(std::io::Error::other)?;
+        self.write_entity(&entity)
+    }
+
+    /// Writes one indicator given as MDE's JSON entity (as the list API returns it).
+    pub fn write_entity(&mut self, entity: &Value) -> std::io::Result<()> {
+        let text = |key: &str| {
+            entity
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let list = |key: &str| {
+            entity
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default()
+        };
+        let expiration = entity
+            .get("expirationTime")
+            .and_then(Value::as_str)
+            .and_then(crate::Timestamp::parse)
             .map(|t| t.to_mde_seconds().replace('Z', ".0Z"))
             .unwrap_or_default();
+        let category = entity
+            .get("category")
+            .and_then(Value::as_i64)
+            .and_then(crate::Category::from_number)
+            .unwrap_or_default();
+        let generate_alert = entity
+            .get("generateAlert")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let record = [
-            s.indicator_type.as_str().to_owned(),
-            s.indicator_value.clone(),
+            text("indicatorType"),
+            text("indicatorValue"),
             expiration,
-            s.action.as_str().to_owned(),
-            s.severity.as_str().to_owned(),
-            s.title.clone(),
-            s.description.clone(),
-            s.recommended_actions.clone().unwrap_or_default(),
-            s.rbac_group_names.join(","),
-            s.category.name().to_owned(),
-            s.mitre_techniques.join(","),
-            s.generate_alert.to_string(),
+            text("action"),
+            text("severity"),
+            text("title"),
+            text("description"),
+            text("recommendedActions"),
+            list("rbacGroupNames"),
+            category.name().to_owned(),
+            list("mitreTechniques"),
+            generate_alert.to_string(),
         ];
         self.writer
             .write_record(&record)

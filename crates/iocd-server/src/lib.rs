@@ -1,1 +1,286 @@
-//! placeholder
+//! The iocd service: an MDE-compatible Indicators API over an [`IndicatorStore`].
+//!
+//! [`router`] builds the whole HTTP surface as a plain axum `Router`, so tests drive it without
+//! a socket; [`serve`] binds it, runs the expiry sweeper and shuts down gracefully. Handlers
+//! stay thin: parse, check the caller, call the store on a blocking thread, shape the answer.
+//! The crate does not know which storage backend it runs on.
+
+pub mod auth;
+mod bulk;
+pub mod config;
+pub mod error;
+mod extract;
+mod indicators;
+pub mod metrics;
+mod openapi;
+pub mod rate_limit;
+
+use crate::auth::{Principal, SigningKey};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::rate_limit::{Operation, RateLimiter};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use iocd_model::{ErrorCode, Timestamp};
+use iocd_store::IndicatorStore;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+pub use openapi::openapi_document;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn IndicatorStore>,
+    config: Config,
+    key: SigningKey,
+    limiter: RateLimiter,
+    metrics: Metrics,
+    /// Added to the system clock; lets tests move time forward.
+    clock_offset_ticks: AtomicI64,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn IndicatorStore>, config: Config, key: SigningKey) -> Self {
+        let limiter = RateLimiter::new(config.rate_limits);
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                key,
+                limiter,
+                metrics: Metrics::default(),
+                clock_offset_ticks: AtomicI64::new(0),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn IndicatorStore> {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.inner.key
+    }
+
+    /// The current time as the service sees it.
+    pub fn now(&self) -> Timestamp {
+        let system = Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc());
+        Timestamp::from_ticks(
+            system.ticks() + self.inner.clock_offset_ticks.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Moves the service's clock forward (for tests of expiry).
+    pub fn advance_clock(&self, seconds: i64) {
+        self.inner
+            .clock_offset_ticks
+            .fetch_add(seconds * 10_000_000, Ordering::Relaxed);
+    }
+
+    /// Counts a request against the caller's quota for `operation`.
+    fn check_rate(&self, principal: &Principal, operation: Operation) -> Result<(), ApiError> {
+        let now = self.now().unix_seconds();
+        self.inner
+            .limiter
+            .check(&principal.tenant, &principal.app_id, operation, now)
+            .map_err(|wait| ApiError {
+                retry_after_seconds: Some(wait),
+                ..ApiError::new(
+                    ErrorCode::TooManyRequests,
+                    format!("Rate limit exceeded; retry after {wait} seconds."),
+                )
+            })
+    }
+
+    /// Runs a store call on a blocking thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn IndicatorStore) -> Result<T, iocd_store::StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = Arc::clone(&self.inner.store);
+        match tokio::task::spawn_blocking(move || work(store.as_ref())).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(join_error) => Err(ApiError::internal(&join_error)),
+        }
+    }
+}
+
+/// The full HTTP surface: health, OpenAPI, metrics, and the indicator API under `/api` and
+/// `/api/v1.0`.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/indicators",
+            get(indicators::list).post(indicators::submit),
+        )
+        .route("/indicators/import", post(indicators::import))
+        .route("/indicators/BatchDelete", post(indicators::batch_delete))
+        .route(
+            "/indicators/bulk",
+            post(bulk::bulk).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/indicators/{id}",
+            get(indicators::get_one).delete(indicators::delete_one),
+        )
+        .route("/indicators/{id}/history", get(indicators::history));
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/openapi.json", get(openapi::serve_openapi))
+        .route("/metrics", get(serve_metrics))
+        .nest("/api", api.clone())
+        .nest("/api/v1.0", api)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.config().max_json_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "No API route matches this path.")
+}
+
+async fn serve_metrics(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Response, ApiError> {
+    if !principal.can_read_metrics() {
+        return Err(ApiError::forbidden(
+            "Reading /metrics needs the Metrics.Read role.",
+        ));
+    }
+    let now = state.now();
+    let counts = state
+        .blocking(move |store| store.count_by_type(now))
+        .await?;
+    let text = state.inner.metrics.render(&counts);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Records metrics and a log line for every request, and gives axum's bare 405 answers MDE's
+/// error body (keeping the `Allow` header).
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && response.headers().get(header::CONTENT_TYPE).is_none()
+    {
+        let allow = response.headers().get(header::ALLOW).cloned();
+        let message = format!(
+            "The method {method} is not allowed on this path; the Allow header lists those that are."
+        );
+        response = ApiError::new(ErrorCode::MethodNotAllowed, message).into_response();
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state.inner.metrics.record(&method, &route, status, elapsed);
+    tracing::debug!(%method, %route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    response
+}
+
+/// The base URL for `@odata.context` and `@odata.nextLink`.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.config().public_url {
+        return url.clone();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// Deletes expired indicators every `sweep_interval_seconds` until `shutdown` fires.
+pub async fn run_sweeper(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let interval = std::time::Duration::from_secs(state.config().sweep_interval_seconds);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+        loop {
+            let now = state.now();
+            match state
+                .blocking(move |store| store.sweep_expired(now, 5_000))
+                .await
+            {
+                Ok(0) => break,
+                Ok(n) => tracing::info!(expired = n, "swept expired indicators"),
+                Err(error) => {
+                    tracing::warn!(code = %error.code, message = %error.message, "expiry sweep failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Binds `config.listen`, serves the router and the sweeper until SIGINT or SIGTERM.
+pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let (stop_sweeper, sweeper_shutdown) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(run_sweeper(state.clone(), sweeper_shutdown));
+    let app = router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    let _ = stop_sweeper.send(true);
+    let _ = sweeper.await;
+    result
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

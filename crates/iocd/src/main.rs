@@ -1,1 +1,228 @@
-fn main() {}
+//! The `iocd` command: `serve` runs the API, `token create` mints bearer tokens from the data
+//! directory's key, `import` sends an MDE CSV file to a server, `export` writes a tenant's
+//! indicators as MDE CSV or JSON.
+
+mod client;
+mod duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use iocd_server::auth::{Role, SigningKey};
+use iocd_server::config::{Config, LogFormat};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "iocd",
+    version,
+    about = "An MDE-compatible indicators of compromise service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API server.
+    Serve(ServeArgs),
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Import an MDE CSV file into a server (500-row import calls).
+    Import(client::ImportArgs),
+    /// Export a tenant's indicators as MDE CSV or JSON.
+    Export(client::ExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Directory for the database and the token signing key [default: ./iocd-data].
+    #[arg(long, env = "IOCD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "IOCD_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// TOML configuration file (see docs/configuration.md).
+    #[arg(long, env = "IOCD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format: text (readable) or json (one object per line).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormatArg>,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, default_value = "info", env = "IOCD_LOG")]
+    log_level: tracing::Level,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print a bearer token (alone on stdout) the server with the same data directory accepts.
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+struct TokenCreateArgs {
+    /// Tenant id (the `tid` claim).
+    #[arg(long)]
+    tenant: String,
+    /// Role: Ti.Read.All, Ti.ReadWrite, Ti.ReadWrite.All or Metrics.Read; repeat for several.
+    #[arg(long = "role", required = true)]
+    roles: Vec<String>,
+    /// Application id (becomes createdBy) [default: a new random id].
+    #[arg(long)]
+    app_id: Option<String>,
+    /// Display name (becomes createdByDisplayName).
+    #[arg(long, default_value = "iocd-cli")]
+    name: String,
+    /// Lifetime, e.g. 3600s, 90m, 12h, 30d.
+    #[arg(long, default_value = "1h")]
+    ttl: String,
+    /// The server's data directory, where the signing key lives.
+    #[arg(long, env = "IOCD_DATA_DIR", default_value = "./iocd-data")]
+    data_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Token(TokenCommand::Create(args)) => create_token(args),
+        Command::Import(args) => client::import(args),
+        Command::Export(args) => client::export(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("iocd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(args: &ServeArgs) -> Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Config::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        None => Config::for_profile(Default::default()),
+    };
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    match args.log_format {
+        Some(LogFormatArg::Json) => config.log_format = LogFormat::Json,
+        Some(LogFormatArg::Text) => config.log_format = LogFormat::Text,
+        None => {}
+    }
+    Ok(config)
+}
+
+fn init_logging(format: LogFormat, level: tracing::Level) {
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let config = load_config(&args)?;
+    init_logging(config.log_format, args.log_level);
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let database = config.data_dir.join("iocd.db");
+    let store = iocd_store::SqliteStore::open(&database)?;
+    let key = SigningKey::load_or_create(&config.data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(
+            address = %address,
+            data_dir = %config.data_dir.display(),
+            profile = ?config.profile,
+            strict = config.strict,
+            "iocd listening on http://{address}"
+        );
+        let state = iocd_server::AppState::new(Arc::new(store), config, key);
+        iocd_server::serve(state, listener)
+            .await
+            .context("server error")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn create_token(args: TokenCreateArgs) -> Result<ExitCode> {
+    let mut roles = Vec::with_capacity(args.roles.len());
+    for text in &args.roles {
+        let Some(role) = Role::parse(text) else {
+            let known: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            bail!("unknown role {text:?}; roles are {}", known.join(", "));
+        };
+        roles.push(role);
+    }
+    if args.tenant.trim().is_empty() {
+        bail!("--tenant must not be empty");
+    }
+    let ttl = duration::parse_seconds(&args.ttl)?;
+    if !args.data_dir.join(iocd_server::auth::KEY_FILE).exists() {
+        eprintln!(
+            "iocd: no signing key in {} yet; creating one (start the server with the same --data-dir)",
+            args.data_dir.display()
+        );
+    }
+    let key = SigningKey::load_or_create(&args.data_dir)?;
+    let app_id = args.app_id.unwrap_or_else(|| uuid_v4());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    println!(
+        "{}",
+        key.issue(&args.tenant, &roles, &app_id, &args.name, now, ttl)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn uuid_v4() -> String {
+    let mut bytes = [0u8; 16];
+    // Falls back to a time-derived id only if the OS has no randomness, which cannot happen on
+    // supported platforms.
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = time::OffsetDateTime::now_utc()
+            .unix_timestamp_nanos()
+            .to_le_bytes();
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}

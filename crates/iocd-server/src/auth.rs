@@ -1,0 +1,345 @@
+//! Bearer tokens: HS256 JWTs with Entra-ID-like claims (`tid`, `roles`, `appid`, `name`,
+//! `exp`), signed with a key kept in the data directory, and the roles MDE defines.
+
+use crate::error::ApiError;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use iocd_store::Visibility;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::path::{Path, PathBuf};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The file in the data directory that holds the token signing key (hex, 32 bytes).
+pub const KEY_FILE: &str = "token-signing.key";
+const ISSUER: &str = "iocd";
+
+/// An API permission, named as MDE names its app roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `Ti.Read.All`: read every indicator of the tenant.
+    ReadAll,
+    /// `Ti.ReadWrite`: create; read, update and delete only what this application created.
+    ReadWrite,
+    /// `Ti.ReadWrite.All`: manage every indicator of the tenant.
+    ReadWriteAll,
+    /// `Metrics.Read` (iocd): read `/metrics`, which covers every tenant. For operators only.
+    MetricsRead,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::ReadAll,
+        Role::ReadWrite,
+        Role::ReadWriteAll,
+        Role::MetricsRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ReadAll => "Ti.Read.All",
+            Role::ReadWrite => "Ti.ReadWrite",
+            Role::ReadWriteAll => "Ti.ReadWrite.All",
+            Role::MetricsRead => "Metrics.Read",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// The claims iocd puts in (and requires of) a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// Tenant id.
+    pub tid: String,
+    pub roles: Vec<String>,
+    /// Application (client) id; becomes `createdBy`.
+    pub appid: String,
+    /// Display name; becomes `createdByDisplayName`.
+    pub name: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant: String,
+    pub app_id: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+}
+
+impl Principal {
+    fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// What this caller may read, or 403 if it may read nothing.
+    pub fn read_visibility(&self) -> Result<Visibility, ApiError> {
+        if self.has(Role::ReadAll) || self.has(Role::ReadWriteAll) {
+            Ok(Visibility::All)
+        } else if self.has(Role::ReadWrite) {
+            Ok(Visibility::CreatedBy(self.app_id.clone()))
+        } else {
+            Err(ApiError::forbidden(
+                "The token has no role that allows reading indicators (Ti.Read.All, Ti.ReadWrite or Ti.ReadWrite.All).",
+            ))
+        }
+    }
+
+    /// What this caller may change, or 403 if it may write nothing.
+    pub fn write_visibility(&self) -> Result<Visibility, ApiError> {
+        if self.has(Role::ReadWriteAll) {
+            Ok(Visibility::All)
+        } else if self.has(Role::ReadWrite) {
+            Ok(Visibility::CreatedBy(self.app_id.clone()))
+        } else {
+            Err(ApiError::forbidden(
+                "The token has no role that allows writing indicators (Ti.ReadWrite or Ti.ReadWrite.All).",
+            ))
+        }
+    }
+
+    pub fn can_read_metrics(&self) -> bool {
+        self.has(Role::MetricsRead)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read or create the signing key {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the signing key {0} is not 64 hexadecimal characters")]
+    Malformed(PathBuf),
+    #[error("cannot generate random bytes: {0}")]
+    Random(String),
+}
+
+/// The secret that signs and verifies tokens.
+#[derive(Clone)]
+pub struct SigningKey {
+    secret: [u8; 32],
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(..)")
+    }
+}
+
+impl SigningKey {
+    pub fn from_bytes(secret: [u8; 32]) -> Self {
+        SigningKey { secret }
+    }
+
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(SigningKey { secret })
+    }
+
+    /// Loads the key from `data_dir`, creating it (readable by the owner only) if absent.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
+        let path = data_dir.join(KEY_FILE);
+        let io = |source| KeyError::Io {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                Self::parse_hex(text.trim()).ok_or_else(|| KeyError::Malformed(path.clone()))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(data_dir).map_err(io)?;
+                let key = Self::generate()?;
+                let hex: String = key.secret.iter().map(|b| format!("{b:02x}")).collect();
+                write_private(&path, hex.as_bytes()).map_err(io)?;
+                Ok(key)
+            }
+            Err(error) => Err(io(error)),
+        }
+    }
+
+    fn parse_hex(text: &str) -> Option<Self> {
+        if text.len() != 64 {
+            return None;
+        }
+        let mut secret = [0u8; 32];
+        for (i, byte) in secret.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
+        }
+        Some(SigningKey { secret })
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC accepts keys of any length, so this cannot fail.
+        HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length")
+    }
+
+    /// Signs `claims` into a compact JWT.
+    pub fn sign(&self, claims: &Claims) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+        let signing_input = format!("{header}.{payload}");
+        let mut mac = self.mac();
+        mac.update(signing_input.as_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{signing_input}.{signature}")
+    }
+
+    /// Verifies a token's signature, algorithm, issuer and expiry, returning the caller.
+    pub fn verify(&self, token: &str, now_unix: i64) -> Result<Principal, ApiError> {
+        let invalid = || ApiError::unauthorized("The bearer token is invalid.");
+        let (signing_input, signature) = token.rsplit_once('.').ok_or_else(invalid)?;
+        let (header, payload) = signing_input.split_once('.').ok_or_else(invalid)?;
+        if payload.contains('.') {
+            return Err(invalid());
+        }
+        let header: serde_json::Value = URL_SAFE_NO_PAD
+            .decode(header)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(invalid)?;
+        if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+            return Err(invalid());
+        }
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| invalid())?;
+        let mut mac = self.mac();
+        mac.update(signing_input.as_bytes());
+        mac.verify_slice(&signature).map_err(|_| invalid())?;
+        let claims: Claims = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(invalid)?;
+        if claims.iss != ISSUER || claims.tid.is_empty() || claims.appid.is_empty() {
+            return Err(invalid());
+        }
+        if claims.exp <= now_unix {
+            return Err(ApiError::unauthorized("The bearer token has expired."));
+        }
+        Ok(Principal {
+            tenant: claims.tid,
+            app_id: claims.appid,
+            name: claims.name,
+            roles: claims.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+        })
+    }
+
+    /// Builds and signs a token for the given identity.
+    pub fn issue(
+        &self,
+        tenant: &str,
+        roles: &[Role],
+        app_id: &str,
+        name: &str,
+        now_unix: i64,
+        ttl_seconds: i64,
+    ) -> String {
+        self.sign(&Claims {
+            iss: ISSUER.to_owned(),
+            tid: tenant.to_owned(),
+            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            appid: app_id.to_owned(),
+            name: name.to_owned(),
+            iat: now_unix,
+            exp: now_unix.saturating_add(ttl_seconds),
+        })
+    }
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_verify_only_when_intact_and_unexpired() {
+        let key = SigningKey::from_bytes([7; 32]);
+        let token = key.issue("t1", &[Role::ReadWrite], "app", "My app", 1_000, 60);
+        let principal = key.verify(&token, 1_010).unwrap();
+        assert_eq!(principal.tenant, "t1");
+        assert_eq!(principal.roles, vec![Role::ReadWrite]);
+        assert_eq!(
+            key.verify(&token, 1_060).unwrap_err().message,
+            "The bearer token has expired."
+        );
+        let other = SigningKey::from_bytes([8; 32]);
+        assert!(other.verify(&token, 1_010).is_err());
+        let mut tampered = token.clone();
+        tampered.insert(token.find('.').unwrap() + 3, 'x');
+        assert!(key.verify(&tampered, 1_010).is_err());
+        assert!(key.verify("not.a.token", 1_010).is_err());
+        assert!(key.verify("", 1_010).is_err());
+        // alg=none is refused.
+        let parts: Vec<&str> = token.split('.').collect();
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+            parts[1]
+        );
+        assert!(key.verify(&none, 1_010).is_err());
+    }
+
+    #[test]
+    fn key_is_created_once_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SigningKey::load_or_create(dir.path()).unwrap();
+        let second = SigningKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(first.secret, second.secret);
+        std::fs::write(dir.path().join(KEY_FILE), "short").unwrap();
+        assert!(SigningKey::load_or_create(dir.path()).is_err());
+    }
+
+    #[test]
+    fn roles_map_to_visibility() {
+        let principal = |roles: Vec<Role>| Principal {
+            tenant: "t".into(),
+            app_id: "a".into(),
+            name: "n".into(),
+            roles,
+        };
+        assert_eq!(
+            principal(vec![Role::ReadAll]).read_visibility().unwrap(),
+            Visibility::All
+        );
+        assert!(principal(vec![Role::ReadAll]).write_visibility().is_err());
+        assert_eq!(
+            principal(vec![Role::ReadWrite]).write_visibility().unwrap(),
+            Visibility::CreatedBy("a".into())
+        );
+        assert_eq!(
+            principal(vec![Role::ReadWriteAll])
+                .write_visibility()
+                .unwrap(),
+            Visibility::All
+        );
+        assert!(
+            principal(vec![Role::MetricsRead])
+                .read_visibility()
+                .is_err()
+        );
+    }
+}

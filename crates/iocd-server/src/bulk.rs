@@ -1,0 +1,332 @@
+//! `POST /api/indicators/bulk` (iocd extension): a streamed NDJSON or MDE-CSV body of any
+//! length, validated row by row and committed in large transactions, with a result per row.
+//!
+//! The body is forwarded chunk by chunk to a blocking worker that parses, validates and writes;
+//! memory stays bounded by the batch size, not the body size. Each batch is committed before
+//! the next is read, so what the response reports as stored is durable.
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::indicators::{
+    actor, item_result, odata_response, upsert_submissions, validation_options, write_context,
+};
+use crate::rate_limit::Operation;
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use futures_util::StreamExt;
+use iocd_model::csv_format::CsvReader;
+use iocd_model::{
+    ErrorCode, IndicatorSubmission, SubmissionSource, ValidationOptions, validate_submission,
+};
+use iocd_store::{Actor, IndicatorStore, UpsertOutcome, WriteContext};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+
+/// Rows per transaction: large enough to amortise the commit, small enough to bound memory.
+const BATCH_ROWS: usize = 10_000;
+/// Longest NDJSON line accepted.
+const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyFormat {
+    Ndjson,
+    Csv,
+}
+
+/// Reads the request body as it arrives from the async side.
+struct ChannelReader {
+    receiver: tokio::sync::mpsc::Receiver<Result<Bytes, String>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.receiver.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(bytes)) => self.current = bytes,
+                Some(Err(message)) => return Err(std::io::Error::other(message)),
+            }
+        }
+        let n = buffer.len().min(self.current.len());
+        buffer[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Totals and per-row results of one bulk request.
+#[derive(Debug, Default)]
+struct BulkReport {
+    received: u64,
+    created: u64,
+    updated: u64,
+    failed: u64,
+    rows: Vec<Value>,
+}
+
+struct Pending {
+    line: u64,
+    echo: Option<String>,
+    spec: Result<iocd_model::IndicatorSpec, String>,
+}
+
+struct BulkWriter<'a> {
+    store: &'a dyn IndicatorStore,
+    tenant: String,
+    actor: Actor,
+    context: WriteContext,
+    options: ValidationOptions,
+    report_all: bool,
+    pending: Vec<Pending>,
+    report: BulkReport,
+}
+
+impl BulkWriter<'_> {
+    fn push(
+        &mut self,
+        line: u64,
+        submission: Result<IndicatorSubmission, String>,
+    ) -> Result<(), iocd_store::StoreError> {
+        let (echo, spec) = match submission {
+            Ok(submission) => (
+                submission.value_text(),
+                validate_submission(&submission, &self.options).map_err(|e| e.message),
+            ),
+            Err(reason) => (None, Err(reason)),
+        };
+        self.pending.push(Pending { line, echo, spec });
+        if self.pending.len() >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), iocd_store::StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut lines = Vec::with_capacity(pending.len());
+        let mut validated = Vec::with_capacity(pending.len());
+        for item in pending {
+            lines.push((item.line, item.echo));
+            validated.push(item.spec);
+        }
+        let outcomes = upsert_submissions(
+            self.store,
+            &self.tenant,
+            &self.actor,
+            &self.context,
+            validated,
+        )?;
+        for ((line, echo), outcome) in lines.into_iter().zip(outcomes) {
+            self.report.received += 1;
+            let (id, failure) = match outcome {
+                Ok(UpsertOutcome::Created(id)) => {
+                    self.report.created += 1;
+                    (Some(id), None)
+                }
+                Ok(UpsertOutcome::Updated(id)) => {
+                    self.report.updated += 1;
+                    (Some(id), None)
+                }
+                Ok(UpsertOutcome::Failed { message, .. }) | Err(message) => {
+                    self.report.failed += 1;
+                    (None, Some(message))
+                }
+            };
+            if self.report_all || failure.is_some() {
+                let mut row = item_result(id, echo, failure);
+                row["line"] = json!(line);
+                self.report.rows.push(row);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses and stores the whole body; a file-level problem (bad CSV header, unreadable body)
+/// ends the request with an error after what was already committed.
+fn process(
+    writer: &mut BulkWriter<'_>,
+    format: BodyFormat,
+    input: ChannelReader,
+) -> Result<(), ApiError> {
+    match format {
+        BodyFormat::Csv => {
+            let reader = CsvReader::new(input).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::InvalidInput,
+                    format!("Failed to parse CSV file: {e}."),
+                )
+            })?;
+            for row in reader {
+                writer.push(row.line, row.submission.map_err(|e| e.message))?;
+            }
+        }
+        BodyFormat::Ndjson => {
+            let mut reader = BufReader::with_capacity(256 * 1024, input);
+            let mut line = Vec::new();
+            let mut number = 0u64;
+            loop {
+                line.clear();
+                let read = reader
+                    .by_ref()
+                    .take(MAX_LINE_BYTES as u64 + 1)
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| ApiError::bad_body(format!("Reading the body failed: {e}.")))?;
+                if read == 0 {
+                    break;
+                }
+                number += 1;
+                if line.len() > MAX_LINE_BYTES {
+                    return Err(ApiError::bad_body(format!(
+                        "Line {number} is longer than {MAX_LINE_BYTES} bytes."
+                    )));
+                }
+                let text = line.trim_ascii();
+                if text.is_empty() {
+                    continue;
+                }
+                let submission = serde_json::from_slice::<IndicatorSubmission>(text)
+                    .map_err(|e| format!("Line {number} is not a JSON indicator object: {e}."));
+                writer.push(number, submission)?;
+            }
+        }
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// Streams NDJSON or MDE CSV of any length; one result per failed row (all rows with
+/// `report=all`).
+#[utoipa::path(post, path = "/api/indicators/bulk", tag = "indicators",
+    params(("report" = Option<String>, Query, description = "failures (default) or all")),
+    request_body(content((String = "application/x-ndjson"), (String = "text/csv")), description = "One indicator per line, or MDE CSV"),
+    responses((status = 200, body = crate::openapi::BulkResponse), (status = 413, body = crate::openapi::ErrorBody),
+        (status = 415, body = crate::openapi::ErrorBody)))]
+pub async fn bulk(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    RawQuery(raw_query): RawQuery,
+    body: Body,
+) -> Result<Response, ApiError> {
+    state.check_rate(&principal, Operation::Bulk)?;
+    let context = write_context(&state, &principal)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let format = match media_type.as_str() {
+        "application/x-ndjson" | "application/jsonl" | "application/jsonlines" => {
+            BodyFormat::Ndjson
+        }
+        "text/csv" => BodyFormat::Csv,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "The bulk endpoint takes 'Content-Type: application/x-ndjson' or 'Content-Type: text/csv'.",
+            ));
+        }
+    };
+    let report_all = match form_urlencoded::parse(raw_query.unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "report")
+        .map(|(_, value)| value.into_owned())
+        .as_deref()
+    {
+        None | Some("failures") => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("report={other} is not one of: all, failures."),
+            ));
+        }
+    };
+    let options = match format {
+        BodyFormat::Csv => ValidationOptions {
+            source: SubmissionSource::Csv,
+            ..validation_options(&state)
+        },
+        BodyFormat::Ndjson => validation_options(&state),
+    };
+
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(32);
+    let store = Arc::clone(state.store());
+    let tenant = principal.tenant.clone();
+    let actor = actor(&principal);
+    let worker = tokio::task::spawn_blocking(move || {
+        let mut writer = BulkWriter {
+            store: store.as_ref(),
+            tenant,
+            actor,
+            context,
+            options,
+            report_all,
+            pending: Vec::with_capacity(BATCH_ROWS),
+            report: BulkReport::default(),
+        };
+        let input = ChannelReader {
+            receiver,
+            current: Bytes::new(),
+        };
+        let outcome = process(&mut writer, format, input);
+        (outcome, writer.report)
+    });
+
+    let max_bytes = state.config().max_bulk_body_bytes;
+    let mut received_bytes: u64 = 0;
+    let mut too_large = false;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let message = match chunk {
+            Ok(bytes) => {
+                received_bytes += bytes.len() as u64;
+                if received_bytes > max_bytes {
+                    too_large = true;
+                    break;
+                }
+                Ok(bytes)
+            }
+            Err(error) => Err(format!("the request body could not be read: {error}")),
+        };
+        let failed_read = message.is_err();
+        if sender.send(message).await.is_err() || failed_read {
+            break;
+        }
+    }
+    drop(sender);
+    let (outcome, report) = worker.await.map_err(|e| ApiError::internal(&e))?;
+    if too_large {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "The body exceeds {max_bytes} bytes; {} rows before that point were processed.",
+                report.received
+            ),
+        ));
+    }
+    outcome?;
+    Ok(odata_response(
+        StatusCode::OK,
+        json!({
+            "received": report.received,
+            "created": report.created,
+            "updated": report.updated,
+            "failed": report.failed,
+            "value": report.rows,
+        }),
+    ))
+}

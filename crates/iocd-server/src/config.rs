@@ -1,0 +1,209 @@
+//! Server configuration: defaults, the `mde` profile, and the optional TOML file.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Which defaults apply before the file and flags override them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// iocd's own defaults: caps lifted, generous rate limits, extensions on.
+    #[default]
+    Default,
+    /// MDE's numbers: 15,000 active indicators, MDE's rate limits, extensions off.
+    Mde,
+}
+
+/// One operation's request quota per (tenant, application): at most `per_minute` requests in
+/// any calendar minute and `per_hour` in any calendar hour (`None`: no limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Quota {
+    pub per_minute: Option<u32>,
+    pub per_hour: Option<u32>,
+}
+
+/// Quotas per API operation (MDE's table in §2.0 of the reference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct RateLimits {
+    pub list: Quota,
+    pub submit: Quota,
+    pub import: Quota,
+    pub delete: Quota,
+    pub batch_delete: Quota,
+    pub bulk: Quota,
+}
+
+impl RateLimits {
+    pub fn mde() -> Self {
+        let q = |per_minute, per_hour| Quota {
+            per_minute: Some(per_minute),
+            per_hour,
+        };
+        RateLimits {
+            list: q(100, Some(1500)),
+            submit: q(100, Some(1500)),
+            import: q(30, None),
+            delete: q(100, Some(1500)),
+            batch_delete: q(30, Some(1500)),
+            bulk: q(30, None),
+        }
+    }
+
+    pub fn generous() -> Self {
+        let q = |per_minute| Quota {
+            per_minute: Some(per_minute),
+            per_hour: None,
+        };
+        RateLimits {
+            list: q(6000),
+            submit: q(6000),
+            import: q(6000),
+            delete: q(6000),
+            batch_delete: q(600),
+            bulk: q(600),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything the server needs to know. Built from the profile, then the file, then flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub profile: Profile,
+    /// Behave exactly like MDE: no CIDR, no extra CSV types, no SHA-256 thumbprints.
+    pub strict: bool,
+    /// Cap on active indicators per tenant (`None`: none).
+    pub max_active_indicators: Option<u64>,
+    pub rate_limits: RateLimits,
+    /// Largest JSON request body, in bytes.
+    pub max_json_body_bytes: usize,
+    /// Largest streamed bulk body, in bytes.
+    pub max_bulk_body_bytes: u64,
+    /// How often expired indicators are deleted.
+    pub sweep_interval_seconds: u64,
+    /// Base URL used in `@odata.context` and `@odata.nextLink`; derived from the request's
+    /// Host header when unset.
+    pub public_url: Option<String>,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    pub fn for_profile(profile: Profile) -> Self {
+        let mde = profile == Profile::Mde;
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./iocd-data"),
+            profile,
+            strict: mde,
+            max_active_indicators: Some(if mde { 15_000 } else { 100_000_000 }),
+            rate_limits: if mde {
+                RateLimits::mde()
+            } else {
+                RateLimits::generous()
+            },
+            max_json_body_bytes: 32 * 1024 * 1024,
+            max_bulk_body_bytes: 8 * 1024 * 1024 * 1024,
+            sweep_interval_seconds: 1,
+            public_url: None,
+            log_format: LogFormat::Text,
+        }
+    }
+
+    /// Applies a TOML configuration file (see `docs/configuration.md`).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        let mut config = Config::for_profile(file.profile.unwrap_or_default());
+        if let Some(listen) = file.listen {
+            config.listen = listen.parse().map_err(|_| {
+                ConfigError(format!(
+                    "listen: {listen:?} is not an address like 127.0.0.1:8080"
+                ))
+            })?;
+        }
+        if let Some(dir) = file.data_dir {
+            config.data_dir = dir;
+        }
+        if let Some(strict) = file.strict {
+            config.strict = strict;
+        }
+        if let Some(max) = file.max_active_indicators {
+            config.max_active_indicators = (max > 0).then_some(max);
+        }
+        if let Some(limits) = file.rate_limits {
+            config.rate_limits = limits;
+        }
+        if let Some(bytes) = file.max_json_body_bytes {
+            config.max_json_body_bytes = bytes;
+        }
+        if let Some(bytes) = file.max_bulk_body_bytes {
+            config.max_bulk_body_bytes = bytes;
+        }
+        if let Some(seconds) = file.sweep_interval_seconds {
+            config.sweep_interval_seconds = seconds.max(1);
+        }
+        config.public_url = file.public_url.map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(format) = file.log_format {
+            config.log_format = format;
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    profile: Option<Profile>,
+    strict: Option<bool>,
+    /// 0 means no cap.
+    max_active_indicators: Option<u64>,
+    rate_limits: Option<RateLimits>,
+    max_json_body_bytes: Option<usize>,
+    max_bulk_body_bytes: Option<u64>,
+    sweep_interval_seconds: Option<u64>,
+    public_url: Option<String>,
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mde_profile_uses_mde_numbers() {
+        let config = Config::from_toml("profile = \"mde\"").unwrap();
+        assert_eq!(config.max_active_indicators, Some(15_000));
+        assert!(config.strict);
+        assert_eq!(config.rate_limits.import.per_minute, Some(30));
+        assert_eq!(config.rate_limits.list.per_hour, Some(1500));
+    }
+
+    #[test]
+    fn file_overrides_profile_and_refuses_unknown_keys() {
+        let config = Config::from_toml("profile = \"mde\"\nstrict = false\nmax_active_indicators = 0\nlisten = \"127.0.0.1:9999\"").unwrap();
+        assert!(!config.strict);
+        assert_eq!(config.max_active_indicators, None);
+        assert_eq!(config.listen.port(), 9999);
+        assert!(Config::from_toml("listn = \"x\"").is_err());
+        assert!(Config::from_toml("listen = \"nowhere\"").is_err());
+        let default = Config::from_toml("").unwrap();
+        assert_eq!(default.profile, Profile::Default);
+        assert!(!default.strict);
+    }
+}

@@ -1,0 +1,287 @@
+//! The client commands: `import` (MDE CSV to a server, through 500-item import calls, so it
+//! also works against MDE itself) and `export` (a tenant's indicators to CSV or JSON).
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use iocd_model::LegacyAction;
+use iocd_model::csv_format::{CsvReader, CsvWriter};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The MDE CSV file to import.
+    file: PathBuf,
+    /// Base URL of the server, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "IOCD_SERVER")]
+    server: String,
+    /// Bearer token (see `iocd token create`).
+    #[arg(long, env = "IOCD_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Rows per import call (MDE accepts at most 500).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=500))]
+    batch_size: u16,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, env = "IOCD_SERVER")]
+    server: String,
+    #[arg(long, env = "IOCD_TOKEN", hide_env_values = true)]
+    token: String,
+    /// csv (MDE's import format) or json (an array of full entities).
+    #[arg(long, value_enum, default_value = "csv")]
+    format: ExportFormat,
+    /// An OData $filter, e.g. "indicatorType eq 'Url'".
+    #[arg(long)]
+    filter: Option<String>,
+    /// Write here instead of stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+fn http_client() -> Result<reqwest::blocking::Client> {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .context("cannot create the HTTP client")
+}
+
+/// Describes an error response in one line, using MDE's error body when present.
+fn describe_failure(status: reqwest::StatusCode, body: &str) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(value) if value["error"]["code"].is_string() => {
+            format!(
+                "{status}: {} ({})",
+                value["error"]["message"].as_str().unwrap_or(""),
+                value["error"]["code"].as_str().unwrap_or("")
+            )
+        }
+        _ => format!("{status}: {}", body.chars().take(300).collect::<String>()),
+    }
+}
+
+/// Sends a request, waiting and retrying while the server answers 429.
+fn send_with_retry(
+    build: impl Fn() -> reqwest::blocking::RequestBuilder,
+) -> Result<reqwest::blocking::Response> {
+    for _ in 0..20 {
+        let response = build().send().context("the request failed")?;
+        if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Ok(response);
+        }
+        let wait = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(5);
+        std::thread::sleep(Duration::from_secs(wait.clamp(1, 3600)));
+    }
+    bail!("the server kept answering 429 Too Many Requests")
+}
+
+pub fn import(args: ImportArgs) -> Result<ExitCode> {
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("cannot open {}", args.file.display()))?;
+    let reader = CsvReader::new(std::io::BufReader::new(file))
+        .with_context(|| format!("in {}", args.file.display()))?;
+    let mut failures: Vec<(u64, String)> = Vec::new();
+    let mut rows: Vec<(u64, Value)> = Vec::new();
+    for row in reader {
+        match row.submission {
+            Err(error) => failures.push((row.line, error.message)),
+            Ok(submission) => {
+                let action = submission
+                    .action
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if LegacyAction::parse(action).is_some() {
+                    failures.push((
+                        row.line,
+                        format!("Error in parsing field Action, value: {action}. Possible values: Allowed,Audit,BlockAndRemediate,Warn,Block"),
+                    ));
+                    continue;
+                }
+                rows.push((row.line, serde_json::to_value(&submission)?));
+            }
+        }
+    }
+    let total = rows.len() + failures.len();
+    let progress = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(total as u64)
+    };
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} rows ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    progress.inc(failures.len() as u64);
+    let client = http_client()?;
+    let url = format!(
+        "{}/api/indicators/import",
+        args.server.trim_end_matches('/')
+    );
+    let mut imported = 0usize;
+    for batch in rows.chunks(usize::from(args.batch_size)) {
+        let body = json!({"Indicators": batch.iter().map(|(_, v)| v).collect::<Vec<_>>()});
+        let response = send_with_retry(|| client.post(&url).bearer_auth(&args.token).json(&body))?;
+        let status = response.status();
+        let text = response.text().context("cannot read the server's answer")?;
+        if !status.is_success() {
+            progress.abandon();
+            bail!(
+                "the import call for lines {}-{} failed with {}",
+                batch[0].0,
+                batch[batch.len() - 1].0,
+                describe_failure(status, &text)
+            );
+        }
+        let answer: Value =
+            serde_json::from_str(&text).context("the server's answer is not JSON")?;
+        let results = answer["value"]
+            .as_array()
+            .context("the server's answer has no value array")?;
+        if results.len() != batch.len() {
+            bail!(
+                "the server answered {} results for {} rows",
+                results.len(),
+                batch.len()
+            );
+        }
+        for ((line, _), result) in batch.iter().zip(results) {
+            if result["isFailed"].as_bool() == Some(true) {
+                failures.push((
+                    *line,
+                    result["failureReason"]
+                        .as_str()
+                        .unwrap_or("failed")
+                        .to_owned(),
+                ));
+            } else {
+                imported += 1;
+            }
+        }
+        progress.inc(batch.len() as u64);
+    }
+    progress.finish_and_clear();
+    failures.sort_by_key(|(line, _)| *line);
+    for (line, reason) in &failures {
+        eprintln!("line {line}: {reason}");
+    }
+    eprintln!(
+        "imported {imported} of {total} rows; {} failed",
+        failures.len()
+    );
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Where exported indicators go.
+enum ExportSink {
+    Csv(CsvWriter<Box<dyn Write>>),
+    Json {
+        output: Box<dyn Write>,
+        written: usize,
+    },
+}
+
+impl ExportSink {
+    fn write(&mut self, entity: &Value) -> Result<()> {
+        match self {
+            ExportSink::Csv(writer) => writer.write_entity(entity)?,
+            ExportSink::Json { output, written } => {
+                output.write_all(if *written == 0 { b"[\n" } else { b",\n" })?;
+                serde_json::to_writer(&mut *output, entity)?;
+                *written += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        match self {
+            ExportSink::Csv(writer) => writer.finish()?.flush()?,
+            ExportSink::Json {
+                mut output,
+                written,
+            } => {
+                output.write_all(if written == 0 { b"[]\n" } else { b"\n]\n" })?;
+                output.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn export(args: ExportArgs) -> Result<ExitCode> {
+    let client = http_client()?;
+    let output: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut sink = match args.format {
+        ExportFormat::Csv => ExportSink::Csv(CsvWriter::new(output)?),
+        ExportFormat::Json => ExportSink::Json { output, written: 0 },
+    };
+    let mut next = Some(format!(
+        "{}/api/indicators",
+        args.server.trim_end_matches('/')
+    ));
+    let mut first_page = true;
+    let mut exported = 0usize;
+    while let Some(url) = next.take() {
+        let request = || {
+            let builder = client.get(&url).bearer_auth(&args.token);
+            match (&args.filter, first_page) {
+                (Some(filter), true) => builder.query(&[("$filter", filter.as_str())]),
+                _ => builder,
+            }
+        };
+        let response = send_with_retry(request)?;
+        let status = response.status();
+        let text = response.text().context("cannot read the server's answer")?;
+        if !status.is_success() {
+            bail!(
+                "listing indicators failed with {}",
+                describe_failure(status, &text)
+            );
+        }
+        let page: Value = serde_json::from_str(&text).context("the server's answer is not JSON")?;
+        for entity in page["value"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            sink.write(entity)?;
+            exported += 1;
+        }
+        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+        first_page = false;
+    }
+    sink.finish()?;
+    eprintln!("exported {exported} indicators");
+    Ok(ExitCode::SUCCESS)
+}
