@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::rate_limit::Operation;
 use crate::{AppState, base_url};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use iocd_model::{
@@ -260,7 +260,7 @@ pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    uri: axum::http::Uri,
+    OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     state.check_rate(&principal, Operation::List)?;

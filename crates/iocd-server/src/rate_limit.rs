@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn mde_import_quota_is_thirty_per_minute_per_app() {
         let limiter = RateLimiter::new(RateLimits::mde());
-        let start = 1_700_000_040; // 40 s into a minute
+        let start = 28_333_334 * 60 + 40; // 40 s into a minute
         for _ in 0..30 {
             assert_eq!(limiter.check("t", "a", Operation::Import, start), Ok(()));
         }
