@@ -185,7 +185,7 @@ impl Category {
 
     pub fn from_number(number: i64) -> Option<Self> {
         let index = usize::try_from(number).ok()?.checked_sub(1)?;
-        (index < CATEGORY_NAMES.len()).then(|| Category(number as u8))
+        (index < CATEGORY_NAMES.len()).then_some(Category(index as u8 + 1))
     }
 
     /// Parses a PascalCase category name exactly, as MDE's CSV importer does.

@@ -250,37 +250,48 @@ pub async fn run_sweeper(state: AppState, mut shutdown: tokio::sync::watch::Rece
     }
 }
 
-/// Binds `config.listen`, serves the router and the sweeper until SIGINT or SIGTERM.
+/// Serves the router and the sweeper on `listener` until SIGINT or SIGTERM, then finishes the
+/// requests in flight. The signal handlers are installed before the "listening" log line, so a
+/// signal sent by whoever reads that line is never missed.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let shutdown = shutdown_signal()?;
+    let address = listener.local_addr()?;
+    let config = state.config();
+    tracing::info!(
+        address = %address,
+        data_dir = %config.data_dir.display(),
+        profile = ?config.profile,
+        strict = config.strict,
+        "iocd listening on http://{address}"
+    );
     let (stop_sweeper, sweeper_shutdown) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(run_sweeper(state.clone(), sweeper_shutdown));
     let app = router(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     let _ = stop_sweeper.send(true);
     let _ = sweeper.await;
     result
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Registers SIGINT and SIGTERM handlers now and returns a future that completes on either.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
 }

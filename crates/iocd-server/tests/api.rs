@@ -224,7 +224,8 @@ async fn malformed_requests_get_mde_errors() {
     let too_many_ids =
         json!({"IndicatorIds": (1..=501).map(|i| i.to_string()).collect::<Vec<_>>()}).to_string();
     let huge = format!("{{\"title\":\"{}\"}}", "x".repeat(33 * 1024 * 1024));
-    let cases: Vec<(&str, &str, Option<&str>, String, u16, &str)> = vec![
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         ("POST", "/api/indicators", json, indicator("abc", "FileSha256", "Block").to_string(), 400, "InvalidHashValue"),
         ("POST", "/api/indicators", json, indicator("300.1.1.1", "IpAddress", "Block").to_string(), 400, "InvalidIpAddress"),
         ("POST", "/api/indicators", json, indicator("bad_domain..x", "DomainName", "Block").to_string(), 400, "InvalidDomainName"),

@@ -296,10 +296,20 @@ pub fn created_by_visibility_limits_reads_and_writes(store: &dyn IndicatorStore)
         serde_json::json!({}),
     );
     store
-        .upsert_batch("t", &actor("me"), &[mine.clone()], &context(NOW))
+        .upsert_batch(
+            "t",
+            &actor("me"),
+            std::slice::from_ref(&mine),
+            &context(NOW),
+        )
         .unwrap();
     store
-        .upsert_batch("t", &actor("them"), &[theirs.clone()], &context(NOW))
+        .upsert_batch(
+            "t",
+            &actor("them"),
+            std::slice::from_ref(&theirs),
+            &context(NOW),
+        )
         .unwrap();
     let only_mine = Visibility::CreatedBy("me".to_owned());
     assert!(store.get("t", 1, &only_mine, t(NOW)).unwrap().is_some());

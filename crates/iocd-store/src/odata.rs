@@ -482,9 +482,8 @@ impl Parser {
             _ => return err(usage()),
         }
         self.expect(Token::LParen)?;
-        let variable = match self.next() {
-            Some(Token::Ident(v)) => v,
-            _ => return err(usage()),
+        let Some(Token::Ident(variable)) = self.next() else {
+            return err(usage());
         };
         self.expect(Token::Colon)?;
         if self.lambda.is_some() {
@@ -528,9 +527,8 @@ impl Parser {
             ));
         }
         self.expect(Token::Comma)?;
-        let value = match self.next() {
-            Some(Token::Str(s)) => s,
-            _ => return err(format!("{name}() takes a quoted string second")),
+        let Some(Token::Str(value)) = self.next() else {
+            return err(format!("{name}() takes a quoted string second"));
         };
         self.expect(Token::RParen)?;
         Ok(Filter::Function {
@@ -568,14 +566,11 @@ impl Parser {
                 ));
             }
         };
-        let token = match self.next() {
-            Some(token) => token,
-            None => {
-                return err(format!(
-                    "expected a value after {} {op:?}",
-                    subject_name(subject)
-                ));
-            }
+        let Some(token) = self.next() else {
+            return err(format!(
+                "expected a value after {} {op:?}",
+                subject_name(subject)
+            ));
         };
         typed_comparison(subject, op, token)
     }

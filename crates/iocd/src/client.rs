@@ -198,7 +198,7 @@ pub fn import(args: ImportArgs) -> Result<ExitCode> {
 
 /// Where exported indicators go.
 enum ExportSink {
-    Csv(CsvWriter<Box<dyn Write>>),
+    Csv(Box<CsvWriter<Box<dyn Write>>>),
     Json {
         output: Box<dyn Write>,
         written: usize,
@@ -243,7 +243,7 @@ pub fn export(args: ExportArgs) -> Result<ExitCode> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut sink = match args.format {
-        ExportFormat::Csv => ExportSink::Csv(CsvWriter::new(output)?),
+        ExportFormat::Csv => ExportSink::Csv(Box::new(CsvWriter::new(output)?)),
         ExportFormat::Json => ExportSink::Json { output, written: 0 },
     };
     let mut next = Some(format!(

@@ -160,14 +160,6 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let address = listener.local_addr()?;
-        tracing::info!(
-            address = %address,
-            data_dir = %config.data_dir.display(),
-            profile = ?config.profile,
-            strict = config.strict,
-            "iocd listening on http://{address}"
-        );
         let state = iocd_server::AppState::new(Arc::new(store), config, key);
         iocd_server::serve(state, listener)
             .await
@@ -196,7 +188,7 @@ fn create_token(args: TokenCreateArgs) -> Result<ExitCode> {
         );
     }
     let key = SigningKey::load_or_create(&args.data_dir)?;
-    let app_id = args.app_id.unwrap_or_else(|| uuid_v4());
+    let app_id = args.app_id.unwrap_or_else(uuid_v4);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     println!(
         "{}",

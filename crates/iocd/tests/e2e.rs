@@ -1,0 +1,341 @@
+//! End-to-end runs of the real `iocd` binary over a socket: token creation, CSV import, list
+//! with a filter, delete, export and re-import, graceful shutdown, and durability across
+//! `kill -9`.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const IOCD: &str = env!("CARGO_BIN_EXE_iocd");
+
+/// A running `iocd serve` and the address it printed.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut child = Command::new(IOCD)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start iocd serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            assert!(
+                Instant::now() < deadline,
+                "iocd did not report its address in time"
+            );
+            let line = lines
+                .next()
+                .expect("iocd exited before listening")
+                .expect("read stderr");
+            if let Some(start) = line.find("listening on http://") {
+                let rest = &line[start + "listening on ".len()..];
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(data_dir: &Path, role: &str) -> String {
+    let output = Command::new(IOCD)
+        .args([
+            "token",
+            "create",
+            "--tenant",
+            "tenant-e2e",
+            "--role",
+            role,
+            "--name",
+            "e2e",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .expect("run iocd token create");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "the token alone on stdout");
+    stdout.trim().to_owned()
+}
+
+const CSV: &str = "IndicatorType,IndicatorValue,ExpirationTime,Action,Severity,Title,Description,RecommendedActions,RbacGroups,Category,MitreTechniques,GenerateAlert
+FileSha1,da39a3ee5e6b4b0d3255bfef95601890afd80709,2099-09-16T12:11:06.0Z,BlockAndRemediate,Informational,\"File SHA1 custom TI example\",\"malware downloader\",\"Recommended actions should be here\",\"GroupName1,GroupName2\",\"SuspiciousActivity\",\"T0000,T0001\",true
+IpAddress,10.10.10.10,,Allowed,Informational,\"Ip Address custom TI example\",\"malware downloader\",\"\",\"\",\"\",\"\",false
+Url,http://www.facebook.com,,AlertAndBlock,Informational,\"Url custom TI example\",d,\"\",\"\",\"\",\"\",true
+DomainName,www.facebook.com,,Audit,Low,Domain custom TI example,\"Red Team Activity\",\"\",\"\",\"None\",\"\",true
+FileSha256,not-a-hash,,Block,Low,x,y,,,,,false
+";
+
+#[test]
+fn import_list_delete_export_over_a_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let server = Server::start(&data_dir);
+    assert!(data_dir.join("iocd.db").exists());
+    let admin = token(&data_dir, "Ti.ReadWrite.All");
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(
+        client.get(server.url("/healthz")).send().unwrap().status(),
+        200
+    );
+
+    let csv_path = dir.path().join("indicators.csv");
+    std::fs::write(&csv_path, CSV).unwrap();
+    let import = Command::new(IOCD)
+        .args([
+            "import",
+            "--quiet",
+            "--server",
+            &server.base,
+            "--token",
+            &admin,
+        ])
+        .arg(&csv_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&import.stderr);
+    assert_eq!(
+        import.status.code(),
+        Some(1),
+        "a failed line makes the exit code non-zero: {stderr}"
+    );
+    assert!(
+        stderr.contains("line 4: Error in parsing field Action, value: AlertAndBlock"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 6: Hash value not-a-hash is invalid"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("imported 3 of 5 rows; 2 failed"),
+        "{stderr}"
+    );
+
+    let listed: Value = client
+        .get(server.url("/api/indicators"))
+        .query(&[(
+            "$filter",
+            "indicatorType eq 'DomainName' or startswith(title,'Ip ')",
+        )])
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let values: Vec<&str> = listed["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["indicatorValue"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["10.10.10.10", "www.facebook.com"]);
+
+    // Export, re-import: nothing new is created and a second export is identical.
+    let export = |path: &Path| {
+        let status = Command::new(IOCD)
+            .args([
+                "export",
+                "--format",
+                "csv",
+                "--server",
+                &server.base,
+                "--token",
+                &admin,
+                "--output",
+            ])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read_to_string(path).unwrap()
+    };
+    let first = export(&dir.path().join("export1.csv"));
+    assert_eq!(first.lines().count(), 4, "{first}");
+    let reimport = Command::new(IOCD)
+        .args([
+            "import",
+            "--quiet",
+            "--server",
+            &server.base,
+            "--token",
+            &admin,
+        ])
+        .arg(dir.path().join("export1.csv"))
+        .output()
+        .unwrap();
+    assert!(
+        reimport.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reimport.stderr)
+    );
+    assert_eq!(export(&dir.path().join("export2.csv")), first);
+    let count: Value = client
+        .get(server.url("/api/indicators?$count=true&$top=0"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(count["@odata.count"], 3);
+
+    let json_export = Command::new(IOCD)
+        .args([
+            "export",
+            "--format",
+            "json",
+            "--server",
+            &server.base,
+            "--token",
+            &admin,
+        ])
+        .output()
+        .unwrap();
+    let exported: Value = serde_json::from_slice(&json_export.stdout).unwrap();
+    assert_eq!(exported.as_array().unwrap().len(), 3);
+
+    let deleted = client
+        .delete(server.url("/api/indicators/1"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = client
+        .get(server.url("/api/indicators/1"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let gone_body: Value = gone.json().unwrap();
+    assert_eq!(gone_body["error"]["code"], "NotFound");
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "iocd did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn acknowledged_indicators_survive_kill_dash_nine() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let admin = token(dir.path(), "Ti.ReadWrite.All");
+    let url = server.url("/api/indicators/import");
+    let writer_token = admin.clone();
+    // Import batches of 100 continuously; remember which batches were acknowledged.
+    let importer = std::thread::spawn(move || {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let mut acknowledged = Vec::new();
+        let mut attempted = 0u32;
+        for batch in 0..10_000u32 {
+            attempted = batch + 1;
+            let items: Vec<Value> = (0..100)
+                .map(|i| json!({"indicatorValue": format!("b{batch}-i{i}.example"), "indicatorType": "DomainName",
+                    "action": "Block", "title": format!("batch {batch}"), "description": "durability"}))
+                .collect();
+            match client
+                .post(&url)
+                .bearer_auth(&writer_token)
+                .json(&json!({"Indicators": items}))
+                .send()
+            {
+                Ok(response) if response.status() == 200 => acknowledged.push(batch),
+                _ => break,
+            }
+        }
+        (acknowledged, attempted)
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut server = server;
+    server.child.kill().expect("kill -9");
+    server.child.wait().unwrap();
+    let (acknowledged, attempted) = importer.join().unwrap();
+    assert!(
+        acknowledged.len() >= 3,
+        "too few batches were acknowledged before the kill: {}",
+        acknowledged.len()
+    );
+
+    let restarted = Server::start(dir.path());
+    let client = reqwest::blocking::Client::new();
+    let mut stored: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut next = Some(restarted.url("/api/indicators?$top=10000"));
+    while let Some(url) = next.take() {
+        let page: Value = client
+            .get(&url)
+            .bearer_auth(&admin)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        for item in page["value"].as_array().unwrap() {
+            assert_eq!(item["description"], "durability", "a complete row: {item}");
+            *stored
+                .entry(item["title"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+    }
+    for batch in &acknowledged {
+        assert_eq!(
+            stored.get(&format!("batch {batch}")),
+            Some(&100),
+            "acknowledged batch {batch} is incomplete"
+        );
+    }
+    // Nothing half-written: every stored batch is whole, and only batches that were sent exist.
+    for (title, count) in &stored {
+        assert_eq!(*count, 100, "{title} is partly stored");
+        let batch: u32 = title.trim_start_matches("batch ").parse().unwrap();
+        assert!(batch < attempted);
+    }
+    let _ = std::io::stdout().flush();
+}
