@@ -438,20 +438,27 @@ pub(crate) fn upsert_submissions(
     context: &WriteContext,
     validated: Vec<Result<IndicatorSpec, String>>,
 ) -> Result<Vec<Result<UpsertOutcome, String>>, iocd_store::StoreError> {
-    let specs: Vec<IndicatorSpec> = validated
-        .iter()
-        .filter_map(|r| r.as_ref().ok().cloned())
-        .collect();
+    let mut specs = Vec::with_capacity(validated.len());
+    let mut failures: Vec<Option<String>> = Vec::with_capacity(validated.len());
+    for item in validated {
+        match item {
+            Ok(spec) => {
+                specs.push(spec);
+                failures.push(None);
+            }
+            Err(reason) => failures.push(Some(reason)),
+        }
+    }
     let mut stored = store
         .upsert_batch(tenant, actor, &specs, context)?
         .into_iter();
-    Ok(validated
+    Ok(failures
         .into_iter()
-        .map(|item| match item {
-            Ok(_) => stored
+        .map(|failure| match failure {
+            None => stored
                 .next()
                 .ok_or_else(|| "The store returned too few results.".to_owned()),
-            Err(reason) => Err(reason),
+            Some(reason) => Err(reason),
         })
         .collect())
 }

@@ -267,7 +267,9 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
     let (stop_sweeper, sweeper_shutdown) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(run_sweeper(state.clone(), sweeper_shutdown));
     let app = router(state);
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     let _ = stop_sweeper.send(true);
     let _ = sweeper.await;
     result
