@@ -27,7 +27,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 /// Rows per transaction: large enough to amortise the commit, small enough to bound memory.
-const BATCH_ROWS: usize = 10_000;
+const BATCH_ROWS: usize = 50_000;
 /// Longest NDJSON line accepted.
 const MAX_LINE_BYTES: usize = 1024 * 1024;
 
@@ -75,23 +75,19 @@ struct Pending {
     spec: Result<iocd_model::IndicatorSpec, String>,
 }
 
-struct BulkWriter<'a> {
-    store: &'a dyn IndicatorStore,
-    tenant: String,
-    actor: Actor,
-    context: WriteContext,
+/// The first pipeline stage: parses and validates rows, handing full batches to the writer.
+struct Batcher {
     options: ValidationOptions,
-    report_all: bool,
     pending: Vec<Pending>,
-    report: BulkReport,
+    sender: std::sync::mpsc::SyncSender<Vec<Pending>>,
 }
 
-impl BulkWriter<'_> {
+impl Batcher {
     fn push(
         &mut self,
         line: u64,
         submission: Result<IndicatorSubmission, String>,
-    ) -> Result<(), iocd_store::StoreError> {
+    ) -> Result<(), WriterGone> {
         let (echo, spec) = match submission {
             Ok(submission) => (
                 submission.value_text(),
@@ -106,57 +102,70 @@ impl BulkWriter<'_> {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), iocd_store::StoreError> {
+    fn flush(&mut self) -> Result<(), WriterGone> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let pending = std::mem::take(&mut self.pending);
-        let mut lines = Vec::with_capacity(pending.len());
-        let mut validated = Vec::with_capacity(pending.len());
-        for item in pending {
-            lines.push((item.line, item.echo));
-            validated.push(item.spec);
-        }
-        let outcomes = upsert_submissions(
-            self.store,
-            &self.tenant,
-            &self.actor,
-            &self.context,
-            validated,
-        )?;
-        for ((line, echo), outcome) in lines.into_iter().zip(outcomes) {
-            self.report.received += 1;
-            let (id, failure) = match outcome {
-                Ok(UpsertOutcome::Created(id)) => {
-                    self.report.created += 1;
-                    (Some(id), None)
-                }
-                Ok(UpsertOutcome::Updated(id)) => {
-                    self.report.updated += 1;
-                    (Some(id), None)
-                }
-                Ok(UpsertOutcome::Failed { message, .. }) | Err(message) => {
-                    self.report.failed += 1;
-                    (None, Some(message))
-                }
-            };
-            if self.report_all || failure.is_some() {
-                let mut row = item_result(id, echo, failure);
-                row["line"] = json!(line);
-                self.report.rows.push(row);
-            }
-        }
-        Ok(())
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH_ROWS));
+        self.sender.send(batch).map_err(|_| WriterGone)
     }
 }
 
-/// Parses and stores the whole body; a file-level problem (bad CSV header, unreadable body)
-/// ends the request with an error after what was already committed.
-fn process(
-    writer: &mut BulkWriter<'_>,
+/// The writer stage stopped (its error is reported when it is joined).
+struct WriterGone;
+
+/// The second pipeline stage: stores each batch in one transaction and tallies the results.
+fn write_batches(
+    store: &dyn IndicatorStore,
+    tenant: &str,
+    actor: &Actor,
+    context: &WriteContext,
+    report_all: bool,
+    batches: std::sync::mpsc::Receiver<Vec<Pending>>,
+) -> Result<BulkReport, iocd_store::StoreError> {
+    let mut report = BulkReport::default();
+    for batch in batches {
+        let mut lines = Vec::with_capacity(batch.len());
+        let mut validated = Vec::with_capacity(batch.len());
+        for item in batch {
+            lines.push((item.line, item.echo));
+            validated.push(item.spec);
+        }
+        let outcomes = upsert_submissions(store, tenant, actor, context, validated)?;
+        for ((line, echo), outcome) in lines.into_iter().zip(outcomes) {
+            report.received += 1;
+            let (id, failure) = match outcome {
+                Ok(UpsertOutcome::Created(id)) => {
+                    report.created += 1;
+                    (Some(id), None)
+                }
+                Ok(UpsertOutcome::Updated(id)) => {
+                    report.updated += 1;
+                    (Some(id), None)
+                }
+                Ok(UpsertOutcome::Failed { message, .. }) | Err(message) => {
+                    report.failed += 1;
+                    (None, Some(message))
+                }
+            };
+            if report_all || failure.is_some() {
+                let mut row = item_result(id, echo, failure);
+                row["line"] = json!(line);
+                report.rows.push(row);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Parses the whole body into batches. A file-level problem (bad CSV header, unreadable body)
+/// ends the request with an error; batches already handed over are still committed.
+fn parse_body(
+    batcher: &mut Batcher,
     format: BodyFormat,
     input: ChannelReader,
 ) -> Result<(), ApiError> {
+    let gone = |_: WriterGone| ApiError::internal(&"the bulk writer stopped");
     match format {
         BodyFormat::Csv => {
             let reader = CsvReader::new(input).map_err(|e| {
@@ -166,7 +175,9 @@ fn process(
                 )
             })?;
             for row in reader {
-                writer.push(row.line, row.submission.map_err(|e| e.message))?;
+                batcher
+                    .push(row.line, row.submission.map_err(|e| e.message))
+                    .map_err(gone)?;
             }
         }
         BodyFormat::Ndjson => {
@@ -195,12 +206,11 @@ fn process(
                 }
                 let submission = serde_json::from_slice::<IndicatorSubmission>(text)
                     .map_err(|e| format!("Line {number} is not a JSON indicator object: {e}."));
-                writer.push(number, submission)?;
+                batcher.push(number, submission).map_err(gone)?;
             }
         }
     }
-    writer.flush()?;
-    Ok(())
+    batcher.flush().map_err(gone)
 }
 
 /// Streams NDJSON or MDE CSV of any length; one result per failed row (all rows with
@@ -264,26 +274,34 @@ pub async fn bulk(
     };
 
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(32);
+    let (batch_sender, batch_receiver) = std::sync::mpsc::sync_channel::<Vec<Pending>>(2);
     let store = Arc::clone(state.store());
     let tenant = principal.tenant.clone();
     let actor = actor(&principal);
-    let worker = tokio::task::spawn_blocking(move || {
-        let mut writer = BulkWriter {
-            store: store.as_ref(),
-            tenant,
-            actor,
-            context,
-            options,
+    let writer = tokio::task::spawn_blocking(move || {
+        write_batches(
+            store.as_ref(),
+            &tenant,
+            &actor,
+            &context,
             report_all,
+            batch_receiver,
+        )
+    });
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut batcher = Batcher {
+            options,
             pending: Vec::with_capacity(BATCH_ROWS),
-            report: BulkReport::default(),
+            sender: batch_sender,
         };
-        let input = ChannelReader {
-            receiver,
-            current: Bytes::new(),
-        };
-        let outcome = process(&mut writer, format, input);
-        (outcome, writer.report)
+        parse_body(
+            &mut batcher,
+            format,
+            ChannelReader {
+                receiver,
+                current: Bytes::new(),
+            },
+        )
     });
 
     let max_bytes = state.config().max_bulk_body_bytes;
@@ -308,7 +326,8 @@ pub async fn bulk(
         }
     }
     drop(sender);
-    let (outcome, report) = worker.await.map_err(|e| ApiError::internal(&e))?;
+    let parsed = parser.await.map_err(|e| ApiError::internal(&e))?;
+    let report = writer.await.map_err(|e| ApiError::internal(&e))??;
     if too_large {
         return Err(ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -318,7 +337,7 @@ pub async fn bulk(
             ),
         ));
     }
-    outcome?;
+    parsed?;
     Ok(odata_response(
         StatusCode::OK,
         json!({

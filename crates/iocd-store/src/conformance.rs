@@ -506,6 +506,49 @@ pub fn history_records_every_change_and_survives_deletion(store: &dyn IndicatorS
     assert_eq!(history[2].after, None);
     assert_eq!(history[2].actor_id.as_deref(), Some("remover"));
     assert!(store.history("t", 42, &Visibility::All).unwrap().is_none());
+
+    // A batch that creates several indicators and updates one of them: each id's history holds
+    // exactly its own entries, in order.
+    let batch: Vec<IndicatorSpec> = ["r1.example", "r2.example", "r3.example", "r2.example"]
+        .iter()
+        .map(|v| spec("DomainName", v, "Block", serde_json::json!({})))
+        .collect();
+    let outcome = store
+        .upsert_batch("t", &actor("batcher"), &batch, &context(NOW))
+        .unwrap();
+    assert_eq!(
+        outcome[..3],
+        [
+            UpsertOutcome::Created(2),
+            UpsertOutcome::Created(3),
+            UpsertOutcome::Created(4)
+        ]
+    );
+    let later = spec("DomainName", "r5.example", "Block", serde_json::json!({}));
+    store
+        .upsert_batch("t", &actor("later"), &[later], &context(NOW))
+        .unwrap();
+    let ops = |id: i64| -> Vec<(HistoryOp, Option<String>)> {
+        store
+            .history("t", id, &Visibility::All)
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.op, h.actor_id))
+            .collect()
+    };
+    let by = |who: &str| Some(who.to_owned());
+    assert_eq!(ops(2), vec![(HistoryOp::Create, by("batcher"))]);
+    assert_eq!(
+        ops(3),
+        vec![
+            (HistoryOp::Create, by("batcher")),
+            (HistoryOp::Update, by("batcher"))
+        ]
+    );
+    assert_eq!(ops(4), vec![(HistoryOp::Create, by("batcher"))]);
+    assert_eq!(ops(5), vec![(HistoryOp::Create, by("later"))]);
+    assert!(store.history("t", 6, &Visibility::All).unwrap().is_none());
 }
 
 pub fn list_filters_orders_and_pages(store: &dyn IndicatorStore) {

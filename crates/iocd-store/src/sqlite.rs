@@ -62,7 +62,7 @@ impl SqliteStore {
                  PRAGMA synchronous = FULL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 10000;
-                 PRAGMA cache_size = -65536;
+                 PRAGMA cache_size = -262144;
                  PRAGMA temp_store = MEMORY;",
             )
             .map_err(|e| open_error(e.to_string()))?;
@@ -270,6 +270,33 @@ fn record_history(
     Ok(())
 }
 
+/// Starts the one `create` history entry of a batch (ids `first_id..=last_id`, extended by
+/// [`extend_create_range`] as the batch creates more); returns its sequence number.
+fn record_create_range(
+    tx: &Transaction<'_>,
+    tenant_no: i64,
+    first_id: i64,
+    at: Timestamp,
+    actor: &Actor,
+) -> Result<i64, StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO indicator_history (tenant_no, indicator_id, last_id, op, at, actor_id, actor_name, owner)
+         VALUES (?1, ?2, ?2, 'create', ?3, ?4, ?5, ?4)",
+    )?
+    .execute(params![tenant_no, first_id, at.ticks(), actor.id, actor.display_name])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn extend_create_range(
+    tx: &Transaction<'_>,
+    sequence: i64,
+    last_id: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached("UPDATE indicator_history SET last_id = ?2 WHERE sequence = ?1")?
+        .execute(params![sequence, last_id])?;
+    Ok(())
+}
+
 fn replace_groups(
     tx: &Transaction<'_>,
     tenant_no: i64,
@@ -352,6 +379,10 @@ impl IndicatorStore for SqliteStore {
                 .prepare_cached("SELECT next_id, active_count FROM tenants WHERE tenant_no = ?1")?
                 .query_row([tenant_no], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let first_id = next_id;
+            let mut insert = tx.prepare_cached(INSERT_INDICATOR)?;
+            // Ids created by this batch are exactly first_id..next_id; one history entry covers
+            // them, written at the first create so it precedes any update in the same batch.
+            let mut create_entry: Option<i64> = None;
             let mut recounted = false;
             let now = context.now;
             let mut outcomes = Vec::with_capacity(specs.len());
@@ -363,7 +394,10 @@ impl IndicatorStore for SqliteStore {
                     recounted = true;
                     has_room = context.max_active.is_none_or(|max| (active as u64) < max);
                 }
-                if has_room && insert_new(tx, tenant_no, next_id, spec, actor, now)? {
+                if has_room && insert_new(tx, &mut insert, tenant_no, next_id, spec, actor, now)? {
+                    if create_entry.is_none() {
+                        create_entry = Some(record_create_range(tx, tenant_no, next_id, now, actor)?);
+                    }
                     outcomes.push(UpsertOutcome::Created(next_id));
                     next_id += 1;
                     active += 1;
@@ -376,9 +410,12 @@ impl IndicatorStore for SqliteStore {
                         remove_row(tx, tenant_no, pk, &existing, HistoryOp::Expire, now, None)?;
                         active -= 1;
                         if context.max_active.is_none_or(|max| (active as u64) < max)
-                            && insert_new(tx, tenant_no, next_id, spec, actor, now)?
+                            && insert_new(tx, &mut insert, tenant_no, next_id, spec, actor, now)?
                         {
-                            outcomes.push(UpsertOutcome::Created(next_id));
+                            if create_entry.is_none() {
+                        create_entry = Some(record_create_range(tx, tenant_no, next_id, now, actor)?);
+                    }
+                    outcomes.push(UpsertOutcome::Created(next_id));
                             next_id += 1;
                             active += 1;
                         } else {
@@ -405,6 +442,9 @@ impl IndicatorStore for SqliteStore {
             // Keep the cached count exact relative to what this batch changed.
             tx.prepare_cached("UPDATE tenants SET next_id = ?2, active_count = ?3 WHERE tenant_no = ?1")?
                 .execute(params![tenant_no, next_id, active])?;
+            if let Some(sequence) = create_entry {
+                extend_create_range(tx, sequence, next_id - 1)?;
+            }
             debug_assert!(next_id >= first_id);
             Ok(outcomes)
         })
@@ -525,9 +565,18 @@ impl IndicatorStore for SqliteStore {
     ) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
         self.read(|connection| {
             let Some(tenant_no) = tenant_no(connection, tenant)? else { return Ok(None) };
+            // Changes name the id; creates are ranges, found by the nearest range start at or
+            // below the id (ranges never overlap: ids are allocated once).
             let mut statement = connection.prepare_cached(
                 "SELECT sequence, op, at, actor_id, actor_name, owner, before_json FROM indicator_history
-                 WHERE tenant_no = ?1 AND indicator_id = ?2 ORDER BY sequence",
+                 WHERE tenant_no = ?1 AND op IN ('update', 'delete', 'expire') AND indicator_id = ?2
+                 UNION ALL
+                 SELECT sequence, op, at, actor_id, actor_name, owner, before_json FROM (
+                     SELECT * FROM indicator_history
+                     WHERE tenant_no = ?1 AND op = 'create' AND indicator_id <= ?2
+                     ORDER BY indicator_id DESC LIMIT 1
+                 ) WHERE last_id >= ?2
+                 ORDER BY sequence",
             )?;
             let rows = statement
                 .query_map(params![tenant_no, id], |r| {
@@ -632,18 +681,7 @@ fn quota_failure(context: &WriteContext) -> UpsertOutcome {
     }
 }
 
-/// Inserts a new indicator unless one with the same key exists; returns whether it inserted.
-fn insert_new(
-    tx: &Transaction<'_>,
-    tenant_no: i64,
-    id: i64,
-    spec: &IndicatorSpec,
-    actor: &Actor,
-    now: Timestamp,
-) -> Result<bool, StoreError> {
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO indicators (tenant_no, id, indicator_type, indicator_value, action, title, description,
+const INSERT_INDICATOR: &str = "INSERT INTO indicators (tenant_no, id, indicator_type, indicator_value, action, title, description,
                 application, expiration_time, severity, recommended_actions, rbac_group_names, rbac_group_ids,
                 generate_alert, educate_url, external_id, category, mitre_techniques, bypass_duration_hours,
                 notification_id, notification_body, version, certificate_info, historical_detection,
@@ -651,56 +689,57 @@ fn insert_new(
                 creation_time, last_update_time, last_updated_by)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?30, NULL)
-             ON CONFLICT (tenant_no, indicator_value, indicator_type, action) DO NOTHING",
-        )?
-        .execute(params![
-            tenant_no,
-            id,
-            spec.indicator_type.as_str(),
-            spec.indicator_value,
-            spec.action.as_str(),
-            spec.title,
-            spec.description,
-            spec.application,
-            spec.expiration_time.map(Timestamp::ticks),
-            spec.severity.as_str(),
-            spec.recommended_actions,
-            json_text(&spec.rbac_group_names),
-            json_text(&spec.rbac_group_ids),
-            spec.generate_alert,
-            spec.educate_url,
-            spec.external_id,
-            spec.category.number(),
-            json_text(&spec.mitre_techniques),
-            spec.bypass_duration_hours,
-            spec.notification_id,
-            spec.notification_body,
-            spec.version,
-            spec.certificate_info.as_ref().map(json_text),
-            spec.historical_detection,
-            spec.look_back_period.as_ref().map(json_text),
-            spec.additional_info,
-            actor.id,
-            actor.display_name,
-            actor.source,
-            now.ticks(),
-        ])?;
+             ON CONFLICT (tenant_no, indicator_value, indicator_type, action) DO NOTHING";
+
+/// Inserts a new indicator unless one with the same key exists; returns whether it inserted.
+/// Its `create` history entry is written once per batch by the caller (see `upsert_batch`).
+fn insert_new(
+    tx: &Transaction<'_>,
+    insert: &mut rusqlite::CachedStatement<'_>,
+    tenant_no: i64,
+    id: i64,
+    spec: &IndicatorSpec,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let inserted = insert.execute(params![
+        tenant_no,
+        id,
+        spec.indicator_type.as_str(),
+        spec.indicator_value,
+        spec.action.as_str(),
+        spec.title,
+        spec.description,
+        spec.application,
+        spec.expiration_time.map(Timestamp::ticks),
+        spec.severity.as_str(),
+        spec.recommended_actions,
+        json_text(&spec.rbac_group_names),
+        json_text(&spec.rbac_group_ids),
+        spec.generate_alert,
+        spec.educate_url,
+        spec.external_id,
+        spec.category.number(),
+        json_text(&spec.mitre_techniques),
+        spec.bypass_duration_hours,
+        spec.notification_id,
+        spec.notification_body,
+        spec.version,
+        spec.certificate_info.as_ref().map(json_text),
+        spec.historical_detection,
+        spec.look_back_period.as_ref().map(json_text),
+        spec.additional_info,
+        actor.id,
+        actor.display_name,
+        actor.source,
+        now.ticks(),
+    ])?;
     if inserted == 0 {
         return Ok(false);
     }
     if !spec.rbac_group_names.is_empty() {
         replace_groups(tx, tenant_no, id, &spec.rbac_group_names)?;
     }
-    record_history(
-        tx,
-        tenant_no,
-        id,
-        HistoryOp::Create,
-        now,
-        Some(actor),
-        &actor.id,
-        None,
-    )?;
     Ok(true)
 }
 

@@ -60,7 +60,9 @@ CREATE TABLE indicator_groups (
 CREATE TABLE indicator_history (
     sequence      INTEGER PRIMARY KEY,
     tenant_no     INTEGER NOT NULL,
+    -- For `create`: the first of a range of ids created together, ending at last_id.
     indicator_id  INTEGER NOT NULL,
+    last_id       INTEGER,
     op            TEXT NOT NULL,
     at            INTEGER NOT NULL,
     actor_id      TEXT,
@@ -70,4 +72,20 @@ CREATE TABLE indicator_history (
     -- The indicator (MDE JSON) before this change; NULL for create.
     before_json   TEXT
 );
-CREATE INDEX history_indicator ON indicator_history (tenant_no, indicator_id);
+CREATE INDEX history_indicator ON indicator_history (tenant_no, op, indicator_id);
+
+-- Planner statistics describing the expected shape of the data (many rows per tenant, one row
+-- per indicator value), so that `indicatorValue eq …` uses the key index even before the
+-- first ANALYZE. ANALYZE may replace them with measured figures later.
+ANALYZE sqlite_schema;
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+    ('indicators', NULL, '1000000'),
+    ('indicators', 'indicators_id', '1000000 100000 1'),
+    ('indicators', 'indicators_key', '1000000 100000 1 1 1'),
+    ('indicators', 'indicators_expiry', '100000 10'),
+    ('indicators', 'indicators_type', '1000000 100000 15000'),
+    ('indicators', 'indicators_creation', '1000000 100000 2'),
+    ('indicators', 'indicators_creator', '1000000 100000 20000'),
+    ('indicator_groups', 'sqlite_autoindex_indicator_groups_1', '100000 10000 500 1'),
+    ('indicator_history', 'history_indicator', '2000000 200000 50000 2');
+ANALYZE sqlite_schema;
