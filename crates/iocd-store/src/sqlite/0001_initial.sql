@@ -40,11 +40,14 @@ CREATE TABLE indicators (
     created_by_source        TEXT NOT NULL,
     creation_time            INTEGER NOT NULL,
     last_update_time         INTEGER NOT NULL,
-    last_updated_by          TEXT
+    last_updated_by          TEXT,
+    -- FNV-1a 64 of indicator_value (see value_hash in sqlite.rs).
+    value_hash               INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX indicators_id ON indicators (tenant_no, id);
--- The upsert key; also serves `indicatorValue eq` and `startswith(indicatorValue, …)`.
-CREATE UNIQUE INDEX indicators_key ON indicators (tenant_no, indicator_value, indicator_type, action);
+-- Finds indicators by value: the upsert key (type, value, action) and `indicatorValue eq`.
+-- A hash keeps the index small; uniqueness of the key is enforced by the single writer.
+CREATE INDEX indicators_value ON indicators (tenant_no, value_hash);
 CREATE INDEX indicators_expiry ON indicators (expiration_time) WHERE expiration_time IS NOT NULL;
 CREATE INDEX indicators_type ON indicators (tenant_no, indicator_type);
 CREATE INDEX indicators_creation ON indicators (tenant_no, creation_time);
@@ -81,7 +84,7 @@ ANALYZE sqlite_schema;
 INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
     ('indicators', NULL, '1000000'),
     ('indicators', 'indicators_id', '1000000 100000 1'),
-    ('indicators', 'indicators_key', '1000000 100000 1 1 1'),
+    ('indicators', 'indicators_value', '1000000 100000 1'),
     ('indicators', 'indicators_expiry', '100000 10'),
     ('indicators', 'indicators_type', '1000000 100000 15000'),
     ('indicators', 'indicators_creation', '1000000 100000 2'),
