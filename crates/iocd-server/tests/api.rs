@@ -846,3 +846,43 @@ async fn metrics_and_openapi_describe_the_service() {
     }
     assert!(openapi.body["components"]["schemas"]["Indicator"].is_object());
 }
+
+#[tokio::test]
+async fn the_background_sweeper_deletes_expired_indicators() {
+    let api = TestApi::new();
+    let token = api.admin();
+    let mut item = indicator("sweep.example", "DomainName", "Block");
+    item["expirationTime"] = json!(api.state.now().plus_seconds(30).to_mde_seconds());
+    assert_eq!(
+        api.post("/api/indicators", &token, item).await.status,
+        StatusCode::OK
+    );
+    api.state.advance_clock(31);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(iocd_server::run_sweeper(api.state.clone(), stopped));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let history = api.get("/api/indicators/1/history", &token).await;
+        let last = history.body["value"]
+            .as_array()
+            .and_then(|v| v.last())
+            .map(|h| h["operation"].clone());
+        if last == Some(json!("expire")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeper did not expire the indicator"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        api.state
+            .store()
+            .count_active("tenant-a", api.state.now())
+            .unwrap(),
+        0
+    );
+    stop.send(true).unwrap();
+    sweeper.await.unwrap();
+}
