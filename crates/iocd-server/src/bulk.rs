@@ -67,6 +67,8 @@ struct BulkReport {
     updated: u64,
     failed: u64,
     rows: Vec<Value>,
+    /// Time spent inside store transactions.
+    store_time: std::time::Duration,
 }
 
 struct Pending {
@@ -131,7 +133,9 @@ fn write_batches(
             lines.push((item.line, item.echo));
             validated.push(item.spec);
         }
+        let started = std::time::Instant::now();
         let outcomes = upsert_submissions(store, tenant, actor, context, validated)?;
+        report.store_time += started.elapsed();
         for ((line, echo), outcome) in lines.into_iter().zip(outcomes) {
             report.received += 1;
             let (id, failure) = match outcome {
@@ -227,6 +231,7 @@ pub async fn bulk(
     RawQuery(raw_query): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let request_started = std::time::Instant::now();
     state.check_rate(&principal, Operation::Bulk)?;
     let context = write_context(&state, &principal)?;
     let content_type = headers
@@ -326,8 +331,18 @@ pub async fn bulk(
         }
     }
     drop(sender);
+    let parse_started = std::time::Instant::now();
     let parsed = parser.await.map_err(|e| ApiError::internal(&e))?;
     let report = writer.await.map_err(|e| ApiError::internal(&e))??;
+    tracing::info!(
+        rows = report.received,
+        created = report.created,
+        failed = report.failed,
+        store_seconds = report.store_time.as_secs_f64(),
+        total_seconds = request_started.elapsed().as_secs_f64(),
+        waited_for_parser_seconds = parse_started.elapsed().as_secs_f64(),
+        "bulk request done"
+    );
     if too_large {
         return Err(ApiError::new(
             ErrorCode::PayloadTooLarge,

@@ -135,6 +135,23 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Bits of the row id that hold the per-tenant indicator id; the tenant number sits above them.
+const ID_BITS: u32 = 40;
+
+/// The row id of indicator `id` of tenant `tenant_no`: the table is clustered by tenant and
+/// then id, so lookups by id, and listing a tenant in id order, need no separate index.
+fn row_key(tenant_no: i64, id: i64) -> i64 {
+    (tenant_no << ID_BITS) | (id & ((1 << ID_BITS) - 1))
+}
+
+/// The first and last row ids of a tenant.
+fn tenant_rows(tenant_no: i64) -> (i64, i64) {
+    (
+        row_key(tenant_no, 0),
+        row_key(tenant_no, (1 << ID_BITS) - 1),
+    )
+}
+
 /// A stable 64-bit FNV-1a hash of a normalised value. The key index holds this hash instead
 /// of the value, which makes it about five times smaller than an index on the text; lookups
 /// compare the value itself too, so collisions cost a row read, never a wrong answer.
@@ -372,11 +389,12 @@ fn count_active_in(
     tenant_no: i64,
     now: Timestamp,
 ) -> Result<u64, StoreError> {
+    let (first_row, last_row) = tenant_rows(tenant_no);
     let count: i64 = connection
         .prepare_cached(&format!(
-            "SELECT count(*) FROM indicators i WHERE i.tenant_no = ?1 AND {ACTIVE}"
+            "SELECT count(*) FROM indicators i WHERE i.tenant_no = ?1 AND {ACTIVE} AND i.pk BETWEEN ?3 AND ?4"
         ))?
-        .query_row(params![tenant_no, now.ticks()], |r| r.get(0))?;
+        .query_row(params![tenant_no, now.ticks(), first_row, last_row], |r| r.get(0))?;
     Ok(count as u64)
 }
 
@@ -465,10 +483,10 @@ impl IndicatorStore for SqliteStore {
     ) -> Result<Option<Indicator>, StoreError> {
         self.read(|connection| {
             let Some(tenant_no) = tenant_no(connection, tenant)? else { return Ok(None) };
-            let sql = format!("SELECT {COLUMNS} FROM indicators i WHERE i.tenant_no = ?1 AND {ACTIVE} AND i.id = ?3");
+            let sql = format!("SELECT {COLUMNS} FROM indicators i WHERE i.tenant_no = ?1 AND {ACTIVE} AND i.pk = ?3");
             let found = connection
                 .prepare_cached(&sql)?
-                .query_row(params![tenant_no, now.ticks(), id], indicator_from_row)
+                .query_row(params![tenant_no, now.ticks(), row_key(tenant_no, id)], indicator_from_row)
                 .optional()?;
             Ok(found.filter(|indicator| visibility.allows(&indicator.created_by)))
         })
@@ -485,8 +503,14 @@ impl IndicatorStore for SqliteStore {
             let Some(tenant_no) = tenant_no(connection, tenant)? else {
                 return Ok(ListPage { items: Vec::new(), count: query.count.then_some(0), has_more: false });
             };
-            let mut where_sql = format!("i.tenant_no = ?1 AND {ACTIVE}");
-            let mut values: Vec<SqlValue> = vec![SqlValue::Integer(tenant_no), SqlValue::Integer(now.ticks())];
+            let (first_row, last_row) = tenant_rows(tenant_no);
+            let mut where_sql = format!("i.tenant_no = ?1 AND {ACTIVE} AND i.pk BETWEEN ?3 AND ?4");
+            let mut values: Vec<SqlValue> = vec![
+                SqlValue::Integer(tenant_no),
+                SqlValue::Integer(now.ticks()),
+                SqlValue::Integer(first_row),
+                SqlValue::Integer(last_row),
+            ];
             if let Visibility::CreatedBy(owner) = visibility {
                 values.push(SqlValue::Text(owner.clone()));
                 where_sql.push_str(&format!(" AND i.created_by = ?{}", values.len()));
@@ -505,8 +529,8 @@ impl IndicatorStore for SqliteStore {
             };
             let mut page_sql = where_sql;
             if let Some(after) = query.after_id {
-                values.push(SqlValue::Integer(after));
-                page_sql.push_str(&format!(" AND i.id > ?{}", values.len()));
+                values.push(SqlValue::Integer(row_key(tenant_no, after.clamp(0, (1 << ID_BITS) - 1))));
+                page_sql.push_str(&format!(" AND i.pk > ?{}", values.len()));
             }
             let order = order_sql(&query.order_by);
             values.push(SqlValue::Integer(i64::from(query.top) + 1));
@@ -535,7 +559,7 @@ impl IndicatorStore for SqliteStore {
     ) -> Result<DeleteOutcome, StoreError> {
         self.write(|tx| {
             let Some(tenant_no) = tenant_no(tx, tenant)? else { return Ok(DeleteOutcome::NotFound(ids.to_vec())) };
-            let sql = format!("SELECT i.pk, {COLUMNS} FROM indicators i WHERE i.tenant_no = ?1 AND {ACTIVE} AND i.id = ?3");
+            let sql = format!("SELECT i.pk, {COLUMNS} FROM indicators i WHERE i.tenant_no = ?1 AND {ACTIVE} AND i.pk = ?3");
             let mut found = Vec::with_capacity(ids.len());
             let mut missing = Vec::new();
             for &id in ids {
@@ -544,7 +568,7 @@ impl IndicatorStore for SqliteStore {
                 }
                 let row = tx
                     .prepare_cached(&sql)?
-                    .query_row(params![tenant_no, context.now.ticks(), id], |row| {
+                    .query_row(params![tenant_no, context.now.ticks(), row_key(tenant_no, id)], |row| {
                         Ok((row.get::<_, i64>(0)?, indicator_from_row_at(row, 1)?))
                     })
                     .optional()?;
@@ -603,8 +627,8 @@ impl IndicatorStore for SqliteStore {
             // Only the state before each change is stored; the state after a change is the
             // state before the next one, or the current row for the latest change.
             let current = connection
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM indicators i WHERE i.tenant_no = ?1 AND i.id = ?2"))?
-                .query_row(params![tenant_no, id], indicator_from_row)
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM indicators i WHERE i.pk = ?1"))?
+                .query_row(params![row_key(tenant_no, id)], indicator_from_row)
                 .optional()?
                 .map(|indicator| serde_json::to_value(&indicator).unwrap_or_default());
             let mut entries = Vec::with_capacity(rows.len());
@@ -692,9 +716,9 @@ const INSERT_INDICATOR: &str = "INSERT INTO indicators (tenant_no, id, indicator
                 generate_alert, educate_url, external_id, category, mitre_techniques, bypass_duration_hours,
                 notification_id, notification_body, version, certificate_info, historical_detection,
                 look_back_period, additional_info, created_by, created_by_display_name, created_by_source,
-                creation_time, last_update_time, last_updated_by, value_hash)
+                creation_time, last_update_time, last_updated_by, value_hash, pk)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?30, NULL, ?31)
+                ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?30, NULL, ?31, ?32)
 ";
 
 /// Inserts a new indicator (the caller has checked that its key is free).
@@ -740,6 +764,7 @@ fn insert_new(
         actor.source,
         now.ticks(),
         value_hash(&spec.indicator_value),
+        row_key(tenant_no, id),
     ])?;
     if !spec.rbac_group_names.is_empty() {
         replace_groups(tx, tenant_no, id, &spec.rbac_group_names)?;
@@ -949,6 +974,9 @@ fn order_sql(keys: &[crate::odata::OrderKey]) -> String {
         .map(|key| {
             let expression = if key.field == Field::Severity {
                 "CASE i.severity WHEN 'Informational' THEN 0 WHEN 'Low' THEN 1 WHEN 'Medium' THEN 2 ELSE 3 END".to_owned()
+            } else if key.field == Field::Id {
+                // Row ids follow ids within a tenant, and ordering by them needs no sort.
+                "i.pk".to_owned()
             } else {
                 column(key.field).to_owned()
             };
@@ -956,7 +984,7 @@ fn order_sql(keys: &[crate::odata::OrderKey]) -> String {
         })
         .collect();
     if !keys.iter().any(|k| k.field == Field::Id) {
-        parts.push("i.id ASC".to_owned());
+        parts.push("i.pk ASC".to_owned());
     }
     parts.join(", ")
 }

@@ -8,6 +8,7 @@ CREATE TABLE tenants (
 );
 
 CREATE TABLE indicators (
+    -- (tenant_no << 40) | id: clusters rows by tenant and id (see row_key in sqlite.rs).
     pk                       INTEGER PRIMARY KEY,
     tenant_no                INTEGER NOT NULL REFERENCES tenants (tenant_no),
     id                       INTEGER NOT NULL,
@@ -44,13 +45,10 @@ CREATE TABLE indicators (
     -- FNV-1a 64 of indicator_value (see value_hash in sqlite.rs).
     value_hash               INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX indicators_id ON indicators (tenant_no, id);
 -- Finds indicators by value: the upsert key (type, value, action) and `indicatorValue eq`.
 -- A hash keeps the index small; uniqueness of the key is enforced by the single writer.
 CREATE INDEX indicators_value ON indicators (tenant_no, value_hash);
 CREATE INDEX indicators_expiry ON indicators (expiration_time) WHERE expiration_time IS NOT NULL;
-CREATE INDEX indicators_type ON indicators (tenant_no, indicator_type);
-CREATE INDEX indicators_creation ON indicators (tenant_no, creation_time);
 CREATE INDEX indicators_creator ON indicators (tenant_no, created_by);
 
 CREATE TABLE indicator_groups (
@@ -83,11 +81,8 @@ CREATE INDEX history_indicator ON indicator_history (tenant_no, op, indicator_id
 ANALYZE sqlite_schema;
 INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
     ('indicators', NULL, '1000000'),
-    ('indicators', 'indicators_id', '1000000 100000 1'),
     ('indicators', 'indicators_value', '1000000 100000 1'),
     ('indicators', 'indicators_expiry', '100000 10'),
-    ('indicators', 'indicators_type', '1000000 100000 15000'),
-    ('indicators', 'indicators_creation', '1000000 100000 2'),
     ('indicators', 'indicators_creator', '1000000 100000 20000'),
     ('indicator_groups', 'sqlite_autoindex_indicator_groups_1', '100000 10000 500 1'),
     ('indicator_history', 'history_indicator', '2000000 200000 50000 2');
