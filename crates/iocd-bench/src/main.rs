@@ -104,7 +104,14 @@ fn start_server(iocd: &PathBuf, data: PathBuf) -> Result<Server> {
                 .to_owned();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
+    // Drain the server's log; show its own account of bulk requests (time spent in the store).
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if let Some(start) = line.find("bulk request done") {
+                println!("    server: {}", &line[start..]);
+            }
+        }
+    });
     Ok(Server {
         child,
         base,

@@ -172,6 +172,15 @@ fn tenant_no(connection: &Connection, tenant: &str) -> Result<Option<i64>, Store
         .optional()?)
 }
 
+/// A list column's JSON text; the common empty list costs no allocation.
+fn json_list<T: serde::Serialize>(items: &[T]) -> std::borrow::Cow<'static, str> {
+    if items.is_empty() {
+        std::borrow::Cow::Borrowed("[]")
+    } else {
+        std::borrow::Cow::Owned(json_text(&items))
+    }
+}
+
 fn json_text<T: serde::Serialize>(value: &T) -> String {
     // Serialising vectors of strings/integers and JSON values cannot fail.
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
@@ -248,19 +257,14 @@ fn indicator_from_row_at(row: &Row<'_>, base: usize) -> rusqlite::Result<Indicat
     })
 }
 
-/// Finds the indicator with the upsert key, expired or not, with its row id.
+/// Finds the indicator with the upsert key (expired or not) with its row id, through a
+/// statement prepared from [`FIND_BY_KEY`].
 fn find_by_key(
-    tx: &Transaction<'_>,
+    find: &mut rusqlite::CachedStatement<'_>,
     tenant_no: i64,
     spec: &IndicatorSpec,
 ) -> Result<Option<(i64, Indicator)>, StoreError> {
-    let sql = format!(
-        "SELECT i.pk, {COLUMNS} FROM indicators i
-         WHERE i.tenant_no = ?1 AND i.value_hash = ?2 AND i.indicator_value = ?3
-           AND i.indicator_type = ?4 AND i.action = ?5"
-    );
-    Ok(tx
-        .prepare_cached(&sql)?
+    Ok(find
         .query_row(
             params![
                 tenant_no,
@@ -413,6 +417,12 @@ impl IndicatorStore for SqliteStore {
                 .query_row([tenant_no], |r| Ok((r.get(0)?, r.get(1)?)))?;
             let first_id = next_id;
             let mut insert = tx.prepare_cached(INSERT_INDICATOR)?;
+            let find_sql = format!(
+                "SELECT i.pk, {COLUMNS} FROM indicators i
+                 WHERE i.tenant_no = ?1 AND i.value_hash = ?2 AND i.indicator_value = ?3
+                   AND i.indicator_type = ?4 AND i.action = ?5"
+            );
+            let mut find = tx.prepare_cached(&find_sql)?;
             // Ids created by this batch are exactly first_id..next_id; one history entry covers
             // them, written at the first create so it precedes any update in the same batch.
             let mut create_entry: Option<i64> = None;
@@ -420,7 +430,7 @@ impl IndicatorStore for SqliteStore {
             let now = context.now;
             let mut outcomes = Vec::with_capacity(specs.len());
             for spec in specs {
-                let existing = match find_by_key(tx, tenant_no, spec)? {
+                let existing = match find_by_key(&mut find, tenant_no, spec)? {
                     Some((pk, old)) if old.spec.expiration_time.is_some_and(|t| t <= now) => {
                         // Expired but not yet swept: expire it now; a new indicator takes its place.
                         remove_row(tx, tenant_no, pk, &old, HistoryOp::Expire, now, None)?;
@@ -744,13 +754,13 @@ fn insert_new(
         spec.expiration_time.map(Timestamp::ticks),
         spec.severity.as_str(),
         spec.recommended_actions,
-        json_text(&spec.rbac_group_names),
-        json_text(&spec.rbac_group_ids),
+        json_list(&spec.rbac_group_names),
+        json_list(&spec.rbac_group_ids),
         spec.generate_alert,
         spec.educate_url,
         spec.external_id,
         spec.category.number(),
-        json_text(&spec.mitre_techniques),
+        json_list(&spec.mitre_techniques),
         spec.bypass_duration_hours,
         spec.notification_id,
         spec.notification_body,
@@ -797,13 +807,13 @@ fn update_existing(
         spec.expiration_time.map(Timestamp::ticks),
         spec.severity.as_str(),
         spec.recommended_actions,
-        json_text(&spec.rbac_group_names),
-        json_text(&spec.rbac_group_ids),
+        json_list(&spec.rbac_group_names),
+        json_list(&spec.rbac_group_ids),
         spec.generate_alert,
         spec.educate_url,
         spec.external_id,
         spec.category.number(),
-        json_text(&spec.mitre_techniques),
+        json_list(&spec.mitre_techniques),
         spec.bypass_duration_hours,
         spec.notification_id,
         spec.notification_body,
