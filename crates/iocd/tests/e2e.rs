@@ -339,3 +339,47 @@ fn acknowledged_indicators_survive_kill_dash_nine() {
     }
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn an_acknowledged_bulk_load_survives_kill_dash_nine() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let admin = token(dir.path(), "Ti.ReadWrite.All");
+    // More rows than one bulk transaction, so earlier batches commit unsynced and the last
+    // commit's sync must cover them.
+    let rows = 120_000;
+    let body: String = (0..rows)
+        .map(|i| {
+            format!(
+                "{{\"indicatorValue\":\"{:064x}\",\"indicatorType\":\"FileSha256\",\"action\":\"Block\",\"title\":\"t\",\"description\":\"bulk\"}}\n",
+                i + 1
+            )
+        })
+        .collect();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let answer: Value = client
+        .post(server.url("/api/indicators/bulk"))
+        .bearer_auth(&admin)
+        .header("Content-Type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(answer["created"], rows);
+    server.child.kill().expect("kill -9");
+    server.child.wait().unwrap();
+    drop(server);
+    let restarted = Server::start(dir.path());
+    let count: Value = client
+        .get(restarted.url("/api/indicators?$count=true&$top=1&$filter=description eq 'bulk'"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(count["@odata.count"], rows);
+}
