@@ -58,7 +58,8 @@ impl SqliteStore {
         let mut writer = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL;
+                "PRAGMA page_size = 16384;
+                 PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 10000;
