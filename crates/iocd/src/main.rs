@@ -131,9 +131,11 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
 }
 
 fn init_logging(format: LogFormat, level: tracing::Level) {
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),

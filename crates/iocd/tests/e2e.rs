@@ -383,3 +383,34 @@ fn an_acknowledged_bulk_load_survives_kill_dash_nine() {
         .unwrap();
     assert_eq!(count["@odata.count"], rows);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(IOCD)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let first = BufReader::new(stderr).lines().next().unwrap().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let line: Value = serde_json::from_str(&first).expect("a JSON log line");
+    assert_eq!(line["level"], "INFO");
+    assert!(
+        line["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("iocd listening on http://127.0.0.1:")
+    );
+    assert!(line["address"].as_str().unwrap().starts_with("127.0.0.1:"));
+}
