@@ -177,6 +177,44 @@ pub struct Indicator {
     pub last_updated_by: Option<String>,
 }
 
+impl Indicator {
+    /// The entity's JSON properties, in the order they are serialised (a real MDE response's
+    /// order).
+    pub const PROPERTIES: [&'static str; 31] = [
+        "id",
+        "indicatorValue",
+        "indicatorType",
+        "action",
+        "createdBy",
+        "severity",
+        "category",
+        "application",
+        "educateUrl",
+        "bypassDurationHours",
+        "title",
+        "description",
+        "recommendedActions",
+        "creationTimeDateTimeUtc",
+        "expirationTime",
+        "lastUpdateTime",
+        "lastUpdatedBy",
+        "rbacGroupNames",
+        "rbacGroupIds",
+        "notificationId",
+        "notificationBody",
+        "version",
+        "mitreTechniques",
+        "historicalDetection",
+        "lookBackPeriod",
+        "generateAlert",
+        "additionalInfo",
+        "createdByDisplayName",
+        "externalId",
+        "createdBySource",
+        "certificateInfo",
+    ];
+}
+
 impl serde::Serialize for Indicator {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let s = &self.spec;

@@ -152,8 +152,10 @@ fn parse_list_options(raw: Option<&str>) -> Result<ListOptions, ApiError> {
                     .map(|f| f.trim().to_owned())
                     .filter(|f| !f.is_empty())
                     .collect();
-                let known = serde_json::to_value(sample_indicator()).unwrap_or_default();
-                if let Some(unknown) = fields.iter().find(|f| known.get(f.as_str()).is_none()) {
+                if let Some(unknown) = fields
+                    .iter()
+                    .find(|f| !Indicator::PROPERTIES.contains(&f.as_str()))
+                {
                     return Err(ApiError::odata(format!(
                         "Invalid $select: unknown property '{unknown}'."
                     )));
@@ -178,47 +180,6 @@ fn parse_list_options(raw: Option<&str>) -> Result<ListOptions, ApiError> {
         select,
         pairs,
     })
-}
-
-/// A placeholder indicator, used only to learn the entity's property names for `$select`.
-fn sample_indicator() -> Indicator {
-    let spec = IndicatorSpec {
-        indicator_type: iocd_model::IndicatorType::Url,
-        indicator_value: String::new(),
-        action: iocd_model::Action::Block,
-        title: String::new(),
-        description: String::new(),
-        application: None,
-        expiration_time: None,
-        severity: iocd_model::Severity::Informational,
-        recommended_actions: None,
-        rbac_group_names: Vec::new(),
-        rbac_group_ids: Vec::new(),
-        generate_alert: false,
-        educate_url: None,
-        external_id: None,
-        category: iocd_model::Category::NONE,
-        mitre_techniques: Vec::new(),
-        bypass_duration_hours: None,
-        notification_id: None,
-        notification_body: None,
-        version: None,
-        certificate_info: None,
-        historical_detection: false,
-        look_back_period: None,
-        additional_info: None,
-    };
-    let epoch = iocd_model::Timestamp::from_ticks(0);
-    Indicator {
-        id: 0,
-        spec,
-        created_by: String::new(),
-        created_by_display_name: String::new(),
-        created_by_source: String::new(),
-        creation_time: epoch,
-        last_update_time: epoch,
-        last_updated_by: None,
-    }
 }
 
 fn next_link(base: &str, path: &str, options: &ListOptions, last_id: Option<i64>) -> String {

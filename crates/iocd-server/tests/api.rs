@@ -160,6 +160,11 @@ async fn submit_returns_the_full_mde_entity_in_mde_order() {
         .skip(1)
         .collect();
     assert_eq!(keys, MDE_PROPERTY_ORDER);
+    assert_eq!(
+        iocd_model::Indicator::PROPERTIES,
+        MDE_PROPERTY_ORDER,
+        "the list $select checks against"
+    );
     assert_eq!(reply.body["id"], "1");
     assert_eq!(reply.body["category"], 1);
     assert_eq!(reply.body["severity"], "Informational");
