@@ -108,18 +108,21 @@ fn import_list_delete_export_over_a_socket() {
 
     let csv_path = dir.path().join("indicators.csv");
     std::fs::write(&csv_path, CSV).unwrap();
-    let import = Command::new(IOCD)
-        .args([
-            "import",
-            "--quiet",
-            "--server",
-            &server.base,
-            "--token",
-            &admin,
-        ])
-        .arg(&csv_path)
-        .output()
-        .unwrap();
+    let run_import = |path: &Path| {
+        Command::new(IOCD)
+            .args([
+                "import",
+                "--quiet",
+                "--server",
+                &server.base,
+                "--token",
+                &admin,
+            ])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let import = run_import(&csv_path);
     let stderr = String::from_utf8_lossy(&import.stderr);
     assert_eq!(
         import.status.code(),
@@ -179,18 +182,7 @@ fn import_list_delete_export_over_a_socket() {
     };
     let first = export(&dir.path().join("export1.csv"));
     assert_eq!(first.lines().count(), 4, "{first}");
-    let reimport = Command::new(IOCD)
-        .args([
-            "import",
-            "--quiet",
-            "--server",
-            &server.base,
-            "--token",
-            &admin,
-        ])
-        .arg(dir.path().join("export1.csv"))
-        .output()
-        .unwrap();
+    let reimport = run_import(&dir.path().join("export1.csv"));
     assert!(
         reimport.status.success(),
         "{}",
