@@ -1,0 +1,34 @@
+//! iocd's matching engine: compiles indicators into an immutable, cheaply shared match set and
+//! decides, for what a device saw, which indicator applies and why.
+//!
+//! No IO, no threads, no clock (every query takes `now`), no logging. The server wraps a
+//! [`LiveMatcher`] per tenant; the CLI and the benchmarks use [`MatchSet`] directly.
+//!
+//! - [`observable`]: what devices see, parsed with the model crate's normalisation rules;
+//! - [`MatchSet`]: one key index per kind (raw hash bytes, IP networks, domains, URL prefixes);
+//! - [`policy`]: the verdict policy, one function ([`decide`]) with the documented rules;
+//! - [`live`]: base set plus overlay, so writes are matched within milliseconds.
+
+mod index;
+pub mod live;
+pub mod observable;
+pub mod policy;
+mod set;
+
+pub use live::{Change, LiveMatcher, MergePlan, MergedBase, Snapshot};
+pub use observable::{FileHashes, Observable, ObservableError, ObservableKind, ObservedUrl};
+pub use policy::{Candidate, DecidingRule, DetectorVerdict, Verdict, decide, investigate};
+pub use set::{CompileError, CompiledIndicator, Device, EngineIndicator, MatchSet, compile};
+
+/// Compiles `indicators` into a set, returning the ones that could not be compiled separately.
+pub fn build_set(indicators: &[EngineIndicator]) -> (MatchSet, Vec<CompileError>) {
+    let mut compiled = Vec::with_capacity(indicators.len());
+    let mut errors = Vec::new();
+    for indicator in indicators {
+        match compile(indicator) {
+            Ok(c) => compiled.push(c),
+            Err(e) => errors.push(e),
+        }
+    }
+    (MatchSet::build(compiled), errors)
+}
