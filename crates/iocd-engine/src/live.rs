@@ -1,6 +1,12 @@
-//! Live updates without full rebuilds: a large immutable base set plus a small overlay of the
-//! indicators written since the base was built. Writes rebuild only the overlay; when it grows,
-//! the caller merges base and overlay into a new base off the write path and installs it.
+//! Live updates without full rebuilds: a large immutable base set plus a few small overlay
+//! chunks holding what was written since the base was built.
+//!
+//! Each committed batch of writes becomes a new chunk, built from that batch alone; adjacent
+//! chunks of similar size are combined (the logarithmic method), so a write costs time in
+//! proportion to its own size and there are never more than a few dozen chunks. A chunk
+//! supersedes, by id, every version in the base and in older chunks. When the chunks together
+//! grow large, the caller merges base and chunks into a new base off the write path
+//! ([`LiveMatcher::merge_plan`], [`MergePlan::build`], [`LiveMatcher::install`]).
 //!
 //! This module holds state only; threads, locks and timing belong to the caller.
 
@@ -20,18 +26,55 @@ pub enum Change {
     Remove(i64),
 }
 
+/// The net effect of a contiguous run of changes.
 #[derive(Debug, Default)]
-struct Overlay {
+struct Chunk {
     set: MatchSet,
-    /// Ids whose base version is superseded (updated or removed).
+    /// Every id changed in this run (upserted or removed).
     touched: HashSet<i64>,
+    /// Sequence numbers of the first and last change in the run.
+    first: u64,
+    last: u64,
+}
+
+impl Chunk {
+    fn new(changes: HashMap<i64, Option<CompiledIndicator>>, first: u64, last: u64) -> Chunk {
+        let touched = changes.keys().copied().collect();
+        Chunk {
+            set: MatchSet::build(changes.into_values().flatten().collect()),
+            touched,
+            first,
+            last,
+        }
+    }
+
+    /// The net effect of `older` followed by `newer`.
+    fn combine(older: &Chunk, newer: &Chunk) -> Chunk {
+        let mut changes: HashMap<i64, Option<CompiledIndicator>> =
+            older.touched.iter().map(|id| (*id, None)).collect();
+        for indicator in older.set.indicators() {
+            changes.insert(indicator.id(), Some(indicator));
+        }
+        for id in &newer.touched {
+            changes.insert(*id, None);
+        }
+        for indicator in newer.set.indicators() {
+            changes.insert(indicator.id(), Some(indicator));
+        }
+        Chunk::new(changes, older.first, newer.last)
+    }
+
+    fn size(&self) -> usize {
+        self.touched.len()
+    }
 }
 
 /// An immutable view for matching: cheap to clone, safe to share between threads.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     base: Arc<MatchSet>,
-    overlay: Arc<Overlay>,
+    /// Oldest first.
+    chunks: Arc<[Arc<Chunk>]>,
 }
 
 impl Snapshot {
@@ -39,74 +82,84 @@ impl Snapshot {
     pub fn of(set: MatchSet) -> Snapshot {
         Snapshot {
             base: Arc::new(set),
-            overlay: Arc::default(),
+            chunks: Arc::from(Vec::new()),
         }
     }
 
     /// The verdict for `observable` seen on `device` at `now`.
     pub fn evaluate(&self, observable: &Observable, device: &Device, now: Timestamp) -> Verdict {
         let mut candidates = Vec::new();
-        let touched = &self.overlay.touched;
-        if touched.is_empty() {
-            self.base
-                .collect(observable, device, now, &|_| false, &mut candidates);
-        } else {
-            self.base.collect(
+        let chunks = &self.chunks;
+        let superseded_after =
+            |level: usize, id: i64| chunks[level..].iter().any(|c| c.touched.contains(&id));
+        self.base.collect(
+            observable,
+            device,
+            now,
+            &|id| superseded_after(0, id),
+            &mut candidates,
+        );
+        for (level, chunk) in chunks.iter().enumerate() {
+            chunk.set.collect(
                 observable,
                 device,
                 now,
-                &|id| touched.contains(&id),
+                &|id| superseded_after(level + 1, id),
                 &mut candidates,
             );
         }
-        self.overlay
-            .set
-            .collect(observable, device, now, &|_| false, &mut candidates);
         decide(candidates)
     }
 
-    /// Indicators in the view (base plus overlay, superseded base versions not counted).
-    pub fn len(&self) -> usize {
-        let superseded = self
-            .base
-            .ids()
-            .filter(|id| self.overlay.touched.contains(id))
-            .count();
-        self.base.len() - superseded + self.overlay.set.len()
+    /// Indicators in the base set.
+    pub fn base_len(&self) -> usize {
+        self.base.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Number of overlay chunks.
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
     }
 
     /// Heap memory of base and overlay, in bytes.
     pub fn heap_bytes(&self) -> usize {
-        self.base.heap_bytes() + self.overlay.set.heap_bytes() + self.overlay.touched.len() * 16
+        self.base.heap_bytes()
+            + self
+                .chunks
+                .iter()
+                .map(|c| c.set.heap_bytes() + c.touched.len() * 16)
+                .sum::<usize>()
     }
 }
 
 /// The inputs of a merge, taken under the caller's lock and built outside it.
 #[derive(Debug)]
 pub struct MergePlan {
-    base: Arc<MatchSet>,
-    changes: Vec<(i64, Option<CompiledIndicator>)>,
-    upto: u64,
+    snapshot: Snapshot,
 }
 
 impl MergePlan {
     /// Builds the merged base, leaving out indicators expired at `now`.
     pub fn build(self, now: Timestamp) -> MergedBase {
-        let changed: HashSet<i64> = self.changes.iter().map(|(id, _)| *id).collect();
+        let Snapshot { base, chunks } = self.snapshot;
         let live = |c: &CompiledIndicator| c.expires().is_none_or(|e| e > now);
-        let indicators: Vec<CompiledIndicator> = self
-            .base
+        let superseded_after =
+            |level: usize, id: i64| chunks[level..].iter().any(|c| c.touched.contains(&id));
+        let mut indicators: Vec<CompiledIndicator> = base
             .indicators()
-            .filter(|c| !changed.contains(&c.id()) && live(c))
-            .chain(self.changes.into_iter().filter_map(|(_, c)| c).filter(live))
+            .filter(|c| live(c) && !superseded_after(0, c.id()))
             .collect();
+        for (level, chunk) in chunks.iter().enumerate() {
+            indicators.extend(
+                chunk
+                    .set
+                    .indicators()
+                    .filter(|c| live(c) && !superseded_after(level + 1, c.id())),
+            );
+        }
         MergedBase {
             set: MatchSet::build(indicators),
-            upto: self.upto,
+            upto: chunks.last().map_or(0, |c| c.last),
         }
     }
 }
@@ -115,31 +168,23 @@ impl MergePlan {
 #[derive(Debug)]
 pub struct MergedBase {
     set: MatchSet,
+    /// The last change it includes.
     upto: u64,
 }
 
 /// The mutable state behind a tenant's snapshots.
 #[derive(Debug, Default)]
 pub struct LiveMatcher {
-    base: Arc<MatchSet>,
-    /// Net effect per id of the changes not yet in `base`, with the sequence number of the
-    /// latest change to that id.
-    pending: HashMap<i64, (u64, Option<CompiledIndicator>)>,
-    next_sequence: u64,
     snapshot: Snapshot,
+    next_sequence: u64,
 }
 
 impl LiveMatcher {
     /// Starts from a fully built set.
     pub fn new(base: MatchSet) -> LiveMatcher {
-        let base = Arc::new(base);
         LiveMatcher {
-            snapshot: Snapshot {
-                base: base.clone(),
-                overlay: Arc::default(),
-            },
-            base,
-            ..LiveMatcher::default()
+            snapshot: Snapshot::of(base),
+            next_sequence: 0,
         }
     }
 
@@ -148,64 +193,65 @@ impl LiveMatcher {
         self.snapshot.clone()
     }
 
-    /// Number of ids changed since the base was built.
+    /// Ids changed since the base was built (counted once per chunk).
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.snapshot.chunks.iter().map(|c| c.size()).sum()
     }
 
     /// Number of indicators in the base set.
     pub fn base_len(&self) -> usize {
-        self.base.len()
+        self.snapshot.base.len()
     }
 
-    /// Records committed changes and rebuilds the overlay, so the next snapshot reflects them.
+    /// Records committed changes, so the next snapshot reflects them.
     pub fn apply(&mut self, changes: impl IntoIterator<Item = Change>) {
+        let first = self.next_sequence + 1;
+        let mut net: HashMap<i64, Option<CompiledIndicator>> = HashMap::new();
         for change in changes {
             self.next_sequence += 1;
-            let (id, indicator) = match change {
-                Change::Upsert(indicator) => (indicator.id(), Some(indicator)),
-                Change::Remove(id) => (id, None),
+            match change {
+                Change::Upsert(indicator) => net.insert(indicator.id(), Some(indicator)),
+                Change::Remove(id) => net.insert(id, None),
             };
-            self.pending.insert(id, (self.next_sequence, indicator));
         }
-        self.rebuild_overlay();
-    }
-
-    fn rebuild_overlay(&mut self) {
-        let overlay = Overlay {
-            set: MatchSet::build(
-                self.pending
-                    .values()
-                    .filter_map(|(_, indicator)| indicator.clone())
-                    .collect(),
-            ),
-            touched: self.pending.keys().copied().collect(),
-        };
-        self.snapshot = Snapshot {
-            base: self.base.clone(),
-            overlay: Arc::new(overlay),
-        };
+        if net.is_empty() {
+            return;
+        }
+        let mut chunks: Vec<Arc<Chunk>> = self.snapshot.chunks.to_vec();
+        chunks.push(Arc::new(Chunk::new(net, first, self.next_sequence)));
+        // Combine the newest chunks while the older one is not much larger, keeping sizes
+        // roughly halving from oldest to newest.
+        while let [.., older, newer] = chunks.as_slice()
+            && older.size() <= 2 * newer.size()
+        {
+            let combined = Chunk::combine(older, newer);
+            chunks.truncate(chunks.len() - 2);
+            chunks.push(Arc::new(combined));
+        }
+        self.snapshot.chunks = Arc::from(chunks);
     }
 
     /// Takes what a merge needs; build it with [`MergePlan::build`] without holding any lock.
     pub fn merge_plan(&self) -> MergePlan {
         MergePlan {
-            base: self.base.clone(),
-            changes: self
-                .pending
-                .iter()
-                .map(|(id, (_, indicator))| (*id, indicator.clone()))
-                .collect(),
-            upto: self.next_sequence,
+            snapshot: self.snapshot.clone(),
         }
     }
 
-    /// Replaces the base with a merged one. Changes recorded after the plan was taken stay in
-    /// the overlay.
+    /// Replaces the base with a merged one. Chunks holding changes made after the plan was
+    /// taken stay; a chunk that also holds older changes is kept whole, which is harmless
+    /// because its versions are at least as new as the merged base's.
     pub fn install(&mut self, merged: MergedBase) {
-        self.base = Arc::new(merged.set);
-        self.pending
-            .retain(|_, (sequence, _)| *sequence > merged.upto);
-        self.rebuild_overlay();
+        let chunks: Vec<Arc<Chunk>> = self
+            .snapshot
+            .chunks
+            .iter()
+            .filter(|c| c.last > merged.upto)
+            .cloned()
+            .collect();
+        self.snapshot = Snapshot {
+            base: Arc::new(merged.set),
+            chunks: Arc::from(chunks),
+        };
     }
 }

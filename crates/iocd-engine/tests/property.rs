@@ -364,16 +364,25 @@ fn engine_agrees_with_naive_scan() {
                 current[victim] = replacement;
             }
         }
-        let split = rng.below(changes.len() + 1);
-        let later = changes.split_off(split);
-        live.apply(changes);
-        if rng.chance(50) {
-            // Merge while later changes arrive: they must survive the install.
-            let plan = live.merge_plan();
-            live.apply(later);
+        // Apply in random small batches (exercising chunk combination); maybe take a merge
+        // plan part-way and install it after later batches arrived.
+        let mut plan = None;
+        let plan_at = rng.below(changes.len() + 2);
+        let mut applied = 0;
+        let mut pending = changes.into_iter().peekable();
+        while pending.peek().is_some() {
+            if applied >= plan_at && plan.is_none() {
+                plan = Some(live.merge_plan());
+            }
+            let batch: Vec<Change> = pending.by_ref().take(1 + rng.below(3)).collect();
+            applied += batch.len();
+            live.apply(batch);
+        }
+        if let Some(plan) = plan {
             live.install(plan.build(now));
-        } else {
-            live.apply(later);
+        } else if rng.chance(30) {
+            let plan = live.merge_plan();
+            live.install(plan.build(now));
         }
         let snapshot = live.snapshot();
 

@@ -11,6 +11,8 @@ pub mod config;
 pub mod error;
 mod extract;
 mod indicators;
+mod match_api;
+pub mod matching;
 pub mod metrics;
 mod openapi;
 pub mod rate_limit;
@@ -18,6 +20,7 @@ pub mod rate_limit;
 use crate::auth::{Principal, SigningKey};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::matching::{Engines, MatchingStore};
 use crate::metrics::Metrics;
 use crate::rate_limit::{Operation, RateLimiter};
 use axum::Router;
@@ -42,7 +45,9 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
+    /// The store wrapped in [`MatchingStore`], so every write reaches the matchers.
     store: Arc<dyn IndicatorStore>,
+    engines: Arc<Engines>,
     config: Config,
     key: SigningKey,
     limiter: RateLimiter,
@@ -52,18 +57,32 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn IndicatorStore>, config: Config, key: SigningKey) -> Self {
+    /// Builds the state and loads every tenant's active indicators into the matchers.
+    pub fn new(
+        store: Arc<dyn IndicatorStore>,
+        config: Config,
+        key: SigningKey,
+    ) -> Result<Self, iocd_store::StoreError> {
         let limiter = RateLimiter::new(config.rate_limits);
-        AppState {
+        let now = Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc());
+        let engines = Arc::new(Engines::load(store.as_ref(), now)?);
+        let store: Arc<dyn IndicatorStore> = Arc::new(MatchingStore::new(store, engines.clone()));
+        Ok(AppState {
             inner: Arc::new(Inner {
                 store,
+                engines,
                 config,
                 key,
                 limiter,
                 metrics: Metrics::default(),
                 clock_offset_ticks: AtomicI64::new(0),
             }),
-        }
+        })
+    }
+
+    /// The per-tenant matchers.
+    pub fn engines(&self) -> &Engines {
+        &self.inner.engines
     }
 
     pub fn store(&self) -> &Arc<dyn IndicatorStore> {
@@ -139,7 +158,8 @@ pub fn router(state: AppState) -> Router {
             "/indicators/{id}",
             get(indicators::get_one).delete(indicators::delete_one),
         )
-        .route("/indicators/{id}/history", get(indicators::history));
+        .route("/indicators/{id}/history", get(indicators::history))
+        .route("/match", post(match_api::match_observables));
     Router::new()
         .route("/healthz", get(health))
         .route("/openapi.json", get(openapi::serve_openapi))

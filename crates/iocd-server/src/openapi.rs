@@ -199,6 +199,79 @@ pub struct ErrorBody {
     error: ErrorDetail,
 }
 
+/// `POST /api/match` request: one device and the observables it saw.
+#[derive(ToSchema)]
+#[schema(as = MatchRequest)]
+pub struct MatchRequestDoc {
+    device: Option<MatchDevice>,
+    /// At most 10,000.
+    observables: Vec<MatchObservable>,
+}
+
+/// The device context of a match request.
+#[derive(ToSchema)]
+pub struct MatchDevice {
+    id: Option<String>,
+    /// Device-group names (compared without regard to case).
+    groups: Option<Vec<String>>,
+}
+
+/// One observable: `type` is File, FileSha256, FileSha1, FileMd5, CertificateThumbprint,
+/// IpAddress, DomainName or Url. `File` carries any of the hash fields; the others `value`.
+#[derive(ToSchema)]
+#[allow(non_snake_case)]
+pub struct MatchObservable {
+    r#type: String,
+    value: Option<String>,
+    sha256: Option<String>,
+    sha1: Option<String>,
+    md5: Option<String>,
+    certificateThumbprint: Option<String>,
+    /// Malicious, Suspicious or Clean: asks for an investigationVerdict.
+    detectorVerdict: Option<String>,
+}
+
+/// `POST /api/match` response.
+#[derive(ToSchema)]
+#[schema(as = MatchResponse)]
+pub struct MatchResponseDoc {
+    value: Vec<MatchResult>,
+}
+
+/// The verdict for one observable.
+#[derive(ToSchema)]
+#[allow(non_snake_case)]
+pub struct MatchResult {
+    r#type: String,
+    value: Option<String>,
+    /// The winning action; null when nothing matched.
+    action: Option<String>,
+    indicatorId: Option<String>,
+    /// only-match, strongest-hash, group-scope, longest-match, action-order or first-created.
+    rule: Option<String>,
+    /// Every matching indicator id, winner first, in precedence order.
+    matched: Vec<String>,
+    blocks: bool,
+    raisesAlert: bool,
+    explanation: Vec<MatchExplanation>,
+    /// Present when the observable had a detectorVerdict.
+    investigationVerdict: Option<String>,
+    isFailed: bool,
+    failureReason: Option<String>,
+}
+
+/// One matching indicator and the facts the policy used.
+#[derive(ToSchema)]
+#[allow(non_snake_case)]
+pub struct MatchExplanation {
+    indicatorId: String,
+    indicatorType: String,
+    action: String,
+    scoped: bool,
+    specificity: u32,
+    generateAlert: bool,
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -231,6 +304,7 @@ impl Modify for BearerAuth {
         crate::indicators::batch_delete,
         crate::indicators::history,
         crate::bulk::bulk,
+        crate::match_api::match_observables,
         health_doc,
         metrics_doc,
         openapi_doc,
@@ -238,6 +312,7 @@ impl Modify for BearerAuth {
     components(schemas(
         IndicatorRequest, Indicator, IndicatorList, ImportRequest, ImportResult, ImportResponse,
         BatchDeleteRequest, BulkRow, BulkResponse, HistoryEntry, HistoryResponse, ErrorDetail, ErrorBody,
+        MatchRequestDoc, MatchDevice, MatchObservable, MatchResponseDoc, MatchResult, MatchExplanation,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

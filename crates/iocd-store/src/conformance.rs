@@ -28,6 +28,7 @@ macro_rules! conformance_suite {
             history_records_every_change_and_survives_deletion,
             list_filters_orders_and_pages,
             counts_per_tenant_and_type,
+            scan_active_visits_every_active_indicator_of_every_tenant,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
@@ -682,6 +683,70 @@ pub fn counts_per_tenant_and_type(store: &dyn IndicatorStore) {
             ("t1".to_owned(), IndicatorType::IpAddress, 1),
             ("t1".to_owned(), IndicatorType::DomainName, 2),
             ("t2".to_owned(), IndicatorType::DomainName, 1),
+        ]
+    );
+}
+
+pub fn scan_active_visits_every_active_indicator_of_every_tenant(store: &dyn IndicatorStore) {
+    upsert(
+        store,
+        "t1",
+        &[
+            spec("DomainName", "a.example", "Block", serde_json::json!({})),
+            spec(
+                "DomainName",
+                "expired.example",
+                "Block",
+                serde_json::json!({"expirationTime": "2026-03-01T12:00:01Z"}),
+            ),
+            spec(
+                "IpAddress",
+                "198.51.100.1",
+                "Audit",
+                serde_json::json!({"generateAlert": true}),
+            ),
+        ],
+    );
+    upsert(
+        store,
+        "t2",
+        &[spec(
+            "DomainName",
+            "a.example",
+            "Allowed",
+            serde_json::json!({}),
+        )],
+    );
+    let gone = store
+        .list(
+            "t1",
+            &query("indicatorValue eq 'a.example'"),
+            &Visibility::All,
+            t(NOW),
+        )
+        .unwrap()
+        .items[0]
+        .id;
+    store
+        .delete("t1", &[gone], &actor("app-1"), &context(NOW))
+        .unwrap();
+    let mut seen = Vec::new();
+    store
+        .scan_active(t("2026-03-01T12:00:01Z"), &mut |tenant, indicator| {
+            seen.push((
+                tenant.to_owned(),
+                indicator.id,
+                indicator.spec.indicator_value,
+                indicator.spec.action.as_str(),
+            ))
+        })
+        .unwrap();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("t1".to_owned(), 3, "198.51.100.1".to_owned(), "Audit"),
+            ("t2".to_owned(), 1, "a.example".to_owned(), "Allowed"),
         ]
     );
 }

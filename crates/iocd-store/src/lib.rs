@@ -221,4 +221,12 @@ pub trait IndicatorStore: Send + Sync + std::fmt::Debug {
 
     /// Active indicators per tenant and type.
     fn count_by_type(&self, now: Timestamp) -> Result<Vec<TypeCount>, StoreError>;
+
+    /// Calls `visit` with every active indicator of every tenant, from one consistent
+    /// snapshot, tenant by tenant in id order (used to load the matching engine at start).
+    fn scan_active(
+        &self,
+        now: Timestamp,
+        visit: &mut dyn FnMut(&str, Indicator),
+    ) -> Result<(), StoreError>;
 }

@@ -692,6 +692,26 @@ impl IndicatorStore for SqliteStore {
         })
     }
 
+    fn scan_active(
+        &self,
+        now: Timestamp,
+        visit: &mut dyn FnMut(&str, Indicator),
+    ) -> Result<(), StoreError> {
+        self.read(|connection| {
+            let sql = format!(
+                "SELECT t.tenant_id, {COLUMNS} FROM indicators i JOIN tenants t ON t.tenant_no = i.tenant_no
+                 WHERE i.expiration_time IS NULL OR i.expiration_time > ?1 ORDER BY i.pk"
+            );
+            let mut statement = connection.prepare(&sql)?;
+            let mut rows = statement.query([now.ticks()])?;
+            while let Some(row) = rows.next()? {
+                let tenant: String = row.get(0)?;
+                visit(&tenant, indicator_from_row_at(row, 1)?);
+            }
+            Ok(())
+        })
+    }
+
     fn count_by_type(&self, now: Timestamp) -> Result<Vec<TypeCount>, StoreError> {
         self.read(|connection| {
             let mut statement = connection.prepare_cached(

@@ -162,7 +162,8 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let state = iocd_server::AppState::new(Arc::new(store), config, key);
+        let state = iocd_server::AppState::new(Arc::new(store), config, key)
+            .context("loading indicators into the matching engine")?;
         iocd_server::serve(state, listener)
             .await
             .context("server error")

@@ -1,0 +1,275 @@
+//! The matching engine inside the service: one [`LiveMatcher`] per tenant, loaded from the
+//! store at start and fed by every committed write through [`MatchingStore`], which wraps the
+//! real store so no handler can forget to.
+//!
+//! Ordering: a tenant's writes hold that tenant's matcher lock from the store call until the
+//! new snapshot is published, so the matcher sees writes in commit order. Readers never take
+//! that lock; they clone the published snapshot.
+
+use iocd_engine::{Change, EngineIndicator, LiveMatcher, MatchSet, Snapshot, compile};
+use iocd_model::{Indicator, IndicatorSpec, Timestamp};
+use iocd_store::{
+    Actor, DeleteOutcome, HistoryEntry, IndicatorStore, ListPage, ListQuery, StoreError, TypeCount,
+    UpsertOutcome, Visibility, WriteContext,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+/// Below this many changed ids no merge into the base is started.
+const MIN_MERGE_PENDING: usize = 16_384;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug, Default)]
+struct TenantMatcher {
+    live: Mutex<LiveMatcher>,
+    published: RwLock<Snapshot>,
+    merging: AtomicBool,
+}
+
+impl TenantMatcher {
+    fn publish(&self, live: &LiveMatcher) {
+        let snapshot = live.snapshot();
+        *self
+            .published
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = snapshot;
+    }
+}
+
+/// Every tenant's matcher.
+#[derive(Debug, Default)]
+pub struct Engines {
+    tenants: RwLock<HashMap<String, Arc<TenantMatcher>>>,
+}
+
+impl Engines {
+    /// Builds every tenant's match set from the store's active indicators.
+    pub fn load(store: &dyn IndicatorStore, now: Timestamp) -> Result<Engines, StoreError> {
+        let mut compiled: HashMap<String, Vec<iocd_engine::CompiledIndicator>> = HashMap::new();
+        let mut skipped = 0usize;
+        store.scan_active(
+            now,
+            &mut |tenant, indicator| match compile(&EngineIndicator::from(&indicator)) {
+                Ok(c) => compiled.entry(tenant.to_owned()).or_default().push(c),
+                Err(error) => {
+                    skipped += 1;
+                    tracing::warn!(tenant, %error, "indicator not loaded into the matcher");
+                }
+            },
+        )?;
+        let engines = Engines::default();
+        {
+            let mut tenants = engines
+                .tenants
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (tenant, indicators) in compiled {
+                let live = LiveMatcher::new(MatchSet::build(indicators));
+                let matcher = TenantMatcher {
+                    published: RwLock::new(live.snapshot()),
+                    live: Mutex::new(live),
+                    merging: AtomicBool::new(false),
+                };
+                tenants.insert(tenant, Arc::new(matcher));
+            }
+        }
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                "some indicators could not be compiled for matching"
+            );
+        }
+        Ok(engines)
+    }
+
+    /// The current matching view of `tenant` (empty for a tenant with no indicators).
+    pub fn snapshot(&self, tenant: &str) -> Snapshot {
+        let tenants = self
+            .tenants
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match tenants.get(tenant) {
+            Some(matcher) => matcher
+                .published
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone(),
+            None => Snapshot::default(),
+        }
+    }
+
+    fn tenant(&self, tenant: &str) -> Arc<TenantMatcher> {
+        if let Some(found) = self
+            .tenants
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(tenant)
+        {
+            return found.clone();
+        }
+        self.tenants
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(tenant.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Runs `write` under the tenant's matcher lock and applies the changes it reports.
+    fn write<T>(
+        &self,
+        tenant: &str,
+        now: Timestamp,
+        write: impl FnOnce() -> Result<(T, Vec<Change>), StoreError>,
+    ) -> Result<T, StoreError> {
+        let matcher = self.tenant(tenant);
+        let mut live = lock(&matcher.live);
+        let (result, changes) = write()?;
+        if !changes.is_empty() {
+            live.apply(changes);
+            matcher.publish(&live);
+            let threshold = MIN_MERGE_PENDING.max(live.base_len() / 8);
+            if live.pending() > threshold && !matcher.merging.swap(true, Ordering::AcqRel) {
+                let plan = live.merge_plan();
+                let matcher = matcher.clone();
+                std::thread::spawn(move || {
+                    let merged = plan.build(now);
+                    let mut live = lock(&matcher.live);
+                    live.install(merged);
+                    matcher.publish(&live);
+                    matcher.merging.store(false, Ordering::Release);
+                });
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// An [`IndicatorStore`] that keeps the matchers in step with every committed write.
+#[derive(Debug)]
+pub struct MatchingStore {
+    inner: Arc<dyn IndicatorStore>,
+    engines: Arc<Engines>,
+}
+
+impl MatchingStore {
+    pub fn new(inner: Arc<dyn IndicatorStore>, engines: Arc<Engines>) -> MatchingStore {
+        MatchingStore { inner, engines }
+    }
+}
+
+fn upsert_changes(specs: &[IndicatorSpec], outcomes: &[UpsertOutcome]) -> Vec<Change> {
+    specs
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(spec, outcome)| {
+            let id = outcome.id()?;
+            let indicator = EngineIndicator {
+                id,
+                indicator_type: spec.indicator_type,
+                value: spec.indicator_value.clone(),
+                action: spec.action,
+                groups: spec.rbac_group_names.clone(),
+                expires: spec.expiration_time,
+                generate_alert: spec.generate_alert,
+            };
+            match compile(&indicator) {
+                Ok(compiled) => Some(Change::Upsert(compiled)),
+                Err(error) => {
+                    tracing::warn!(%error, "indicator stored but not matchable");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+impl IndicatorStore for MatchingStore {
+    fn upsert_batch(
+        &self,
+        tenant: &str,
+        actor: &Actor,
+        specs: &[IndicatorSpec],
+        context: &WriteContext,
+    ) -> Result<Vec<UpsertOutcome>, StoreError> {
+        self.engines.write(tenant, context.now, || {
+            let outcomes = self.inner.upsert_batch(tenant, actor, specs, context)?;
+            let changes = upsert_changes(specs, &outcomes);
+            Ok((outcomes, changes))
+        })
+    }
+
+    fn get(
+        &self,
+        tenant: &str,
+        id: i64,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<Option<Indicator>, StoreError> {
+        self.inner.get(tenant, id, visibility, now)
+    }
+
+    fn list(
+        &self,
+        tenant: &str,
+        query: &ListQuery,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<ListPage, StoreError> {
+        self.inner.list(tenant, query, visibility, now)
+    }
+
+    fn delete(
+        &self,
+        tenant: &str,
+        ids: &[i64],
+        actor: &Actor,
+        context: &WriteContext,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.engines.write(tenant, context.now, || {
+            let outcome = self.inner.delete(tenant, ids, actor, context)?;
+            let changes = match outcome {
+                DeleteOutcome::Deleted(_) => ids.iter().map(|id| Change::Remove(*id)).collect(),
+                DeleteOutcome::NotFound(_) => Vec::new(),
+            };
+            Ok((outcome, changes))
+        })
+    }
+
+    fn history(
+        &self,
+        tenant: &str,
+        id: i64,
+        visibility: &Visibility,
+    ) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
+        self.inner.history(tenant, id, visibility)
+    }
+
+    /// Expired indicators already never match (every query compares with `now`), and merges
+    /// drop them, so the sweeper's deletions need no change to the matchers.
+    fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        self.inner.sweep_expired(now, limit)
+    }
+
+    fn count_active(&self, tenant: &str, now: Timestamp) -> Result<u64, StoreError> {
+        self.inner.count_active(tenant, now)
+    }
+
+    fn count_by_type(&self, now: Timestamp) -> Result<Vec<TypeCount>, StoreError> {
+        self.inner.count_by_type(now)
+    }
+
+    fn scan_active(
+        &self,
+        now: Timestamp,
+        visit: &mut dyn FnMut(&str, Indicator),
+    ) -> Result<(), StoreError> {
+        self.inner.scan_active(now, visit)
+    }
+}

@@ -1,0 +1,105 @@
+//! The test harness shared by the API test files: a router over a fresh SQLite store, tokens,
+//! and request helpers.
+#![allow(dead_code)] // Each test file uses a different subset.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use iocd_server::auth::{Role, SigningKey};
+use iocd_server::config::{Config, Profile};
+use iocd_server::{AppState, router};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+pub struct TestApi {
+    pub _dir: tempfile::TempDir,
+    pub state: AppState,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApi {
+    pub fn new() -> Self {
+        Self::with_config(Config::for_profile(Profile::Default))
+    }
+
+    pub fn with_config(config: Config) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = iocd_store::SqliteStore::open(&dir.path().join("iocd.db")).unwrap();
+        let state =
+            AppState::new(Arc::new(store), config, SigningKey::from_bytes([42; 32])).unwrap();
+        TestApi { _dir: dir, state }
+    }
+
+    pub fn token(&self, tenant: &str, role: Role, app: &str) -> String {
+        let now = self.state.now().unix_seconds();
+        self.state
+            .key()
+            .issue(tenant, &[role], app, &format!("{app} name"), now, 3600)
+    }
+
+    pub fn admin(&self) -> String {
+        self.token("tenant-a", Role::ReadWriteAll, "admin-app")
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "iocd.test");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        let response = router(self.state.clone())
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send("GET", path, Some(token), None, Vec::new()).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send(
+            "POST",
+            path,
+            Some(token),
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+}
+
+pub fn indicator(value: &str, indicator_type: &str, action: &str) -> Value {
+    json!({"indicatorValue": value, "indicatorType": indicator_type, "action": action, "title": "t", "description": "d"})
+}

@@ -1,0 +1,327 @@
+//! `POST /api/match` through the router: writes are matched at once, deletes stop matching,
+//! scope, files with several hashes, the investigation verdict, errors and tenancy.
+
+use axum::http::StatusCode;
+use iocd_server::auth::Role;
+use serde_json::{Value, json};
+
+mod common;
+use common::{TestApi, indicator};
+
+const SHA256: &str = "0f0e0d0c0b0a09080706050403020100f0e0d0c0b0a090807060504030201000";
+const SHA1: &str = "00112233445566778899aabbccddeeff00112233";
+
+async fn submit(api: &TestApi, token: &str, body: Value) -> String {
+    let reply = api.post("/api/indicators", token, body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.body["id"].as_str().unwrap().to_owned()
+}
+
+async fn match_one(api: &TestApi, token: &str, groups: &[&str], observable: Value) -> Value {
+    let reply = api
+        .post(
+            "/api/match",
+            token,
+            json!({"device": {"id": "d1", "groups": groups}, "observables": [observable]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["deviceId"], "d1");
+    reply.body["value"][0].clone()
+}
+
+#[tokio::test]
+async fn a_write_is_matched_at_once_and_a_delete_stops_it() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    let url = json!({"type": "Url", "value": "http://a.example.com/x/y"});
+    let before = match_one(&api, &admin, &[], url.clone()).await;
+    assert_eq!(before["action"], Value::Null);
+    assert_eq!(before["indicatorId"], Value::Null);
+    assert_eq!(before["matched"], json!([]));
+
+    let domain = submit(
+        &api,
+        &admin,
+        indicator("example.com", "DomainName", "Allowed"),
+    )
+    .await;
+    let path = submit(
+        &api,
+        &admin,
+        indicator("http://a.example.com/x", "Url", "Block"),
+    )
+    .await;
+    let after = match_one(&api, &admin, &[], url.clone()).await;
+    assert_eq!(after["action"], "Block", "{after}");
+    assert_eq!(after["indicatorId"], path);
+    assert_eq!(after["rule"], "longest-match");
+    assert_eq!(after["matched"], json!([path, domain]));
+    assert_eq!(after["blocks"], true);
+    assert_eq!(after["explanation"][1]["indicatorType"], "DomainName");
+    assert_eq!(after["isFailed"], false);
+
+    let reply = api
+        .send(
+            "DELETE",
+            &format!("/api/indicators/{path}"),
+            Some(&admin),
+            None,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    let deleted = match_one(&api, &admin, &[], url).await;
+    assert_eq!(deleted["action"], "Allowed");
+    assert_eq!(deleted["matched"], json!([domain]));
+    assert_eq!(deleted["rule"], "only-match");
+}
+
+#[tokio::test]
+async fn updates_replace_the_matched_version_and_expiry_stops_matching() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    let observable = json!({"type": "IpAddress", "value": "198.51.100.7"});
+    let mut body = indicator("198.51.100.7", "IpAddress", "Block");
+    let id = submit(&api, &admin, body.clone()).await;
+    // Same key (type, value, action): an update, now scoped to a group the device is not in.
+    body["rbacGroupNames"] = json!(["Finance"]);
+    assert_eq!(submit(&api, &admin, body.clone()).await, id);
+    assert_eq!(
+        match_one(&api, &admin, &["HR"], observable.clone()).await["action"],
+        Value::Null
+    );
+    assert_eq!(
+        match_one(&api, &admin, &["finance"], observable.clone()).await["action"],
+        "Block"
+    );
+
+    let expiring = indicator("203.0.113.9", "IpAddress", "Block");
+    let mut expiring = expiring;
+    let soon = api.state.now().plus_seconds(5).to_mde_seconds();
+    expiring["expirationTime"] = json!(soon);
+    submit(&api, &admin, expiring).await;
+    let seen = json!({"type": "IpAddress", "value": "203.0.113.9"});
+    assert_eq!(
+        match_one(&api, &admin, &[], seen.clone()).await["action"],
+        "Block"
+    );
+    api.state.advance_clock(5);
+    assert_eq!(
+        match_one(&api, &admin, &[], seen).await["action"],
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn a_file_with_several_hashes_uses_the_strongest() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    let sha1 = submit(&api, &admin, indicator(SHA1, "FileSha1", "Allowed")).await;
+    let sha256 = submit(&api, &admin, indicator(SHA256, "FileSha256", "Block")).await;
+    let file = json!({"type": "File", "sha256": SHA256.to_uppercase(), "sha1": SHA1, "detectorVerdict": "Clean"});
+    let verdict = match_one(&api, &admin, &[], file).await;
+    assert_eq!(verdict["action"], "Block", "{verdict}");
+    assert_eq!(verdict["indicatorId"], sha256);
+    assert_eq!(verdict["rule"], "strongest-hash");
+    assert_eq!(verdict["matched"], json!([sha256, sha1]));
+    assert_eq!(verdict["investigationVerdict"], "Malicious");
+    assert_eq!(verdict["sha256"], SHA256.to_uppercase());
+
+    let only_sha1 = json!({"type": "FileSha1", "value": SHA1, "detectorVerdict": "Malicious"});
+    let verdict = match_one(&api, &admin, &[], only_sha1).await;
+    assert_eq!(verdict["action"], "Allowed");
+    assert_eq!(verdict["investigationVerdict"], "Clean");
+}
+
+#[tokio::test]
+async fn results_follow_request_order_and_bad_values_fail_only_their_item() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    submit(&api, &admin, indicator("example.com", "DomainName", "Warn")).await;
+    let reply = api
+        .post(
+            "/api/match",
+            &admin,
+            json!({"observables": [
+                {"type": "DomainName", "value": "www.example.com"},
+                {"type": "Url", "value": "not a url"},
+                {"type": "FileMd5", "value": "xyz"},
+                {"type": "DomainName", "value": "badexample.com"},
+            ]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let results = reply.body["value"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0]["action"], "Warn");
+    assert_eq!(results[1]["isFailed"], true);
+    assert!(
+        results[1]["failureReason"]
+            .as_str()
+            .unwrap()
+            .contains("URL")
+    );
+    assert_eq!(results[2]["isFailed"], true);
+    assert_eq!(results[3]["action"], Value::Null);
+    assert_eq!(results[3]["isFailed"], false);
+}
+
+#[tokio::test]
+async fn malformed_requests_are_400_with_the_item_named() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    let cases = [
+        (json!({}), "observables"),
+        (
+            json!({"observables": [{"type": "Banana", "value": "x"}]}),
+            "observables[0]",
+        ),
+        (json!({"observables": [{"type": "Url"}]}), "observables[0]"),
+        (json!({"observables": [{"type": "File"}]}), "observables[0]"),
+        (
+            json!({"observables": [{"type": "Url", "value": "http://a/"}, {"type": "Url", "value": "http://a/", "detectorVerdict": "Evil"}]}),
+            "observables[1]",
+        ),
+    ];
+    for (body, named) in cases {
+        let reply = api.post("/api/match", &admin, body.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.text
+        );
+        assert_eq!(reply.body["error"]["code"], "InvalidRequestBody", "{body}");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(named), "{body}: {message}");
+    }
+    let too_many: Vec<Value> = (0..10_001)
+        .map(|_| json!({"type": "IpAddress", "value": "192.0.2.1"}))
+        .collect();
+    let reply = api
+        .post("/api/match", &admin, json!({"observables": too_many}))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["error"]["code"], "MaximumBatchSizeExceeded");
+}
+
+#[tokio::test]
+async fn matching_needs_a_token_and_never_crosses_tenants() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    submit(
+        &api,
+        &admin,
+        indicator("example.com", "DomainName", "Block"),
+    )
+    .await;
+    let body = json!({"observables": [{"type": "DomainName", "value": "example.com"}]});
+    let reply = api
+        .send(
+            "POST",
+            "/api/match",
+            None,
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+
+    let other_tenant = api.token("tenant-b", Role::ReadAll, "reader");
+    let reply = api.post("/api/match", &other_tenant, body.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["value"][0]["action"], Value::Null);
+
+    let metrics_only = api.token("tenant-a", Role::MetricsRead, "ops");
+    let reply = api.post("/api/match", &metrics_only, body).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn matchers_are_loaded_from_the_store_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iocd.db");
+    let config = iocd_server::config::Config::for_profile(iocd_server::config::Profile::Default);
+    {
+        let store = iocd_store::SqliteStore::open(&path).unwrap();
+        let spec = iocd_store::conformance::spec("DomainName", "example.com", "Block", json!({}));
+        iocd_store::IndicatorStore::upsert_batch(
+            &store,
+            "tenant-a",
+            &iocd_store::conformance::actor("loader"),
+            &[spec],
+            &iocd_store::WriteContext {
+                now: iocd_model::Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc()),
+                visibility: iocd_store::Visibility::All,
+                max_active: None,
+            },
+        )
+        .unwrap();
+    }
+    let store = iocd_store::SqliteStore::open(&path).unwrap();
+    let state = iocd_server::AppState::new(
+        std::sync::Arc::new(store),
+        config,
+        iocd_server::auth::SigningKey::from_bytes([42; 32]),
+    )
+    .unwrap();
+    let snapshot = state.engines().snapshot("tenant-a");
+    assert_eq!(snapshot.base_len(), 1);
+    let verdict = snapshot.evaluate(
+        &iocd_engine::Observable::parse(iocd_engine::ObservableKind::DomainName, "x.example.com")
+            .unwrap(),
+        &iocd_engine::Device::default(),
+        iocd_model::Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc()),
+    );
+    assert_eq!(verdict.action(), Some(iocd_model::Action::Block));
+}
+
+#[tokio::test]
+async fn imports_and_bulk_loads_are_matched() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    let reply = api
+        .post(
+            "/api/indicators/import",
+            &admin,
+            json!({"Indicators": [
+                indicator("imported.example", "DomainName", "Block"),
+                indicator("192.0.2.0/24", "IpAddress", "Warn"),
+            ]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let ndjson: String = (0..3)
+        .map(|i| {
+            format!(
+                "{}\n",
+                indicator(&format!("bulk{i}.example"), "DomainName", "Audit")
+                    .to_string()
+                    .replace(
+                        "\"action\":\"Audit\"",
+                        "\"action\":\"Audit\",\"generateAlert\":true"
+                    )
+            )
+        })
+        .collect();
+    let reply = api
+        .send(
+            "POST",
+            "/api/indicators/bulk",
+            Some(&admin),
+            Some("application/x-ndjson"),
+            ndjson.into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let expectations = [
+        ("DomainName", "a.imported.example", "Block"),
+        ("IpAddress", "192.0.2.200", "Warn"),
+        ("Url", "https://bulk2.example/x", "Audit"),
+    ];
+    for (kind, value, action) in expectations {
+        let verdict = match_one(&api, &admin, &[], json!({"type": kind, "value": value})).await;
+        assert_eq!(verdict["action"], action, "{value}: {verdict}");
+    }
+}
