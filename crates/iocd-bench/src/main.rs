@@ -11,27 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A small deterministic generator (xorshift64*), so every run uses the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn hex(&mut self, chars: usize) -> String {
-        let mut out = String::with_capacity(chars);
-        while out.len() < chars {
-            out.push_str(&format!("{:016x}", self.next()));
-        }
-        out.truncate(chars);
-        out
-    }
-}
+use iocd_bench::Rng;
 
 /// A realistic mix: 60 % SHA-256, 20 % domains, 10 % IPv4, 10 % URLs.
 fn indicator(rng: &mut Rng, n: u64) -> Value {

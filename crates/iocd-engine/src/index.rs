@@ -1,8 +1,8 @@
 //! A compact, immutable map from byte-string keys to entry numbers, built once and searched
 //! without allocation: keys sorted by a 64-bit fingerprint, with a directory on its top bits.
 //!
-//! Memory per key is the key bytes plus 16 bytes (fingerprint, entry number, key offset) plus
-//! about 4 to 8 bytes of directory. A lookup reads one directory slot, then scans the few
+//! Memory per key is the key bytes plus a 16-byte slot (fingerprint, entry number, key end)
+//! plus one to two bytes of directory. A lookup reads one directory slot, then scans the few
 //! fingerprints of that bucket and compares the key bytes of equal fingerprints, so a
 //! fingerprint collision can cost time but never a wrong answer.
 
@@ -31,16 +31,27 @@ pub(crate) fn fingerprint(key: &[u8]) -> u64 {
     hash ^ (hash >> 33)
 }
 
+/// One key's slot: its fingerprint, the entry it points at and where its bytes end, packed in
+/// 16 bytes so one cache line holds a whole bucket of four.
+#[derive(Debug, Default, Clone, Copy)]
+struct Slot {
+    fingerprint: u64,
+    entry: u32,
+    key_end: u32,
+}
+
 /// The immutable key index. Several entries may share one key; they are adjacent.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct KeyIndex {
-    fingerprints: Vec<u64>,
-    entries: Vec<u32>,
-    key_ends: Vec<u32>,
+    slots: Vec<Slot>,
     key_bytes: Vec<u8>,
+    /// `directory[b]` is the first slot whose fingerprint's top bits are `>= b`.
     directory: Vec<u32>,
     shift: u32,
 }
+
+/// Slots per directory bucket, on average.
+const BUCKET_SLOTS: usize = 4;
 
 impl KeyIndex {
     /// Builds the index from `(key, entry)` pairs, in any order.
@@ -53,13 +64,11 @@ impl KeyIndex {
             .map(|(key, entry)| (fingerprint(&key), key, entry))
             .collect();
         keyed.sort_unstable();
-        let bits = usize::BITS - (keyed.len() - 1).leading_zeros();
-        let bits = bits.max(1);
+        let buckets = keyed.len().div_ceil(BUCKET_SLOTS).max(2);
+        let bits = usize::BITS - (buckets - 1).leading_zeros();
         let shift = 64 - bits;
         let mut index = KeyIndex {
-            fingerprints: Vec::with_capacity(keyed.len()),
-            entries: Vec::with_capacity(keyed.len()),
-            key_ends: Vec::with_capacity(keyed.len()),
+            slots: Vec::with_capacity(keyed.len()),
             key_bytes: Vec::with_capacity(keyed.iter().map(|(_, k, _)| k.len()).sum()),
             directory: Vec::with_capacity((1usize << bits) + 1),
             shift,
@@ -69,12 +78,14 @@ impl KeyIndex {
             while index.directory.len() <= bucket {
                 index.directory.push(position as u32);
             }
-            index.fingerprints.push(fingerprint);
-            index.entries.push(entry);
             index.key_bytes.extend_from_slice(&key);
-            index.key_ends.push(index.key_bytes.len() as u32);
+            index.slots.push(Slot {
+                fingerprint,
+                entry,
+                key_end: index.key_bytes.len() as u32,
+            });
         }
-        let total = index.fingerprints.len() as u32;
+        let total = index.slots.len() as u32;
         while index.directory.len() <= (1usize << bits) {
             index.directory.push(total);
         }
@@ -82,22 +93,21 @@ impl KeyIndex {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.fingerprints.len()
+        self.slots.len()
     }
 
     fn key_at(&self, position: usize) -> &[u8] {
-        let start = if position == 0 {
-            0
-        } else {
-            self.key_ends[position - 1] as usize
+        let start = match position {
+            0 => 0,
+            _ => self.slots[position - 1].key_end as usize,
         };
-        &self.key_bytes[start..self.key_ends[position] as usize]
+        &self.key_bytes[start..self.slots[position].key_end as usize]
     }
 
     /// Calls `found` with every entry stored under exactly `key`.
     #[inline]
     pub(crate) fn find(&self, key: &[u8], mut found: impl FnMut(u32)) {
-        if self.fingerprints.is_empty() {
+        if self.slots.is_empty() {
             return;
         }
         let fingerprint = fingerprint(key);
@@ -105,26 +115,24 @@ impl KeyIndex {
         let start = self.directory[bucket] as usize;
         let end = self.directory[bucket + 1] as usize;
         for position in start..end {
-            let candidate = self.fingerprints[position];
-            if candidate > fingerprint {
+            let slot = self.slots[position];
+            if slot.fingerprint > fingerprint {
                 break;
             }
-            if candidate == fingerprint && self.key_at(position) == key {
-                found(self.entries[position]);
+            if slot.fingerprint == fingerprint && self.key_at(position) == key {
+                found(slot.entry);
             }
         }
     }
 
     /// Every `(key, entry)` pair, in index order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
-        (0..self.len()).map(|position| (self.key_at(position), self.entries[position]))
+        (0..self.len()).map(|position| (self.key_at(position), self.slots[position].entry))
     }
 
     /// Bytes of heap memory the index holds.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.fingerprints.capacity() * 8
-            + self.entries.capacity() * 4
-            + self.key_ends.capacity() * 4
+        self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.key_bytes.capacity()
             + self.directory.capacity() * 4
     }
@@ -173,5 +181,93 @@ mod tests {
         }
         assert_eq!(find(&index, "key-5000"), Vec::<u32>::new());
         assert_eq!(index.iter().count(), 5000);
+    }
+}
+
+/// An index of fixed-size keys that are already uniformly random (file hashes): keys sorted,
+/// stored inline next to their entry number, with a directory on their leading bits, so a
+/// lookup computes no hash and reads one directory word and one or two cache lines of slots.
+#[derive(Debug, Clone)]
+pub(crate) struct FixedIndex<const N: usize> {
+    slots: Vec<([u8; N], u32)>,
+    directory: Vec<u32>,
+    shift: u32,
+}
+
+impl<const N: usize> Default for FixedIndex<N> {
+    fn default() -> Self {
+        FixedIndex {
+            slots: Vec::new(),
+            directory: Vec::new(),
+            shift: 63,
+        }
+    }
+}
+
+/// The leading 64 bits of a key, big-endian (keys shorter than 8 bytes are zero-padded).
+fn leading_bits(key: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let len = key.len().min(8);
+    word[..len].copy_from_slice(&key[..len]);
+    u64::from_be_bytes(word)
+}
+
+impl<const N: usize> FixedIndex<N> {
+    /// Builds the index; every key must be exactly `N` bytes (others are ignored).
+    pub(crate) fn build(pairs: Vec<(Box<[u8]>, u32)>) -> FixedIndex<N> {
+        let mut slots: Vec<([u8; N], u32)> = pairs
+            .into_iter()
+            .filter_map(|(key, entry)| <[u8; N]>::try_from(&key[..]).ok().map(|k| (k, entry)))
+            .collect();
+        if slots.is_empty() {
+            return FixedIndex::default();
+        }
+        slots.sort_unstable();
+        let buckets = slots.len().div_ceil(BUCKET_SLOTS).max(2);
+        let bits = usize::BITS - (buckets - 1).leading_zeros();
+        let shift = 64 - bits;
+        let mut directory = Vec::with_capacity((1usize << bits) + 1);
+        for (position, (key, _)) in slots.iter().enumerate() {
+            let bucket = (leading_bits(key) >> shift) as usize;
+            while directory.len() <= bucket {
+                directory.push(position as u32);
+            }
+        }
+        while directory.len() <= (1usize << bits) {
+            directory.push(slots.len() as u32);
+        }
+        FixedIndex {
+            slots,
+            directory,
+            shift,
+        }
+    }
+
+    /// Calls `found` with every entry stored under exactly `key`.
+    #[inline]
+    pub(crate) fn find(&self, key: &[u8; N], mut found: impl FnMut(u32)) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let bucket = (leading_bits(key) >> self.shift) as usize;
+        let start = self.directory[bucket] as usize;
+        let end = self.directory[bucket + 1] as usize;
+        for (slot_key, entry) in &self.slots[start..end] {
+            match slot_key.cmp(key) {
+                std::cmp::Ordering::Less => continue,
+                std::cmp::Ordering::Equal => found(*entry),
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+    }
+
+    /// Every `(key, entry)` pair, in index order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
+        self.slots.iter().map(|(key, entry)| (&key[..], *entry))
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<([u8; N], u32)>()
+            + self.directory.capacity() * 4
     }
 }

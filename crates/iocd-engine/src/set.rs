@@ -1,7 +1,7 @@
 //! The compiled match set: every active indicator of one tenant in eight key indexes (one per
 //! hash kind, IPv4, IPv6, domains, URLs), immutable once built and shared between threads.
 
-use crate::index::KeyIndex;
+use crate::index::{FixedIndex, KeyIndex};
 use crate::observable::{FileHashes, Observable, ObservedUrl, parse_thumbprint};
 use crate::policy::{Candidate, specificity};
 use iocd_model::{Action, IndicatorType, Timestamp, parse_ip_value};
@@ -119,34 +119,50 @@ impl CompiledIndicator {
     }
 }
 
-/// The key of an IP network: family tag, prefix length, masked address bytes.
-fn ip_key(address: IpAddr, prefix_len: u8) -> (IndexKind, Box<[u8]>) {
-    match address {
-        IpAddr::V4(v4) => {
-            let bits = u32::from(v4);
-            let masked = if prefix_len == 0 {
-                0
-            } else {
-                bits & (u32::MAX << (32 - u32::from(prefix_len)))
-            };
-            let mut key = Vec::with_capacity(5);
-            key.push(prefix_len);
-            key.extend_from_slice(&masked.to_be_bytes());
-            (IndexKind::Ipv4, key.into_boxed_slice())
-        }
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            let masked = if prefix_len == 0 {
-                0
-            } else {
-                bits & (u128::MAX << (128 - u32::from(prefix_len)))
-            };
-            let mut key = Vec::with_capacity(17);
-            key.push(prefix_len);
-            key.extend_from_slice(&masked.to_be_bytes());
-            (IndexKind::Ipv6, key.into_boxed_slice())
+/// The key of an IP network: prefix length, then the masked address bytes (4 or 16).
+#[derive(Debug, Clone, Copy)]
+struct IpKey {
+    bytes: [u8; 17],
+    len: usize,
+    kind: IndexKind,
+}
+
+impl IpKey {
+    fn new(address: IpAddr, prefix_len: u8) -> IpKey {
+        let mut bytes = [0u8; 17];
+        bytes[0] = prefix_len;
+        match address {
+            IpAddr::V4(v4) => {
+                let bits = u32::from(v4);
+                let masked = if prefix_len == 0 {
+                    0
+                } else {
+                    bits & (u32::MAX << (32 - u32::from(prefix_len.min(32))))
+                };
+                bytes[1..5].copy_from_slice(&masked.to_be_bytes());
+                IpKey { bytes, len: 5, kind: IndexKind::Ipv4 }
+            }
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                let masked = if prefix_len == 0 {
+                    0
+                } else {
+                    bits & (u128::MAX << (128 - u32::from(prefix_len.min(128))))
+                };
+                bytes[1..17].copy_from_slice(&masked.to_be_bytes());
+                IpKey { bytes, len: 17, kind: IndexKind::Ipv6 }
+            }
         }
     }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+fn ip_key(address: IpAddr, prefix_len: u8) -> (IndexKind, Box<[u8]>) {
+    let key = IpKey::new(address, prefix_len);
+    (key.kind, key.as_bytes().into())
 }
 
 /// The key of a URL indicator or observed URL prefix: host, then the path without a trailing
@@ -269,6 +285,10 @@ impl Device {
 /// An immutable set of compiled indicators with one key index per kind.
 #[derive(Debug, Default, Clone)]
 pub struct MatchSet {
+    md5: FixedIndex<16>,
+    sha1: FixedIndex<20>,
+    sha256: FixedIndex<32>,
+    /// Indexed by [`IndexKind`]; the three hash kinds above leave their slot here empty.
     indexes: [KeyIndex; 8],
     entries: Vec<Entry>,
     kinds: Vec<IndexKind>,
@@ -315,8 +335,13 @@ impl MatchSet {
             prefixes.sort_unstable_by(|a, b| b.cmp(a));
             prefixes.dedup();
         }
-        for (index, pairs) in set.indexes.iter_mut().zip(pairs) {
-            *index = KeyIndex::build(pairs);
+        for (kind, pairs) in INDEX_KINDS.into_iter().zip(pairs) {
+            match kind {
+                IndexKind::Md5 => set.md5 = FixedIndex::build(pairs),
+                IndexKind::Sha1 => set.sha1 = FixedIndex::build(pairs),
+                IndexKind::Sha256 => set.sha256 = FixedIndex::build(pairs),
+                _ => set.indexes[kind as usize] = KeyIndex::build(pairs),
+            }
         }
         set
     }
@@ -333,6 +358,9 @@ impl MatchSet {
     /// Heap memory held by the set, in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.indexes.iter().map(KeyIndex::heap_bytes).sum::<usize>()
+            + self.md5.heap_bytes()
+            + self.sha1.heap_bytes()
+            + self.sha256.heap_bytes()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.kinds.capacity()
             + self
@@ -345,9 +373,13 @@ impl MatchSet {
     /// Every indicator in the set, compiled again (for merging into a new set).
     pub fn indicators(&self) -> impl Iterator<Item = CompiledIndicator> + '_ {
         INDEX_KINDS.into_iter().flat_map(move |kind| {
-            self.indexes[kind as usize]
-                .iter()
-                .map(move |(key, entry_number)| {
+            let pairs: Box<dyn Iterator<Item = (&[u8], u32)> + '_> = match kind {
+                IndexKind::Md5 => Box::new(self.md5.iter()),
+                IndexKind::Sha1 => Box::new(self.sha1.iter()),
+                IndexKind::Sha256 => Box::new(self.sha256.iter()),
+                _ => Box::new(self.indexes[kind as usize].iter()),
+            };
+            pairs.map(move |(key, entry_number)| {
                     let entry = self.entries[entry_number as usize];
                     CompiledIndicator {
                         kind,
@@ -400,48 +432,57 @@ struct Lookup<'a> {
 }
 
 impl Lookup<'_> {
-    fn find(&mut self, kind: IndexKind, key: &[u8], specificity: u32, port: Option<u16>) {
+    /// Filters one found entry (expiry, superseded, port, scope) into the candidates.
+    #[inline]
+    fn accept(&mut self, kind: IndexKind, entry_number: u32, specificity: u32, port: Option<u16>) {
         let set = self.set;
-        let mut accepted = Vec::new();
-        set.indexes[kind as usize].find(key, |entry_number| {
-            let entry = set.entries[entry_number as usize];
-            if entry.expires <= self.now || (self.skip)(entry.id) {
+        let entry = set.entries[entry_number as usize];
+        if entry.expires <= self.now || (self.skip)(entry.id) {
+            return;
+        }
+        if let Some(port) = port
+            && entry.port != 0
+            && entry.port != port
+        {
+            return;
+        }
+        let scoped = entry.scope != 0;
+        if scoped {
+            let scope = &set.scopes[entry.scope as usize];
+            if !self.device.groups.iter().any(|g| scope.contains(g)) {
                 return;
             }
-            if let Some(port) = port
-                && entry.port != 0
-                && entry.port != port
-            {
-                return;
-            }
-            let scoped = entry.scope != 0;
-            if scoped {
-                let scope = &set.scopes[entry.scope as usize];
-                if !self.device.groups.iter().any(|g| scope.contains(g)) {
-                    return;
-                }
-            }
-            accepted.push(Candidate {
-                id: entry.id,
-                indicator_type: kind.indicator_type(),
-                action: entry.action,
-                scoped,
-                specificity,
-                generate_alert: entry.generate_alert,
-            });
+        }
+        self.out.push(Candidate {
+            id: entry.id,
+            indicator_type: kind.indicator_type(),
+            action: entry.action,
+            scoped,
+            specificity,
+            generate_alert: entry.generate_alert,
         });
-        self.out.append(&mut accepted);
+    }
+
+    fn find(&mut self, kind: IndexKind, key: &[u8], specificity: u32, port: Option<u16>) {
+        let index = &self.set.indexes[kind as usize];
+        index.find(key, |entry_number| {
+            self.accept(kind, entry_number, specificity, port)
+        });
     }
 
     fn file(&mut self, hashes: &FileHashes) {
+        let set = self.set;
         if let Some(hash) = &hashes.sha256 {
-            self.find(IndexKind::Sha256, hash, 0, None);
+            set.sha256
+                .find(hash, |entry| self.accept(IndexKind::Sha256, entry, 0, None));
         }
         if let Some(hash) = &hashes.sha1 {
-            self.find(IndexKind::Sha1, hash, 0, None);
+            set.sha1
+                .find(hash, |entry| self.accept(IndexKind::Sha1, entry, 0, None));
         }
         if let Some(hash) = &hashes.md5 {
-            self.find(IndexKind::Md5, hash, 0, None);
+            set.md5
+                .find(hash, |entry| self.accept(IndexKind::Md5, entry, 0, None));
         }
         if let Some(thumbprint) = &hashes.certificate {
             self.find(IndexKind::Certificate, thumbprint, 0, None);
@@ -454,8 +495,8 @@ impl Lookup<'_> {
             IpAddr::V6(_) => &self.set.ipv6_prefixes,
         };
         for &prefix_len in prefixes {
-            let (kind, key) = ip_key(ip, prefix_len);
-            self.find(kind, &key, specificity::ip(prefix_len), None);
+            let key = IpKey::new(ip, prefix_len);
+            self.find(key.kind, key.as_bytes(), specificity::ip(prefix_len), None);
         }
     }
 
