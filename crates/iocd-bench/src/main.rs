@@ -6,12 +6,12 @@
 //! Usage: `iocd-bench [--import N] [--bulk N] [--queries N]` (defaults 100,000, 1,000,000, 500).
 
 use anyhow::{Context, Result, bail};
+use iocd_bench::Rng;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use iocd_bench::Rng;
 
 /// A realistic mix: 60 % SHA-256, 20 % domains, 10 % IPv4, 10 % URLs.
 fn indicator(rng: &mut Rng, n: u64) -> Value {

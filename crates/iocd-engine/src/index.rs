@@ -31,6 +31,42 @@ pub(crate) fn fingerprint(key: &[u8]) -> u64 {
     hash ^ (hash >> 33)
 }
 
+/// A one-hash Bloom filter with 16 bits per key: small enough to stay in the processor's cache,
+/// it answers most lookups of absent keys without touching the slots (a 6 % false-positive
+/// rate just costs the normal lookup).
+#[derive(Debug, Default, Clone)]
+struct PresenceFilter {
+    words: Vec<u64>,
+    mask: u64,
+}
+
+impl PresenceFilter {
+    fn new(keys: usize) -> PresenceFilter {
+        let bits = (keys.max(1) * 16).next_power_of_two().max(64);
+        PresenceFilter {
+            words: vec![0; bits / 64],
+            mask: bits as u64 - 1,
+        }
+    }
+
+    fn insert(&mut self, hash: u64) {
+        let bit = hash & self.mask;
+        self.words[(bit / 64) as usize] |= 1 << (bit % 64);
+    }
+
+    #[inline]
+    fn may_contain(&self, hash: u64) -> bool {
+        let bit = hash & self.mask;
+        self.words
+            .get((bit / 64) as usize)
+            .is_some_and(|word| word & (1 << (bit % 64)) != 0)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.words.capacity() * 8
+    }
+}
+
 /// One key's slot: its fingerprint, the entry it points at and where its bytes end, packed in
 /// 16 bytes so one cache line holds a whole bucket of four.
 #[derive(Debug, Default, Clone, Copy)]
@@ -43,6 +79,7 @@ struct Slot {
 /// The immutable key index. Several entries may share one key; they are adjacent.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct KeyIndex {
+    filter: PresenceFilter,
     slots: Vec<Slot>,
     key_bytes: Vec<u8>,
     /// `directory[b]` is the first slot whose fingerprint's top bits are `>= b`.
@@ -68,6 +105,7 @@ impl KeyIndex {
         let bits = usize::BITS - (buckets - 1).leading_zeros();
         let shift = 64 - bits;
         let mut index = KeyIndex {
+            filter: PresenceFilter::new(keyed.len()),
             slots: Vec::with_capacity(keyed.len()),
             key_bytes: Vec::with_capacity(keyed.iter().map(|(_, k, _)| k.len()).sum()),
             directory: Vec::with_capacity((1usize << bits) + 1),
@@ -78,6 +116,7 @@ impl KeyIndex {
             while index.directory.len() <= bucket {
                 index.directory.push(position as u32);
             }
+            index.filter.insert(fingerprint);
             index.key_bytes.extend_from_slice(&key);
             index.slots.push(Slot {
                 fingerprint,
@@ -111,6 +150,9 @@ impl KeyIndex {
             return;
         }
         let fingerprint = fingerprint(key);
+        if !self.filter.may_contain(fingerprint) {
+            return;
+        }
         let bucket = (fingerprint >> self.shift) as usize;
         let start = self.directory[bucket] as usize;
         let end = self.directory[bucket + 1] as usize;
@@ -133,6 +175,7 @@ impl KeyIndex {
     /// Bytes of heap memory the index holds.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.filter.heap_bytes()
             + self.key_bytes.capacity()
             + self.directory.capacity() * 4
     }
@@ -189,6 +232,7 @@ mod tests {
 /// lookup computes no hash and reads one directory word and one or two cache lines of slots.
 #[derive(Debug, Clone)]
 pub(crate) struct FixedIndex<const N: usize> {
+    filter: PresenceFilter,
     slots: Vec<([u8; N], u32)>,
     directory: Vec<u32>,
     shift: u32,
@@ -197,11 +241,22 @@ pub(crate) struct FixedIndex<const N: usize> {
 impl<const N: usize> Default for FixedIndex<N> {
     fn default() -> Self {
         FixedIndex {
+            filter: PresenceFilter::default(),
             slots: Vec::new(),
             directory: Vec::new(),
             shift: 63,
         }
     }
+}
+
+/// Bits 64..128 of a key (independent of the leading bits the directory uses), for the filter.
+fn filter_bits(key: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    if let Some(rest) = key.get(8..) {
+        let len = rest.len().min(8);
+        word[..len].copy_from_slice(&rest[..len]);
+    }
+    u64::from_le_bytes(word)
 }
 
 /// The leading 64 bits of a key, big-endian (keys shorter than 8 bytes are zero-padded).
@@ -227,7 +282,9 @@ impl<const N: usize> FixedIndex<N> {
         let bits = usize::BITS - (buckets - 1).leading_zeros();
         let shift = 64 - bits;
         let mut directory = Vec::with_capacity((1usize << bits) + 1);
+        let mut filter = PresenceFilter::new(slots.len());
         for (position, (key, _)) in slots.iter().enumerate() {
+            filter.insert(filter_bits(key));
             let bucket = (leading_bits(key) >> shift) as usize;
             while directory.len() <= bucket {
                 directory.push(position as u32);
@@ -237,6 +294,7 @@ impl<const N: usize> FixedIndex<N> {
             directory.push(slots.len() as u32);
         }
         FixedIndex {
+            filter,
             slots,
             directory,
             shift,
@@ -246,7 +304,7 @@ impl<const N: usize> FixedIndex<N> {
     /// Calls `found` with every entry stored under exactly `key`.
     #[inline]
     pub(crate) fn find(&self, key: &[u8; N], mut found: impl FnMut(u32)) {
-        if self.slots.is_empty() {
+        if self.slots.is_empty() || !self.filter.may_contain(filter_bits(key)) {
             return;
         }
         let bucket = (leading_bits(key) >> self.shift) as usize;
@@ -268,6 +326,7 @@ impl<const N: usize> FixedIndex<N> {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<([u8; N], u32)>()
+            + self.filter.heap_bytes()
             + self.directory.capacity() * 4
     }
 }

@@ -140,7 +140,11 @@ impl IpKey {
                     bits & (u32::MAX << (32 - u32::from(prefix_len.min(32))))
                 };
                 bytes[1..5].copy_from_slice(&masked.to_be_bytes());
-                IpKey { bytes, len: 5, kind: IndexKind::Ipv4 }
+                IpKey {
+                    bytes,
+                    len: 5,
+                    kind: IndexKind::Ipv4,
+                }
             }
             IpAddr::V6(v6) => {
                 let bits = u128::from(v6);
@@ -150,7 +154,11 @@ impl IpKey {
                     bits & (u128::MAX << (128 - u32::from(prefix_len.min(128))))
                 };
                 bytes[1..17].copy_from_slice(&masked.to_be_bytes());
-                IpKey { bytes, len: 17, kind: IndexKind::Ipv6 }
+                IpKey {
+                    bytes,
+                    len: 17,
+                    kind: IndexKind::Ipv6,
+                }
             }
         }
     }
@@ -380,14 +388,14 @@ impl MatchSet {
                 _ => Box::new(self.indexes[kind as usize].iter()),
             };
             pairs.map(move |(key, entry_number)| {
-                    let entry = self.entries[entry_number as usize];
-                    CompiledIndicator {
-                        kind,
-                        key: key.into(),
-                        entry,
-                        groups: self.scopes[entry.scope as usize].clone(),
-                    }
-                })
+                let entry = self.entries[entry_number as usize];
+                CompiledIndicator {
+                    kind,
+                    key: key.into(),
+                    entry,
+                    groups: self.scopes[entry.scope as usize].clone(),
+                }
+            })
         })
     }
 

@@ -42,7 +42,10 @@ fn observables(
     rng: &mut Rng,
 ) -> Vec<String> {
     let of_type = |t: IndicatorType| -> Vec<&EngineIndicator> {
-        indicators.iter().filter(|i| i.indicator_type == t).collect()
+        indicators
+            .iter()
+            .filter(|i| i.indicator_type == t)
+            .collect()
     };
     let pool = match kind {
         "FileSha256" => of_type(IndicatorType::FileSha256),
@@ -148,8 +151,18 @@ fn main() -> Result<()> {
 
     println!("lookups per second, one thread:");
     let only = arg("--kinds");
-    let wanted = |kind: &str| only.as_deref().is_none_or(|o| o.split(',').any(|k| k == kind));
-    for kind in ["FileSha256", "FileSha1", "FileMd5", "IpAddress", "DomainName", "Url"] {
+    let wanted = |kind: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|k| k == kind))
+    };
+    for kind in [
+        "FileSha256",
+        "FileSha1",
+        "FileMd5",
+        "IpAddress",
+        "DomainName",
+        "Url",
+    ] {
         if !wanted(kind) {
             continue;
         }
@@ -161,10 +174,19 @@ fn main() -> Result<()> {
             let mut hits = 0usize;
             for text in &raw {
                 if let Ok(observable) = Observable::parse(observable_kind, text) {
-                    hits += usize::from(snapshot.evaluate(&observable, &device, now).winner().is_some());
+                    hits += usize::from(
+                        snapshot
+                            .evaluate(&observable, &device, now)
+                            .winner()
+                            .is_some(),
+                    );
                 }
             }
-            (started.elapsed().as_secs_f64(), hits, "canonicalise + match")
+            (
+                started.elapsed().as_secs_f64(),
+                hits,
+                "canonicalise + match",
+            )
         } else {
             let parsed: Vec<Observable> = raw
                 .iter()
@@ -174,10 +196,16 @@ fn main() -> Result<()> {
             let mut hits = 0usize;
             for observable in &parsed {
                 hits += usize::from(
-                    black_box(snapshot.evaluate(observable, &device, now)).winner().is_some(),
+                    black_box(snapshot.evaluate(observable, &device, now))
+                        .winner()
+                        .is_some(),
                 );
             }
-            (started.elapsed().as_secs_f64(), hits, "match (value already parsed)")
+            (
+                started.elapsed().as_secs_f64(),
+                hits,
+                "match (value already parsed)",
+            )
         };
         println!(
             "  {kind:<11} {:>10}   {:.0} ns each, {:.0}% matched, {what}",
@@ -202,7 +230,11 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let mut hits = 0usize;
     for observable in &files {
-        hits += usize::from(black_box(snapshot.evaluate(observable, &device, now)).winner().is_some());
+        hits += usize::from(
+            black_box(snapshot.evaluate(observable, &device, now))
+                .winner()
+                .is_some(),
+        );
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
