@@ -10,7 +10,7 @@ use std::path::Path;
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -18,13 +18,13 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 
     pub fn hex(&mut self, chars: usize) -> String {
         let mut out = String::with_capacity(chars);
         while out.len() < chars {
-            out.push_str(&format!("{:016x}", self.next()));
+            out.push_str(&format!("{:016x}", self.next_u64()));
         }
         out.truncate(chars);
         out
@@ -126,7 +126,7 @@ pub fn indicator_set(data: &RealData, count: usize, rng: &mut Rng) -> Vec<Engine
                 IndicatorType::IpAddress => match data.cidrs.get(n) {
                     Some(cidr) => cidr.clone(),
                     None => {
-                        let bits = rng.next() as u32;
+                        let bits = rng.next_u64() as u32;
                         std::net::Ipv4Addr::from(bits).to_string()
                     }
                 },

@@ -22,7 +22,7 @@ fn indicator(rng: &mut Rng, n: u64) -> Value {
             format!("{}.example{}.com", rng.hex(12), n % 97),
         ),
         8 => {
-            let a = rng.next();
+            let a = rng.next_u64();
             (
                 "IpAddress",
                 format!(

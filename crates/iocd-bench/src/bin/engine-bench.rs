@@ -75,7 +75,7 @@ fn observables(
                         let network = &pool[rng.below(pool.len())].value;
                         network.split('/').next().unwrap_or(network).to_owned()
                     } else {
-                        std::net::Ipv4Addr::from(rng.next() as u32).to_string()
+                        std::net::Ipv4Addr::from(rng.next_u64() as u32).to_string()
                     }
                 }
                 "DomainName" => {
