@@ -6,6 +6,7 @@
 //! the current time. Methods are synchronous; async callers run them on a blocking thread.
 
 pub mod conformance;
+pub mod detections;
 pub mod odata;
 mod sqlite;
 

@@ -31,6 +31,28 @@ pub enum Field {
     Severity,
     Category,
     ExternalId,
+    // Alert properties (MDE alert entity names, plus iocd's indicator link).
+    Status,
+    Classification,
+    AssignedTo,
+    DetectionSource,
+    AlertCategory,
+    AlertCreationTime,
+    FirstEventTime,
+    LastEventTime,
+    MachineId,
+    ComputerDnsName,
+    MachineGroup,
+    IndicatorId,
+    EventCount,
+}
+
+/// Which entity a query ranges over; each has its own filterable properties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Entity {
+    #[default]
+    Indicator,
+    Alert,
 }
 
 /// The type of a field, which decides which literals and operators it accepts.
@@ -83,9 +105,53 @@ const FIELDS: &[(&str, Field, FieldKind)] = &[
     ("externalId", Field::ExternalId, FieldKind::Text),
 ];
 
+const ALERT_FIELDS: &[(&str, Field, FieldKind)] = &[
+    ("id", Field::Id, FieldKind::Integer),
+    ("title", Field::Title, FieldKind::Text),
+    ("description", Field::Description, FieldKind::Text),
+    ("severity", Field::Severity, FieldKind::Enum),
+    ("status", Field::Status, FieldKind::Enum),
+    ("classification", Field::Classification, FieldKind::Enum),
+    ("assignedTo", Field::AssignedTo, FieldKind::Text),
+    ("detectionSource", Field::DetectionSource, FieldKind::Enum),
+    ("category", Field::AlertCategory, FieldKind::Text),
+    (
+        "alertCreationTime",
+        Field::AlertCreationTime,
+        FieldKind::DateTime,
+    ),
+    ("firstEventTime", Field::FirstEventTime, FieldKind::DateTime),
+    ("lastEventTime", Field::LastEventTime, FieldKind::DateTime),
+    ("lastUpdateTime", Field::LastUpdateTime, FieldKind::DateTime),
+    ("machineId", Field::MachineId, FieldKind::Text),
+    ("computerDnsName", Field::ComputerDnsName, FieldKind::Text),
+    ("machineGroup", Field::MachineGroup, FieldKind::Text),
+    ("indicatorId", Field::IndicatorId, FieldKind::Integer),
+    ("indicatorValue", Field::IndicatorValue, FieldKind::Text),
+    ("indicatorType", Field::IndicatorType, FieldKind::Enum),
+    ("action", Field::Action, FieldKind::Enum),
+    ("eventCount", Field::EventCount, FieldKind::Integer),
+];
+
+impl Entity {
+    fn fields(self) -> &'static [(&'static str, Field, FieldKind)] {
+        match self {
+            Entity::Indicator => FIELDS,
+            Entity::Alert => ALERT_FIELDS,
+        }
+    }
+}
+
 impl Field {
+    /// Looks up an indicator property by its wire name.
     pub fn parse(name: &str) -> Option<Field> {
-        FIELDS
+        Field::parse_in(Entity::Indicator, name)
+    }
+
+    /// Looks up a property of `entity` by its wire name.
+    pub fn parse_in(entity: Entity, name: &str) -> Option<Field> {
+        entity
+            .fields()
             .iter()
             .find(|(n, _, _)| *n == name)
             .map(|(_, f, _)| *f)
@@ -94,19 +160,23 @@ impl Field {
     pub fn name(self) -> &'static str {
         FIELDS
             .iter()
+            .chain(ALERT_FIELDS)
             .find(|(_, f, _)| *f == self)
             .map_or("?", |(n, _, _)| n)
     }
 
+    /// The field's type (a field shared by both entities has the same type in each).
     pub fn kind(self) -> FieldKind {
         FIELDS
             .iter()
+            .chain(ALERT_FIELDS)
             .find(|(_, f, _)| *f == self)
             .map_or(FieldKind::Text, |(_, _, k)| *k)
     }
 
-    fn names() -> String {
-        FIELDS
+    fn names(entity: Entity) -> String {
+        entity
+            .fields()
             .iter()
             .map(|(n, _, _)| *n)
             .collect::<Vec<_>>()
@@ -335,10 +405,16 @@ struct Parser {
     depth: usize,
     /// Inside `any()`: the lambda variable and the collection it ranges over.
     lambda: Option<(String, Field)>,
+    entity: Entity,
 }
 
-/// Parses a `$filter` expression.
+/// Parses a `$filter` expression over indicators.
 pub fn parse_filter(input: &str) -> Result<Filter, ODataError> {
+    parse_filter_for(Entity::Indicator, input)
+}
+
+/// Parses a `$filter` expression over `entity`.
+pub fn parse_filter_for(entity: Entity, input: &str) -> Result<Filter, ODataError> {
     if input.len() > MAX_FILTER_LEN {
         return err(format!(
             "$filter is longer than {MAX_FILTER_LEN} characters"
@@ -353,6 +429,7 @@ pub fn parse_filter(input: &str) -> Result<Filter, ODataError> {
         position: 0,
         depth: 0,
         lambda: None,
+        entity,
     };
     let filter = parser.parse_or()?;
     if let Some(token) = parser.peek() {
@@ -458,11 +535,11 @@ impl Parser {
         {
             return Ok(Subject::Element(*collection));
         }
-        match Field::parse(name) {
+        match Field::parse_in(self.entity, name) {
             Some(field) => Ok(Subject::Field(field)),
             None => err(format!(
                 "unknown or non-filterable property '{name}'; filterable properties: {}",
-                Field::names()
+                Field::names(self.entity)
             )),
         }
     }
@@ -631,6 +708,13 @@ fn typed_comparison(subject: Subject, op: CompareOp, token: Token) -> Result<Fil
             let canonical = match field {
                 Field::IndicatorType => IndicatorType::parse(text).map(IndicatorType::as_str),
                 Field::Action => Action::parse(text).map(Action::as_str),
+                Field::Status => crate::detections::AlertStatus::parse(text).map(|v| v.as_str()),
+                Field::Classification => {
+                    crate::detections::AlertClassification::parse(text).map(|v| v.as_str())
+                }
+                Field::DetectionSource => text
+                    .eq_ignore_ascii_case("CustomerTI")
+                    .then_some("CustomerTI"),
                 _ => Severity::parse(text).map(Severity::as_str),
             };
             match canonical {
@@ -700,15 +784,20 @@ fn legacy_action_filter(legacy: LegacyAction, op: CompareOp) -> Filter {
     }
 }
 
-/// Parses `$orderby`: comma-separated `field [asc|desc]`.
+/// Parses `$orderby` over indicators: comma-separated `field [asc|desc]`.
 pub fn parse_order_by(input: &str) -> Result<Vec<OrderKey>, ODataError> {
+    parse_order_by_for(Entity::Indicator, input)
+}
+
+/// Parses `$orderby` over `entity`.
+pub fn parse_order_by_for(entity: Entity, input: &str) -> Result<Vec<OrderKey>, ODataError> {
     let mut keys = Vec::new();
     for part in input.split(',') {
         let mut words = part.split_whitespace();
         let Some(name) = words.next() else {
             return err("$orderby has an empty item");
         };
-        let field = Field::parse(name)
+        let field = Field::parse_in(entity, name)
             .ok_or_else(|| ODataError(format!("cannot order by unknown property '{name}'")))?;
         if matches!(
             field.kind(),

@@ -6,7 +6,7 @@
 //! `indicator_groups` indexes device-group scope for `rbacGroupNames/any(...)`;
 //! `indicator_history` is append-only and survives deletion.
 
-use crate::odata::{CompareOp, Field, Filter, Literal, StringFunction, Subject};
+use crate::odata::{CompareOp, Entity, Field, Filter, Literal, StringFunction, Subject};
 use crate::{
     Actor, DeleteOutcome, HistoryEntry, HistoryOp, IndicatorStore, ListPage, ListQuery, StoreError,
     TypeCount, UpsertOutcome, Visibility, WriteContext,
@@ -19,7 +19,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, param
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_initial.sql")];
+mod detections;
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("sqlite/0001_initial.sql"),
+    include_str!("sqlite/0002_detections.sql"),
+];
 const MAX_IDLE_READERS: usize = 8;
 
 /// Columns of `indicators` in the order [`indicator_from_row`] reads them.
@@ -528,7 +533,7 @@ impl IndicatorStore for SqliteStore {
             }
             if let Some(filter) = &query.filter {
                 where_sql.push_str(" AND (");
-                render_filter(filter, tenant_no, &mut where_sql, &mut values);
+                render_filter(Entity::Indicator, filter, tenant_no, &mut where_sql, &mut values);
                 where_sql.push(')');
             }
             let count = if query.count {
@@ -881,14 +886,17 @@ fn column(field: Field) -> &'static str {
         Field::Severity => "i.severity",
         Field::Category => "i.category",
         Field::ExternalId => "i.external_id",
+        // Alert-only properties; the parser never produces them for indicators.
+        _ => "NULL",
     }
 }
 
-fn subject_column(subject: Subject) -> &'static str {
-    match subject {
-        Subject::Field(field) => column(field),
-        Subject::Element(Field::RbacGroupNames) => "g.group_name",
-        Subject::Element(_) => "e.value",
+fn subject_column(entity: Entity, subject: Subject) -> &'static str {
+    match (entity, subject) {
+        (Entity::Alert, Subject::Field(field)) => detections::alert_column(field),
+        (_, Subject::Field(field)) => column(field),
+        (_, Subject::Element(Field::RbacGroupNames)) => "g.group_name",
+        (_, Subject::Element(_)) => "e.value",
     }
 }
 
@@ -907,8 +915,15 @@ fn literal_value(literal: &Literal) -> SqlValue {
     }
 }
 
-/// Renders a filter as a SQL condition over the alias `i`, binding every literal.
-fn render_filter(filter: &Filter, tenant_no: i64, sql: &mut String, values: &mut Vec<SqlValue>) {
+/// Renders a filter as a SQL condition over the alias `i` (indicators) or `a` (alerts),
+/// binding every literal.
+fn render_filter(
+    entity: Entity,
+    filter: &Filter,
+    tenant_no: i64,
+    sql: &mut String,
+    values: &mut Vec<SqlValue>,
+) {
     match filter {
         Filter::And(left, right) | Filter::Or(left, right) => {
             let joiner = if matches!(filter, Filter::And(..)) {
@@ -917,21 +932,21 @@ fn render_filter(filter: &Filter, tenant_no: i64, sql: &mut String, values: &mut
                 " OR "
             };
             sql.push('(');
-            render_filter(left, tenant_no, sql, values);
+            render_filter(entity, left, tenant_no, sql, values);
             sql.push_str(joiner);
-            render_filter(right, tenant_no, sql, values);
+            render_filter(entity, right, tenant_no, sql, values);
             sql.push(')');
         }
         Filter::Not(inner) => {
             sql.push_str("NOT (");
-            render_filter(inner, tenant_no, sql, values);
+            render_filter(entity, inner, tenant_no, sql, values);
             sql.push(')');
         }
         Filter::Compare {
             subject: Subject::Field(Field::IndicatorValue),
             op: CompareOp::Eq,
             value: Literal::Text(text),
-        } => {
+        } if entity == Entity::Indicator => {
             // Equality on the value goes through the hashed key index.
             let hash = bind(values, SqlValue::Integer(value_hash(text)));
             let text = bind(values, SqlValue::Text(text.clone()));
@@ -940,7 +955,7 @@ fn render_filter(filter: &Filter, tenant_no: i64, sql: &mut String, values: &mut
             ));
         }
         Filter::Compare { subject, op, value } => {
-            let column = subject_column(*subject);
+            let column = subject_column(entity, *subject);
             let operator = match (op, value) {
                 (CompareOp::Eq, Literal::Null) => "IS",
                 (CompareOp::Ne, _) => "IS NOT",
@@ -953,7 +968,7 @@ fn render_filter(filter: &Filter, tenant_no: i64, sql: &mut String, values: &mut
             subject,
             values: options,
         } => {
-            let column = subject_column(*subject);
+            let column = subject_column(entity, *subject);
             let placeholders: Vec<String> = options
                 .iter()
                 .map(|o| bind(values, literal_value(o)))
@@ -965,7 +980,7 @@ fn render_filter(filter: &Filter, tenant_no: i64, sql: &mut String, values: &mut
             subject,
             value,
         } => {
-            let column = subject_column(*subject);
+            let column = subject_column(entity, *subject);
             if value.is_empty() {
                 sql.push_str(&format!("{column} IS NOT NULL"));
                 return;
@@ -984,7 +999,7 @@ fn render_filter(filter: &Filter, tenant_no: i64, sql: &mut String, values: &mut
             predicate,
         } => {
             let mut inner = String::new();
-            render_filter(predicate, tenant_no, &mut inner, values);
+            render_filter(entity, predicate, tenant_no, &mut inner, values);
             if *collection == Field::RbacGroupNames {
                 let tenant = bind(values, SqlValue::Integer(tenant_no));
                 sql.push_str(&format!(

@@ -26,4 +26,9 @@ mod sqlite {
     }
 
     iocd_store::conformance_suite!(make());
+
+    mod detections {
+        use super::*;
+        iocd_store::detection_conformance_suite!(make());
+    }
 }
