@@ -27,14 +27,24 @@ pub enum Role {
     ReadWriteAll,
     /// `Metrics.Read` (iocd): read `/metrics`, which covers every tenant. For operators only.
     MetricsRead,
+    /// `Events.Write` (iocd): send device events to `/api/events` and ask `/api/match` for
+    /// verdicts; what a sensor needs, and nothing more.
+    EventsWrite,
+    /// `Alert.Read.All`: read the tenant's alerts.
+    AlertReadAll,
+    /// `Alert.ReadWrite.All`: read and update (status, classification, assignee) alerts.
+    AlertReadWriteAll,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 7] = [
         Role::ReadAll,
         Role::ReadWrite,
         Role::ReadWriteAll,
         Role::MetricsRead,
+        Role::EventsWrite,
+        Role::AlertReadAll,
+        Role::AlertReadWriteAll,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +53,9 @@ impl Role {
             Role::ReadWrite => "Ti.ReadWrite",
             Role::ReadWriteAll => "Ti.ReadWrite.All",
             Role::MetricsRead => "Metrics.Read",
+            Role::EventsWrite => "Events.Write",
+            Role::AlertReadAll => "Alert.Read.All",
+            Role::AlertReadWriteAll => "Alert.ReadWrite.All",
         }
     }
 
@@ -108,6 +121,50 @@ impl Principal {
 
     pub fn can_read_metrics(&self) -> bool {
         self.has(Role::MetricsRead)
+    }
+
+    /// `/api/match`: any indicator role, or a sensor's `Events.Write`.
+    pub fn require_match(&self) -> Result<(), ApiError> {
+        if self.has(Role::EventsWrite) || self.read_visibility().is_ok() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "Matching needs Events.Write or an indicator role (Ti.Read.All, Ti.ReadWrite, Ti.ReadWrite.All).",
+            ))
+        }
+    }
+
+    /// `/api/events`: `Events.Write` or `Ti.ReadWrite.All`.
+    pub fn require_events(&self) -> Result<(), ApiError> {
+        if self.has(Role::EventsWrite) || self.has(Role::ReadWriteAll) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "Sending events needs the Events.Write (or Ti.ReadWrite.All) role.",
+            ))
+        }
+    }
+
+    /// Reading alerts: `Alert.Read.All` or `Alert.ReadWrite.All`.
+    pub fn require_alert_read(&self) -> Result<(), ApiError> {
+        if self.has(Role::AlertReadAll) || self.has(Role::AlertReadWriteAll) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "Reading alerts needs the Alert.Read.All or Alert.ReadWrite.All role.",
+            ))
+        }
+    }
+
+    /// Updating alerts: `Alert.ReadWrite.All`.
+    pub fn require_alert_write(&self) -> Result<(), ApiError> {
+        if self.has(Role::AlertReadWriteAll) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "Updating alerts needs the Alert.ReadWrite.All role.",
+            ))
+        }
     }
 }
 

@@ -92,6 +92,8 @@ pub struct Config {
     pub max_bulk_body_bytes: u64,
     /// How often expired indicators are deleted.
     pub sweep_interval_seconds: u64,
+    /// How long observables seen in events stay in the retro-hunt index, in days.
+    pub sighting_retention_days: u64,
     /// Base URL used in `@odata.context` and `@odata.nextLink`; derived from the request's
     /// Host header when unset.
     pub public_url: Option<String>,
@@ -115,6 +117,7 @@ impl Config {
             max_json_body_bytes: 32 * 1024 * 1024,
             max_bulk_body_bytes: 8 * 1024 * 1024 * 1024,
             sweep_interval_seconds: 1,
+            sighting_retention_days: 30,
             public_url: None,
             log_format: LogFormat::Text,
         }
@@ -152,6 +155,9 @@ impl Config {
         if let Some(seconds) = file.sweep_interval_seconds {
             config.sweep_interval_seconds = seconds.max(1);
         }
+        if let Some(days) = file.sighting_retention_days {
+            config.sighting_retention_days = days.max(1);
+        }
         config.public_url = file.public_url.map(|u| u.trim_end_matches('/').to_owned());
         if let Some(format) = file.log_format {
             config.log_format = format;
@@ -173,6 +179,7 @@ struct ConfigFile {
     max_json_body_bytes: Option<usize>,
     max_bulk_body_bytes: Option<u64>,
     sweep_interval_seconds: Option<u64>,
+    sighting_retention_days: Option<u64>,
     public_url: Option<String>,
     log_format: Option<LogFormat>,
 }

@@ -13,7 +13,7 @@ use iocd_model::{
     ErrorCode, Indicator, IndicatorSpec, IndicatorSubmission, ValidationOptions,
     validate_submission,
 };
-use iocd_store::odata::{parse_filter, parse_order_by};
+use iocd_store::odata::{Entity, parse_filter_for, parse_order_by_for};
 use iocd_store::{Actor, DeleteOutcome, ListQuery, UpsertOutcome, WriteContext};
 use serde_json::{Map, Value, json};
 
@@ -59,14 +59,14 @@ pub(crate) fn validation_options(state: &AppState) -> ValidationOptions {
     ValidationOptions::json(state.now(), state.config().strict)
 }
 
-fn parse_id(text: &str) -> Result<i64, ApiError> {
+pub(crate) fn parse_id(text: &str) -> Result<i64, ApiError> {
     text.parse::<i64>()
         .ok()
         .filter(|id| *id > 0 && text.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidInput,
-                format!("Indicator id {text} is invalid: ids are positive whole numbers."),
+                format!("Id {text} is invalid: ids are positive whole numbers."),
             )
         })
 }
@@ -84,13 +84,18 @@ fn entity_body(base: &str, indicator: &Indicator) -> Value {
 }
 
 /// The parsed OData options of a list request.
-struct ListOptions {
-    query: ListQuery,
-    select: Option<Vec<String>>,
+pub(crate) struct ListOptions {
+    pub(crate) query: ListQuery,
+    pub(crate) select: Option<Vec<String>>,
     pairs: Vec<(String, String)>,
 }
 
-fn parse_list_options(raw: Option<&str>) -> Result<ListOptions, ApiError> {
+/// Parses OData query options for a list of `entity`, whose properties are `properties`.
+pub(crate) fn parse_list_options(
+    raw: Option<&str>,
+    entity: Entity,
+    properties: &[&str],
+) -> Result<ListOptions, ApiError> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .into_owned()
         .collect();
@@ -103,7 +108,7 @@ fn parse_list_options(raw: Option<&str>) -> Result<ListOptions, ApiError> {
         match name.as_str() {
             "$filter" => {
                 query.filter = Some(
-                    parse_filter(value)
+                    parse_filter_for(entity, value)
                         .map_err(|e| ApiError::odata(format!("Invalid $filter: {e}.")))?,
                 )
             }
@@ -132,7 +137,7 @@ fn parse_list_options(raw: Option<&str>) -> Result<ListOptions, ApiError> {
                 )
             }
             "$orderby" => {
-                query.order_by = parse_order_by(value)
+                query.order_by = parse_order_by_for(entity, value)
                     .map_err(|e| ApiError::odata(format!("Invalid $orderby: {e}.")))?
             }
             "$count" => {
@@ -152,10 +157,7 @@ fn parse_list_options(raw: Option<&str>) -> Result<ListOptions, ApiError> {
                     .map(|f| f.trim().to_owned())
                     .filter(|f| !f.is_empty())
                     .collect();
-                if let Some(unknown) = fields
-                    .iter()
-                    .find(|f| !Indicator::PROPERTIES.contains(&f.as_str()))
-                {
+                if let Some(unknown) = fields.iter().find(|f| !properties.contains(&f.as_str())) {
                     return Err(ApiError::odata(format!(
                         "Invalid $select: unknown property '{unknown}'."
                     )));
@@ -164,7 +166,7 @@ fn parse_list_options(raw: Option<&str>) -> Result<ListOptions, ApiError> {
             }
             other if other.starts_with('$') => {
                 return Err(ApiError::odata(format!(
-                    "The query option {other} is not supported for indicators."
+                    "The query option {other} is not supported here."
                 )));
             }
             _ => {}
@@ -182,7 +184,12 @@ fn parse_list_options(raw: Option<&str>) -> Result<ListOptions, ApiError> {
     })
 }
 
-fn next_link(base: &str, path: &str, options: &ListOptions, last_id: Option<i64>) -> String {
+pub(crate) fn next_link(
+    base: &str,
+    path: &str,
+    options: &ListOptions,
+    last_id: Option<i64>,
+) -> String {
     let mut serializer = form_urlencoded::Serializer::new(String::new());
     for (name, value) in &options.pairs {
         if name != "$skip" && name != "$skiptoken" {
@@ -226,7 +233,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     state.check_rate(&principal, Operation::List)?;
     let visibility = principal.read_visibility()?;
-    let options = parse_list_options(raw.as_deref())?;
+    let options = parse_list_options(raw.as_deref(), Entity::Indicator, &Indicator::PROPERTIES)?;
     let now = state.now();
     let tenant = principal.tenant.clone();
     let query = options.query.clone();

@@ -5,10 +5,13 @@
 //! stay thin: parse, check the caller, call the store on a blocking thread, shape the answer.
 //! The crate does not know which storage backend it runs on.
 
+mod alerts_api;
 pub mod auth;
 mod bulk;
 pub mod config;
+pub mod detection;
 pub mod error;
+mod events_api;
 mod extract;
 mod indicators;
 mod match_api;
@@ -30,7 +33,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use iocd_model::{ErrorCode, Timestamp};
-use iocd_store::IndicatorStore;
+use iocd_store::detections::DetectionStore;
+use iocd_store::{IndicatorStore, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
@@ -47,6 +51,7 @@ pub struct AppState {
 struct Inner {
     /// The store wrapped in [`MatchingStore`], so every write reaches the matchers.
     store: Arc<dyn IndicatorStore>,
+    detections: Arc<dyn DetectionStore>,
     engines: Arc<Engines>,
     config: Config,
     key: SigningKey,
@@ -58,18 +63,24 @@ struct Inner {
 
 impl AppState {
     /// Builds the state and loads every tenant's active indicators into the matchers.
-    pub fn new(
-        store: Arc<dyn IndicatorStore>,
-        config: Config,
-        key: SigningKey,
-    ) -> Result<Self, iocd_store::StoreError> {
+    pub fn new<S>(store: Arc<S>, config: Config, key: SigningKey) -> Result<Self, StoreError>
+    where
+        S: IndicatorStore + DetectionStore + 'static,
+    {
         let limiter = RateLimiter::new(config.rate_limits);
         let now = Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc());
         let engines = Arc::new(Engines::load(store.as_ref(), now)?);
-        let store: Arc<dyn IndicatorStore> = Arc::new(MatchingStore::new(store, engines.clone()));
+        let detections: Arc<dyn DetectionStore> = store.clone();
+        let store: Arc<dyn IndicatorStore> = Arc::new(MatchingStore::new(
+            store,
+            detections.clone(),
+            engines.clone(),
+            config.sighting_retention_days * 86_400,
+        ));
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
+                detections,
                 engines,
                 config,
                 key,
@@ -83,6 +94,23 @@ impl AppState {
     /// The per-tenant matchers.
     pub fn engines(&self) -> &Engines {
         &self.inner.engines
+    }
+
+    /// Alert and sighting storage.
+    pub fn detections(&self) -> &Arc<dyn DetectionStore> {
+        &self.inner.detections
+    }
+
+    /// Runs a detection-store call on a blocking thread.
+    async fn detections_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn DetectionStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = Arc::clone(&self.inner.detections);
+        match tokio::task::spawn_blocking(move || work(store.as_ref())).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(join_error) => Err(ApiError::internal(&join_error)),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn IndicatorStore> {
@@ -159,7 +187,13 @@ pub fn router(state: AppState) -> Router {
             get(indicators::get_one).delete(indicators::delete_one),
         )
         .route("/indicators/{id}/history", get(indicators::history))
-        .route("/match", post(match_api::match_observables));
+        .route("/match", post(match_api::match_observables))
+        .route("/events", post(events_api::ingest))
+        .route("/alerts", get(alerts_api::list))
+        .route(
+            "/alerts/{id}",
+            get(alerts_api::get_one).patch(alerts_api::update),
+        );
     Router::new()
         .route("/healthz", get(health))
         .route("/openapi.json", get(openapi::serve_openapi))
@@ -259,7 +293,21 @@ pub async fn run_sweeper(state: AppState, mut shutdown: tokio::sync::watch::Rece
                 .blocking(move |store| store.sweep_expired(now, 5_000))
                 .await
             {
-                Ok(0) => break,
+                Ok(0) => {
+                    let retention = state.config().sighting_retention_days as i64 * 86_400;
+                    let before = now.plus_seconds(-retention);
+                    match state
+                        .detections_blocking(move |store| store.sweep_sightings(before))
+                        .await
+                    {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(sightings = n, "forgot sightings past retention"),
+                        Err(error) => {
+                            tracing::warn!(code = %error.code, message = %error.message, "sighting sweep failed")
+                        }
+                    }
+                    break;
+                }
                 Ok(n) => tracing::info!(expired = n, "swept expired indicators"),
                 Err(error) => {
                     tracing::warn!(code = %error.code, message = %error.message, "expiry sweep failed");

@@ -244,7 +244,7 @@ pub async fn match_observables(
     principal: Principal,
     ApiJson(request): ApiJson<MatchRequest>,
 ) -> Result<Response, ApiError> {
-    principal.read_visibility()?;
+    principal.require_match()?;
     if request.observables.len() > MAX_OBSERVABLES {
         return Err(ApiError::new(
             ErrorCode::MaximumBatchSizeExceeded,

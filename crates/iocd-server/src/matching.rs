@@ -8,6 +8,7 @@
 
 use iocd_engine::{Change, EngineIndicator, LiveMatcher, MatchSet, Snapshot, compile};
 use iocd_model::{Indicator, IndicatorSpec, Timestamp};
+use iocd_store::detections::DetectionStore;
 use iocd_store::{
     Actor, DeleteOutcome, HistoryEntry, IndicatorStore, ListPage, ListQuery, StoreError, TypeCount,
     UpsertOutcome, Visibility, WriteContext,
@@ -151,16 +152,84 @@ impl Engines {
     }
 }
 
-/// An [`IndicatorStore`] that keeps the matchers in step with every committed write.
+/// Most past sightings one retro-hunt turns into alerts.
+const RETRO_HUNT_LIMIT: usize = 10_000;
+
+/// An [`IndicatorStore`] that keeps the matchers in step with every committed write, and runs
+/// the retro-hunt for indicators created or updated with `historicalDetection`.
 #[derive(Debug)]
 pub struct MatchingStore {
     inner: Arc<dyn IndicatorStore>,
+    detections: Arc<dyn DetectionStore>,
     engines: Arc<Engines>,
+    retention_seconds: u64,
 }
 
 impl MatchingStore {
-    pub fn new(inner: Arc<dyn IndicatorStore>, engines: Arc<Engines>) -> MatchingStore {
-        MatchingStore { inner, engines }
+    pub fn new(
+        inner: Arc<dyn IndicatorStore>,
+        detections: Arc<dyn DetectionStore>,
+        engines: Arc<Engines>,
+        retention_seconds: u64,
+    ) -> MatchingStore {
+        MatchingStore {
+            inner,
+            detections,
+            engines,
+            retention_seconds,
+        }
+    }
+
+    /// Matches newly written `historicalDetection` indicators against the sightings of the
+    /// last `lookBackPeriod` (at most the retention) and raises alerts for what they find.
+    /// The write has already committed, so a failure here is logged, not returned.
+    fn retro_hunt(
+        &self,
+        tenant: &str,
+        specs: &[IndicatorSpec],
+        outcomes: &[UpsertOutcome],
+        now: Timestamp,
+    ) {
+        let wanted: Vec<(i64, &IndicatorSpec)> = specs
+            .iter()
+            .zip(outcomes)
+            .filter(|(spec, _)| spec.historical_detection)
+            .filter_map(|(spec, outcome)| outcome.id().map(|id| (id, spec)))
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let snapshot = self.engines.snapshot(tenant);
+        let mut hits = Vec::new();
+        for (id, spec) in wanted {
+            let retention = self.retention_seconds as i64;
+            let look_back = crate::detection::look_back_seconds(spec.look_back_period.as_ref())
+                .map_or(retention, |s| s.clamp(0, retention));
+            let since = now.plus_seconds(-look_back);
+            let Some(query) = crate::detection::retro_hunt_query(
+                spec.indicator_type,
+                &spec.indicator_value,
+                since,
+                RETRO_HUNT_LIMIT,
+            ) else {
+                continue;
+            };
+            match self.detections.find_sightings(tenant, &query) {
+                Ok(found) => hits.extend(crate::detection::retro_hunt_hits(
+                    &snapshot, id, &found, now,
+                )),
+                Err(error) => tracing::warn!(tenant, id, %error, "retro-hunt query failed"),
+            }
+        }
+        if let Err(error) = self.detections.record_hits(tenant, &hits, now) {
+            tracing::warn!(tenant, %error, "retro-hunt alerts could not be recorded");
+        } else if !hits.is_empty() {
+            tracing::info!(
+                tenant,
+                alerts = hits.len(),
+                "retro-hunt found past sightings"
+            );
+        }
     }
 }
 
@@ -198,11 +267,13 @@ impl IndicatorStore for MatchingStore {
         specs: &[IndicatorSpec],
         context: &WriteContext,
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
-        self.engines.write(tenant, context.now, || {
+        let outcomes = self.engines.write(tenant, context.now, || {
             let outcomes = self.inner.upsert_batch(tenant, actor, specs, context)?;
             let changes = upsert_changes(specs, &outcomes);
             Ok((outcomes, changes))
-        })
+        })?;
+        self.retro_hunt(tenant, specs, &outcomes, context.now);
+        Ok(outcomes)
     }
 
     fn get(

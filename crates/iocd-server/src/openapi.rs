@@ -272,6 +272,90 @@ pub struct MatchExplanation {
     generateAlert: bool,
 }
 
+/// An alert raised by a custom indicator (MDE's alert properties plus the indicator's).
+#[derive(ToSchema)]
+#[schema(as = Alert)]
+#[allow(non_snake_case)]
+pub struct AlertDoc {
+    id: String,
+    incidentId: Option<String>,
+    assignedTo: Option<String>,
+    /// The indicator's severity.
+    severity: String,
+    /// New, InProgress or Resolved.
+    status: String,
+    /// TruePositive, InformationalExpectedActivity or FalsePositive.
+    classification: Option<String>,
+    determination: Option<String>,
+    /// Always CustomerTI.
+    detectionSource: String,
+    /// The indicator's category name.
+    category: String,
+    title: String,
+    description: String,
+    recommendedActions: Option<String>,
+    alertCreationTime: String,
+    firstEventTime: String,
+    lastEventTime: String,
+    lastUpdateTime: String,
+    machineId: String,
+    computerDnsName: Option<String>,
+    rbacGroupName: Option<String>,
+    machineGroup: Option<String>,
+    indicatorId: String,
+    indicatorValue: String,
+    indicatorType: String,
+    action: String,
+    /// Events folded into this alert (one alert per indicator, device and 24 hours).
+    eventCount: i64,
+    /// Up to 10 of the observations, as JSON objects.
+    #[schema(value_type = Vec<Object>)]
+    evidence: Vec<serde_json::Value>,
+}
+
+/// A page of alerts.
+#[derive(ToSchema)]
+#[allow(non_snake_case)]
+pub struct AlertList {
+    value: Vec<AlertDoc>,
+    #[schema(rename = "@odata.nextLink")]
+    nextLink: Option<String>,
+}
+
+/// `PATCH /api/alerts/{id}` body; give at least one property.
+#[derive(ToSchema)]
+#[schema(as = AlertUpdate)]
+#[allow(non_snake_case)]
+pub struct AlertUpdateDoc {
+    status: Option<String>,
+    classification: Option<String>,
+    assignedTo: Option<String>,
+}
+
+/// One event (or one field of an event) that could not be used.
+#[derive(ToSchema)]
+pub struct EventFailure {
+    /// NDJSON line number, or `index` for a JSON array.
+    line: Option<u64>,
+    index: Option<u64>,
+    reason: String,
+}
+
+/// `POST /api/events` response.
+#[derive(ToSchema)]
+#[schema(as = EventsResponse)]
+pub struct EventsResponseDoc {
+    /// Events accepted.
+    events: u64,
+    /// Observables taken from them.
+    observables: u64,
+    /// Observables that matched an indicator.
+    matches: u64,
+    /// Ids of the alerts created or updated.
+    alerts: Vec<String>,
+    failed: Vec<EventFailure>,
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -305,6 +389,10 @@ impl Modify for BearerAuth {
         crate::indicators::history,
         crate::bulk::bulk,
         crate::match_api::match_observables,
+        crate::events_api::ingest,
+        crate::alerts_api::list,
+        crate::alerts_api::get_one,
+        crate::alerts_api::update,
         health_doc,
         metrics_doc,
         openapi_doc,
@@ -313,6 +401,7 @@ impl Modify for BearerAuth {
         IndicatorRequest, Indicator, IndicatorList, ImportRequest, ImportResult, ImportResponse,
         BatchDeleteRequest, BulkRow, BulkResponse, HistoryEntry, HistoryResponse, ErrorDetail, ErrorBody,
         MatchRequestDoc, MatchDevice, MatchObservable, MatchResponseDoc, MatchResult, MatchExplanation,
+        AlertDoc, AlertList, AlertUpdateDoc, EventsResponseDoc, EventFailure,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
