@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
+pub use match_api::verdict_fields;
 pub use openapi::openapi_document;
 
 /// Everything a request handler needs; cheap to clone.

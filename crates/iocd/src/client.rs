@@ -52,7 +52,7 @@ pub struct ExportArgs {
     output: Option<PathBuf>,
 }
 
-fn http_client() -> Result<reqwest::blocking::Client> {
+pub(crate) fn http_client() -> Result<reqwest::blocking::Client> {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()
@@ -60,7 +60,7 @@ fn http_client() -> Result<reqwest::blocking::Client> {
 }
 
 /// Describes an error response in one line, using MDE's error body when present.
-fn describe_failure(status: reqwest::StatusCode, body: &str) -> String {
+pub(crate) fn describe_failure(status: reqwest::StatusCode, body: &str) -> String {
     match serde_json::from_str::<Value>(body) {
         Ok(value) if value["error"]["code"].is_string() => {
             format!(
@@ -74,7 +74,7 @@ fn describe_failure(status: reqwest::StatusCode, body: &str) -> String {
 }
 
 /// Sends a request, waiting and retrying while the server answers 429.
-fn send_with_retry(
+pub(crate) fn send_with_retry(
     build: impl Fn() -> reqwest::blocking::RequestBuilder,
 ) -> Result<reqwest::blocking::Response> {
     for _ in 0..20 {

@@ -1,9 +1,11 @@
 //! The `iocd` command: `serve` runs the API, `token create` mints bearer tokens from the data
 //! directory's key, `import` sends an MDE CSV file to a server, `export` writes a tenant's
-//! indicators as MDE CSV or JSON.
+//! indicators as MDE CSV or JSON, `scan` and `match` run the matching engine offline or ask a
+//! server for verdicts.
 
 mod client;
 mod duration;
+mod scan;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -35,6 +37,10 @@ enum Command {
     Import(client::ImportArgs),
     /// Export a tenant's indicators as MDE CSV or JSON.
     Export(client::ExportArgs),
+    /// Match an NDJSON file of device events against indicators, offline, on every core.
+    Scan(scan::ScanArgs),
+    /// Print the verdict for one observed value, and why.
+    Match(scan::MatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +103,8 @@ fn main() -> ExitCode {
         Command::Token(TokenCommand::Create(args)) => create_token(args),
         Command::Import(args) => client::import(args),
         Command::Export(args) => client::export(args),
+        Command::Scan(args) => scan::scan(args),
+        Command::Match(args) => scan::match_value(args),
     };
     match result {
         Ok(code) => code,

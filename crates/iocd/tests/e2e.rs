@@ -406,3 +406,166 @@ fn json_logs_are_one_object_per_line() {
     );
     assert!(line["address"].as_str().unwrap().starts_with("127.0.0.1:"));
 }
+
+const MATCH_CSV: &str = "IndicatorType,IndicatorValue,ExpirationTime,Action,Severity,Title,Description,RecommendedActions,RbacGroups,Category,MitreTechniques,GenerateAlert
+DomainName,example.com,,Allowed,Low,ok,d,,,,,false
+Url,http://a.example.com/x,,Block,High,bad path,d,,,,,true
+FileSha256,9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08,,Block,High,bad file,d,,Finance,,,true
+";
+
+fn run(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(IOCD)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run iocd")
+}
+
+#[test]
+fn scan_writes_matches_as_jsonl_and_reports_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("indicators.csv"), MATCH_CSV).unwrap();
+    let events = [
+        r#"{"DeviceId":"d1","RemoteUrl":"http://a.example.com/x/y","Timestamp":"2026-03-01T00:00:00Z"}"#,
+        r#"{"DeviceId":"d1","MachineGroup":"Finance","SHA256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}"#,
+        r#"{"DeviceId":"d2","SHA256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}"#,
+        r#"{"DeviceId":"d3","RemoteUrl":"www.example.com"}"#,
+        "not json",
+        r#"{"DeviceId":"d4","RemoteIP":"10.0.0.1"}"#,
+    ];
+    std::fs::write(dir.path().join("events.jsonl"), events.join("\n")).unwrap();
+    let output = run(
+        &[
+            "scan",
+            "events.jsonl",
+            "--indicators",
+            "indicators.csv",
+            "--quiet",
+            "--threads",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert_eq!(output.status.code(), Some(1), "line 5 is not JSON");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 5: invalid JSON"), "{stderr}");
+    let matches: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(u64, &str, &str)> = matches
+        .iter()
+        .map(|m| {
+            (
+                m["line"].as_u64().unwrap(),
+                m["action"].as_str().unwrap(),
+                m["rule"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // Line 3's device is not in Finance, so the scoped file indicator does not apply.
+    assert_eq!(
+        summary,
+        vec![
+            (1, "Block", "longest-match"),
+            (2, "Block", "only-match"),
+            (4, "Allowed", "only-match"),
+        ]
+    );
+    assert_eq!(matches[0]["deviceId"], "d1");
+    assert_eq!(matches[0]["indicatorId"], "3", "ids are CSV line numbers");
+}
+
+#[test]
+fn match_prints_the_verdict_offline_and_from_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("indicators.csv"), MATCH_CSV).unwrap();
+    let output = run(
+        &[
+            "match",
+            "http://a.example.com/x/y",
+            "--indicators",
+            "indicators.csv",
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("action: Block (indicator 3, decided by longest-match)"),
+        "{text}"
+    );
+    assert!(text.contains("DomainName"), "{text}");
+
+    let output = run(
+        &[
+            "match",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "--group",
+            "finance",
+            "--indicators",
+            "indicators.csv",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let verdict: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(verdict["action"], "Block");
+    assert_eq!(verdict["type"], "FileSha256");
+
+    // The same question asked of a running server.
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let admin = token(&data, "Ti.ReadWrite.All");
+    let import = run(
+        &[
+            "import",
+            "indicators.csv",
+            "--server",
+            &server.base,
+            "--token",
+            &admin,
+        ],
+        dir.path(),
+    );
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let output = run(
+        &[
+            "match",
+            "https://www.example.com/",
+            "--server",
+            &server.base,
+            "--token",
+            &admin,
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let verdict: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(verdict["action"], "Allowed");
+    assert_eq!(verdict["indicatorId"], "1");
+
+    let output = run(
+        &[
+            "match",
+            "x",
+            "--type",
+            "Nope",
+            "--indicators",
+            "indicators.csv",
+        ],
+        dir.path(),
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown --type"));
+}
