@@ -90,6 +90,7 @@ pub const MIX: [(IndicatorType, usize); 6] = [
 /// Builds `count` indicators in the [`MIX`] proportions: real values first (Tranco domains,
 /// real hashes, real CIDR ranges, Chrome UX origins with random paths), then synthetic ones
 /// (random hashes, subdomains of real domains, random IPv4 addresses) to reach the count.
+/// Values the model's validation refuses are left out, so the set may be a little smaller.
 pub fn indicator_set(data: &RealData, count: usize, rng: &mut Rng) -> Vec<EngineIndicator> {
     let mut out = Vec::with_capacity(count);
     let mut real_hashes = data.hashes.iter();
@@ -131,6 +132,10 @@ pub fn indicator_set(data: &RealData, count: usize, rng: &mut Rng) -> Vec<Engine
                     }
                 },
                 IndicatorType::CertificateThumbprint => rng.hex(40),
+            };
+            // Real lists hold a few values MDE's rules refuse (`_wildcard_.example`): skip them.
+            let Ok(value) = iocd_model::normalise_value(indicator_type, &value, true) else {
+                continue;
             };
             let action = match (indicator_type.is_file_like(), rng.below(10)) {
                 (_, 0) => Action::Allowed,

@@ -3,7 +3,11 @@
 //! (a) indicators per second through 500-item `import` calls, (b) indicators per second through
 //! one streamed bulk request, (c) latency of a filtered list by value on the bulk-loaded tenant.
 //!
-//! Usage: `iocd-bench [--import N] [--bulk N] [--queries N]` (defaults 100,000, 1,000,000, 500).
+//! (d) write-to-enforce latency: from a write until `/api/match` returns its verdict, and
+//! (e) `/api/match` throughput and latency under `wrk` load from a second process.
+//!
+//! Usage: `iocd-bench [--import N] [--bulk N] [--queries N] [--writes N] [--wrk-seconds N]`
+//! (defaults 100,000, 1,000,000, 500, 500, 10).
 
 use anyhow::{Context, Result, bail};
 use iocd_bench::Rng;
@@ -263,5 +267,118 @@ fn main() -> Result<()> {
         pick(0.5),
         pick(0.99)
     );
+
+    // (d) write-to-enforce: from sending a write until /api/match returns its verdict, on the
+    // tenant holding the bulk-loaded indicators.
+    let writes = arg("--writes", 500)?;
+    let mut latencies = Vec::with_capacity(writes as usize);
+    for n in 0..writes {
+        let domain = format!("enforce-{n}.bench.example");
+        let started = Instant::now();
+        let response = client
+            .post(format!("{}/api/indicators", server.base))
+            .bearer_auth(&bulk_token)
+            .json(
+                &json!({"indicatorValue": domain, "indicatorType": "DomainName", "action": "Block",
+                "title": "t", "description": "d"}),
+            )
+            .send()?;
+        if !response.status().is_success() {
+            bail!("submit failed: {}", response.text()?);
+        }
+        loop {
+            let verdict: Value = client
+                .post(format!("{}/api/match", server.base))
+                .bearer_auth(&bulk_token)
+                .json(&json!({"observables": [{"type": "DomainName", "value": format!("www.{domain}")}]}))
+                .send()?
+                .json()?;
+            if verdict["value"][0]["action"] == "Block" {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("{domain} was not enforced within 10 s");
+            }
+        }
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    let pick = |q: f64| {
+        latencies[((latencies.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+    };
+    println!(
+        "(d) write-to-enforce (POST /api/indicators until /api/match blocks it) with {created} indicators loaded, {writes} writes: p50 {:.2} ms, p99 {:.2} ms (target p99 < 100 ms; MDE: 15 min to 48 h)",
+        pick(0.5),
+        pick(0.99)
+    );
+
+    // (e) /api/match under load from wrk in a second process.
+    let seconds = arg("--wrk-seconds", 10)?;
+    if seconds > 0 {
+        match wrk_match(&server.base, &bulk_token, &probe_values, seconds) {
+            Ok(summary) => println!("(e) {summary}"),
+            Err(error) => println!("(e) wrk load on /api/match skipped: {error:#}"),
+        }
+    }
     Ok(())
+}
+
+/// Runs `wrk` against `POST /api/match` with a batch of 10 observables per request (half of
+/// them bulk-loaded values) and reports requests/s, observables/s and latency percentiles.
+fn wrk_match(base: &str, token: &str, probes: &[String], seconds: u64) -> Result<String> {
+    let observables: Vec<Value> = (0..10)
+        .map(|i| {
+            let value = if i % 2 == 0 {
+                probes[i % probes.len()].clone()
+            } else {
+                format!("miss-{i}.example.org")
+            };
+            let kind = if value.len() == 64 {
+                "FileSha256"
+            } else if value.contains("://") {
+                "Url"
+            } else if value.parse::<std::net::IpAddr>().is_ok() {
+                "IpAddress"
+            } else {
+                "DomainName"
+            };
+            json!({"type": kind, "value": value})
+        })
+        .collect();
+    let body = json!({"device": {"id": "bench", "groups": ["g1"]}, "observables": observables})
+        .to_string();
+    let script = std::env::temp_dir().join(format!("iocd-bench-{}.lua", std::process::id()));
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = {body:?}\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {token}\"\n\
+             done = function(summary, latency, requests)\n  io.write(string.format(\"IOCD %d %d %.0f %.0f %.0f\\n\", summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, latency:percentile(50), latency:percentile(99), summary.duration))\nend\n"
+        ),
+    )?;
+    let output = Command::new("wrk")
+        .args(["-t", "1", "-c", "16", "-d", &format!("{seconds}s"), "-s"])
+        .arg(&script)
+        .arg(format!("{base}/api/match"))
+        .output()
+        .context("cannot run wrk (apt-get install wrk)")?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("IOCD "))
+        .with_context(|| format!("unexpected wrk output: {text}"))?;
+    let numbers: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [requests, errors, p50_us, p99_us, duration_us] = numbers[..] else {
+        bail!("unexpected wrk summary {line}");
+    };
+    let per_second = requests / (duration_us / 1e6);
+    Ok(format!(
+        "POST /api/match with 10 observables per request, wrk -t1 -c16 for {seconds} s in a second process: {per_second:.0} requests/s ({:.0} observables/s), p50 {:.2} ms, p99 {:.2} ms, {errors} errors",
+        per_second * 10.0,
+        p50_us / 1000.0,
+        p99_us / 1000.0
+    ))
 }

@@ -147,7 +147,16 @@ pub fn extract(
         EventProfile::Mde => &MDE_FIELDS,
         EventProfile::Ecs => &ECS_FIELDS,
     };
-    let first = |names: &[&str]| names.iter().find_map(|n| text(event, n)).map(str::to_owned);
+    extract_fields(fields, |name| text(event, name), now)
+}
+
+/// The rules of [`extract`] over any way of reading a field by name.
+fn extract_fields<'e>(
+    fields: &Fields,
+    text: impl Fn(&str) -> Option<&'e str>,
+    now: Timestamp,
+) -> Result<DeviceEvent, String> {
+    let first = |names: &[&str]| names.iter().find_map(|n| text(n)).map(str::to_owned);
     let name = first(fields.device_name);
     let Some(id) = first(fields.device_id).or_else(|| name.clone()) else {
         return Err(format!(
@@ -176,7 +185,7 @@ pub fn extract(
         let mut shown = Vec::new();
         for (slot, name) in file.iter().enumerate() {
             let Some(name) = name else { continue };
-            let Some(value) = text(event, name) else {
+            let Some(value) = text(name) else {
                 continue;
             };
             let parsed = match slot {
@@ -213,12 +222,12 @@ pub fn extract(
         }
     };
     for name in fields.ips {
-        if let Some(value) = text(event, name) {
+        if let Some(value) = text(name) {
             add(ObservableKind::IpAddress, name, value, &mut out);
         }
     }
     for name in fields.urls {
-        if let Some(value) = text(event, name) {
+        if let Some(value) = text(name) {
             // MDE's RemoteUrl is often a bare host name or a URL without its scheme.
             if value.contains("://") {
                 add(ObservableKind::Url, name, value, &mut out);
@@ -235,7 +244,7 @@ pub fn extract(
         }
     }
     for name in fields.domains {
-        if let Some(value) = text(event, name) {
+        if let Some(value) = text(name) {
             add(ObservableKind::DomainName, name, value, &mut out);
         }
     }
@@ -284,28 +293,28 @@ struct MdeRow<'a> {
 /// `extract(EventProfile::Mde, ...)`.
 pub fn extract_mde_line(line: &[u8], now: Timestamp) -> Result<DeviceEvent, String> {
     let row: MdeRow<'_> = serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
-    let mut object = serde_json::Map::new();
-    let mut put = |name: &str, value: &Option<std::borrow::Cow<'_, str>>| {
-        if let Some(value) = value {
-            object.insert(name.to_owned(), Value::String(value.to_string()));
-        }
+    let field = |name: &str| -> Option<&str> {
+        let value = match name {
+            "DeviceId" => &row.DeviceId,
+            "DeviceName" => &row.DeviceName,
+            "MachineGroup" => &row.MachineGroup,
+            "Timestamp" => &row.Timestamp,
+            "SHA256" => &row.SHA256,
+            "SHA1" => &row.SHA1,
+            "MD5" => &row.MD5,
+            "SignerHash" => &row.SignerHash,
+            "InitiatingProcessSHA256" => &row.InitiatingProcessSHA256,
+            "InitiatingProcessSHA1" => &row.InitiatingProcessSHA1,
+            "InitiatingProcessMD5" => &row.InitiatingProcessMD5,
+            "RemoteIP" => &row.RemoteIP,
+            "FileOriginIP" => &row.FileOriginIP,
+            "RemoteUrl" => &row.RemoteUrl,
+            "FileOriginUrl" => &row.FileOriginUrl,
+            _ => return None,
+        };
+        value.as_deref().map(str::trim).filter(|v| !v.is_empty())
     };
-    put("DeviceId", &row.DeviceId);
-    put("DeviceName", &row.DeviceName);
-    put("MachineGroup", &row.MachineGroup);
-    put("Timestamp", &row.Timestamp);
-    put("SHA256", &row.SHA256);
-    put("SHA1", &row.SHA1);
-    put("MD5", &row.MD5);
-    put("SignerHash", &row.SignerHash);
-    put("InitiatingProcessSHA256", &row.InitiatingProcessSHA256);
-    put("InitiatingProcessSHA1", &row.InitiatingProcessSHA1);
-    put("InitiatingProcessMD5", &row.InitiatingProcessMD5);
-    put("RemoteIP", &row.RemoteIP);
-    put("FileOriginIP", &row.FileOriginIP);
-    put("RemoteUrl", &row.RemoteUrl);
-    put("FileOriginUrl", &row.FileOriginUrl);
-    extract(EventProfile::Mde, &Value::Object(object), now)
+    extract_fields(&MDE_FIELDS, field, now)
 }
 
 fn hex(bytes: &[u8]) -> String {
