@@ -90,7 +90,7 @@ fn write_events(
         let device = rng.below(5000);
         let hit = rng.below(200) == 0;
         let second = n % 86_400;
-        let line = if n % 2 == 0 {
+        let line = if n.is_multiple_of(2) {
             let hash = if hit && !sha256.is_empty() {
                 sha256[rng.below(sha256.len())].value.clone()
             } else {
