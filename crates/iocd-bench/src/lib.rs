@@ -161,11 +161,3 @@ pub fn indicator_set(data: &RealData, count: usize, rng: &mut Rng) -> Vec<Engine
     }
     out
 }
-
-/// Resident set size of this process, in bytes (Linux).
-pub fn resident_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
-}

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 /// Below this many changed ids no merge into the base is started.
-const MIN_MERGE_PENDING: usize = 16_384;
+const MIN_MERGE_PENDING: usize = 65_536;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -135,7 +135,9 @@ impl Engines {
         if !changes.is_empty() {
             live.apply(changes);
             matcher.publish(&live);
-            let threshold = MIN_MERGE_PENDING.max(live.base_len() / 8);
+            // Merging when the overlay reaches half the base keeps the total merge work linear in
+            // the number of writes (each merge at least grows the base by half).
+            let threshold = MIN_MERGE_PENDING.max(live.base_len() / 2);
             if live.pending() > threshold && !matcher.merging.swap(true, Ordering::AcqRel) {
                 let plan = live.merge_plan();
                 let matcher = matcher.clone();
