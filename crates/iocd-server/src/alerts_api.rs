@@ -5,7 +5,7 @@
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::indicators::{next_link, odata_response, parse_id, parse_list_options};
+use crate::indicators::{ListPage, list_response, odata_response, parse_id, parse_list_options};
 use crate::{AppState, base_url};
 use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -115,32 +115,19 @@ pub async fn list(
     let page = state
         .detections_blocking(move |store| store.list_alerts(&tenant, &query))
         .await?;
-    let base = base_url(&state, &headers);
-    let mut body = Map::new();
-    body.insert(
-        "@odata.context".into(),
-        json!(format!("{base}/api/$metadata#Alerts")),
-    );
-    if let Some(count) = page.count {
-        body.insert("@odata.count".into(), json!(count));
-    }
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|alert| match (&options.select, alert_json(alert)) {
-            (Some(fields), Value::Object(mut map)) => {
-                map.retain(|key, _| fields.iter().any(|f| f == key));
-                Value::Object(map)
-            }
-            (_, value) => value,
-        })
-        .collect();
-    body.insert("value".into(), Value::Array(items));
-    if page.has_more {
-        let link = next_link(&base, uri.path(), &options, page.items.last().map(|a| a.id));
-        body.insert("@odata.nextLink".into(), json!(link));
-    }
-    Ok(odata_response(StatusCode::OK, Value::Object(body)))
+    let page = ListPage {
+        entity_set: "Alerts",
+        count: page.count,
+        items: page.items.iter().map(alert_json).collect(),
+        has_more: page.has_more,
+        last_id: page.items.last().map(|a| a.id),
+    };
+    Ok(list_response(
+        &base_url(&state, &headers),
+        uri.path(),
+        &options,
+        page,
+    ))
 }
 
 /// `GET /api/alerts/{id}`.

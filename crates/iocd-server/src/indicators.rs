@@ -240,35 +240,66 @@ pub async fn list(
     let page = state
         .blocking(move |store| store.list(&tenant, &query, &visibility, now))
         .await?;
+    let items = page
+        .items
+        .iter()
+        .map(|indicator| serde_json::to_value(indicator).unwrap_or_default())
+        .collect();
+    let last_id = page.items.last().map(|i| i.id);
     let base = base_url(&state, &headers);
+    let page = ListPage {
+        entity_set: "Indicators",
+        count: page.count,
+        items,
+        has_more: page.has_more,
+        last_id,
+    };
+    Ok(list_response(&base, uri.path(), &options, page))
+}
+
+/// One page of a list, as JSON entities.
+pub(crate) struct ListPage {
+    /// `Indicators` or `Alerts`, for `@odata.context`.
+    pub(crate) entity_set: &'static str,
+    pub(crate) count: Option<u64>,
+    pub(crate) items: Vec<Value>,
+    pub(crate) has_more: bool,
+    pub(crate) last_id: Option<i64>,
+}
+
+/// The OData answer for a list page: `@odata.context`, `@odata.count` when asked, the items
+/// reduced to `$select`, and `@odata.nextLink` when more remain.
+pub(crate) fn list_response(
+    base: &str,
+    path: &str,
+    options: &ListOptions,
+    page: ListPage,
+) -> Response {
     let mut body = Map::new();
     body.insert(
         "@odata.context".to_owned(),
-        json!(format!("{base}/api/$metadata#Indicators")),
+        json!(format!("{base}/api/$metadata#{}", page.entity_set)),
     );
     if let Some(count) = page.count {
         body.insert("@odata.count".to_owned(), json!(count));
     }
     let items: Vec<Value> = page
         .items
-        .iter()
-        .map(|indicator| {
-            let value = serde_json::to_value(indicator).unwrap_or_default();
-            match (&options.select, value) {
-                (Some(fields), Value::Object(mut map)) => {
-                    map.retain(|key, _| fields.iter().any(|f| f == key));
-                    Value::Object(map)
-                }
-                (_, value) => value,
+        .into_iter()
+        .map(|value| match (&options.select, value) {
+            (Some(fields), Value::Object(mut map)) => {
+                map.retain(|key, _| fields.iter().any(|f| f == key));
+                Value::Object(map)
             }
+            (_, value) => value,
         })
         .collect();
     body.insert("value".to_owned(), Value::Array(items));
     if page.has_more {
-        let link = next_link(&base, uri.path(), &options, page.items.last().map(|i| i.id));
+        let link = next_link(base, path, options, page.last_id);
         body.insert("@odata.nextLink".to_owned(), json!(link));
     }
-    Ok(odata_response(StatusCode::OK, Value::Object(body)))
+    odata_response(StatusCode::OK, Value::Object(body))
 }
 
 /// `GET /api/indicators/{id}`.

@@ -756,20 +756,11 @@ pub fn scan_active_visits_every_active_indicator_of_every_tenant(store: &dyn Ind
 #[macro_export]
 macro_rules! detection_conformance_suite {
     ($make:expr) => {
-        $crate::detection_conformance_suite!(@cases $make;
+        $crate::conformance_suite!(@cases $make;
             alerts_carry_the_indicator_and_fold_per_device_and_day,
             alerts_list_filter_and_update,
             sightings_widen_and_are_found_by_key_ranges,
         );
-    };
-    (@cases $make:expr; $($case:ident),+ $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                let fixture = $make;
-                $crate::conformance::$case(&*fixture);
-            }
-        )+
     };
 }
 
