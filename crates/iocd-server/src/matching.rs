@@ -2,9 +2,12 @@
 //! store at start and fed by every committed write through [`MatchingStore`], which wraps the
 //! real store so no handler can forget to.
 //!
-//! Ordering: a tenant's writes hold that tenant's matcher lock from the store call until the
-//! new snapshot is published, so the matcher sees writes in commit order. Readers never take
-//! that lock; they clone the published snapshot.
+//! Ordering: a tenant's writes hold that tenant's `order` lock from the store call until their
+//! changes are queued to the tenant's applier thread, so the matcher sees writes in commit order.
+//! A write of fewer than [`ASYNC_APPLY_MIN`] indicators (every single-indicator call, every
+//! import) waits until its changes are applied, so the API answers only once they are enforced;
+//! larger batches (bulk loads) do not wait, so the store's writer thread is not slowed by the
+//! matcher. Readers never lock; they clone the published snapshot.
 
 use iocd_engine::{Change, EngineIndicator, LiveMatcher, MatchSet, Snapshot, compile};
 use iocd_model::{Indicator, IndicatorSpec, Timestamp};
@@ -15,10 +18,13 @@ use iocd_store::{
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
 
 /// Below this many changed ids no merge into the base is started.
 const MIN_MERGE_PENDING: usize = 65_536;
+
+/// Writes of at least this many indicators return before the matcher has applied them.
+pub const ASYNC_APPLY_MIN: usize = 1_000;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -26,11 +32,37 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Changes committed to the store, not yet compiled.
+#[derive(Debug)]
+enum Pending {
+    Upserts(Vec<EngineIndicator>),
+    Removes(Vec<i64>),
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        match self {
+            Pending::Upserts(items) => items.len(),
+            Pending::Removes(ids) => ids.len(),
+        }
+    }
+}
+
+/// One committed write on its way to the matcher.
+struct Job {
+    pending: Pending,
+    now: Timestamp,
+    /// Signalled once applied, when the writer waits.
+    done: Option<mpsc::SyncSender<()>>,
+}
+
 #[derive(Debug, Default)]
 struct TenantMatcher {
     live: Mutex<LiveMatcher>,
     published: RwLock<Snapshot>,
     merging: AtomicBool,
+    /// Held from the store write until its changes are queued; holds the applier's queue.
+    order: Mutex<Option<mpsc::Sender<Job>>>,
 }
 
 impl TenantMatcher {
@@ -41,6 +73,60 @@ impl TenantMatcher {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = snapshot;
     }
+
+    /// Compiles and applies one write's changes, publishes the snapshot, and starts a merge
+    /// when the overlay has grown.
+    fn apply(self: &Arc<Self>, pending: Pending, now: Timestamp) {
+        let changes: Vec<Change> = match pending {
+            Pending::Removes(ids) => ids.into_iter().map(Change::Remove).collect(),
+            Pending::Upserts(items) => items
+                .iter()
+                .filter_map(|indicator| match compile(indicator) {
+                    Ok(compiled) => Some(Change::Upsert(compiled)),
+                    Err(error) => {
+                        tracing::warn!(%error, "indicator stored but not matchable");
+                        None
+                    }
+                })
+                .collect(),
+        };
+        let mut live = lock(&self.live);
+        live.apply(changes);
+        self.publish(&live);
+        // Merging when the overlay reaches half the base keeps the total merge work linear in
+        // the number of writes (each merge at least grows the base by half).
+        let threshold = MIN_MERGE_PENDING.max(live.base_len() / 2);
+        if live.pending() > threshold && !self.merging.swap(true, Ordering::AcqRel) {
+            let plan = live.merge_plan();
+            let matcher = self.clone();
+            std::thread::spawn(move || {
+                let merged = plan.build(now);
+                let mut live = lock(&matcher.live);
+                live.install(merged);
+                matcher.publish(&live);
+                matcher.merging.store(false, Ordering::Release);
+            });
+        }
+    }
+}
+
+/// Starts the thread that applies `matcher`'s writes in order. It holds only a weak
+/// reference, so it ends when the matcher (and with it the queue's sender) is dropped.
+fn spawn_applier(matcher: &Arc<TenantMatcher>) -> mpsc::Sender<Job> {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let weak = Arc::downgrade(matcher);
+    std::thread::spawn(move || {
+        for job in receiver {
+            let Some(matcher) = weak.upgrade() else {
+                return;
+            };
+            matcher.apply(job.pending, job.now);
+            if let Some(done) = job.done {
+                let _ = done.send(());
+            }
+        }
+    });
+    sender
 }
 
 /// Every tenant's matcher.
@@ -76,6 +162,7 @@ impl Engines {
                     published: RwLock::new(live.snapshot()),
                     live: Mutex::new(live),
                     merging: AtomicBool::new(false),
+                    order: Mutex::new(None),
                 };
                 tenants.insert(tenant, Arc::new(matcher));
             }
@@ -122,33 +209,42 @@ impl Engines {
             .clone()
     }
 
-    /// Runs `write` under the tenant's matcher lock and applies the changes it reports.
+    /// Runs `write` (a store call) in the tenant's commit order and hands the changes it
+    /// reports to the tenant's applier; waits until they are applied when the write is small or
+    /// `wait` is set.
     fn write<T>(
         &self,
         tenant: &str,
         now: Timestamp,
-        write: impl FnOnce() -> Result<(T, Vec<Change>), StoreError>,
+        wait: bool,
+        write: impl FnOnce() -> Result<(T, Pending), StoreError>,
     ) -> Result<T, StoreError> {
         let matcher = self.tenant(tenant);
-        let mut live = lock(&matcher.live);
-        let (result, changes) = write()?;
-        if !changes.is_empty() {
-            live.apply(changes);
-            matcher.publish(&live);
-            // Merging when the overlay reaches half the base keeps the total merge work linear in
-            // the number of writes (each merge at least grows the base by half).
-            let threshold = MIN_MERGE_PENDING.max(live.base_len() / 2);
-            if live.pending() > threshold && !matcher.merging.swap(true, Ordering::AcqRel) {
-                let plan = live.merge_plan();
-                let matcher = matcher.clone();
-                std::thread::spawn(move || {
-                    let merged = plan.build(now);
-                    let mut live = lock(&matcher.live);
-                    live.install(merged);
-                    matcher.publish(&live);
-                    matcher.merging.store(false, Ordering::Release);
-                });
+        let applied = {
+            let mut order = lock(&matcher.order);
+            let (result, pending) = write()?;
+            if pending.len() == 0 {
+                return Ok(result);
             }
+            let wait = wait || pending.len() < ASYNC_APPLY_MIN;
+            let (done, applied) = if wait {
+                let (sender, receiver) = mpsc::sync_channel(1);
+                (Some(sender), Some(receiver))
+            } else {
+                (None, None)
+            };
+            let queue = order.get_or_insert_with(|| spawn_applier(&matcher));
+            if let Err(mpsc::SendError(job)) = queue.send(Job { pending, now, done }) {
+                // The applier is gone (it never should be): apply here, still in order.
+                matcher.apply(job.pending, job.now);
+                *order = None;
+                return Ok(result);
+            }
+            (result, applied)
+        };
+        let (result, applied) = applied;
+        if let Some(applied) = applied {
+            let _ = applied.recv();
         }
         Ok(result)
     }
@@ -235,30 +331,24 @@ impl MatchingStore {
     }
 }
 
-fn upsert_changes(specs: &[IndicatorSpec], outcomes: &[UpsertOutcome]) -> Vec<Change> {
-    specs
-        .iter()
-        .zip(outcomes)
-        .filter_map(|(spec, outcome)| {
-            let id = outcome.id()?;
-            let indicator = EngineIndicator {
-                id,
-                indicator_type: spec.indicator_type,
-                value: spec.indicator_value.clone(),
-                action: spec.action,
-                groups: spec.rbac_group_names.clone(),
-                expires: spec.expiration_time,
-                generate_alert: spec.generate_alert,
-            };
-            match compile(&indicator) {
-                Ok(compiled) => Some(Change::Upsert(compiled)),
-                Err(error) => {
-                    tracing::warn!(%error, "indicator stored but not matchable");
-                    None
-                }
-            }
-        })
-        .collect()
+fn upsert_changes(specs: &[IndicatorSpec], outcomes: &[UpsertOutcome]) -> Pending {
+    Pending::Upserts(
+        specs
+            .iter()
+            .zip(outcomes)
+            .filter_map(|(spec, outcome)| {
+                Some(EngineIndicator {
+                    id: outcome.id()?,
+                    indicator_type: spec.indicator_type,
+                    value: spec.indicator_value.clone(),
+                    action: spec.action,
+                    groups: spec.rbac_group_names.clone(),
+                    expires: spec.expiration_time,
+                    generate_alert: spec.generate_alert,
+                })
+            })
+            .collect(),
+    )
 }
 
 impl IndicatorStore for MatchingStore {
@@ -269,7 +359,9 @@ impl IndicatorStore for MatchingStore {
         specs: &[IndicatorSpec],
         context: &WriteContext,
     ) -> Result<Vec<UpsertOutcome>, StoreError> {
-        let outcomes = self.engines.write(tenant, context.now, || {
+        // A retro-hunt evaluates with the new indicators, so it must wait for them.
+        let hunts = specs.iter().any(|spec| spec.historical_detection);
+        let outcomes = self.engines.write(tenant, context.now, hunts, || {
             let outcomes = self.inner.upsert_batch(tenant, actor, specs, context)?;
             let changes = upsert_changes(specs, &outcomes);
             Ok((outcomes, changes))
@@ -305,13 +397,13 @@ impl IndicatorStore for MatchingStore {
         actor: &Actor,
         context: &WriteContext,
     ) -> Result<DeleteOutcome, StoreError> {
-        self.engines.write(tenant, context.now, || {
+        self.engines.write(tenant, context.now, false, || {
             let outcome = self.inner.delete(tenant, ids, actor, context)?;
             let changes = match outcome {
-                DeleteOutcome::Deleted(_) => ids.iter().map(|id| Change::Remove(*id)).collect(),
+                DeleteOutcome::Deleted(_) => ids.to_vec(),
                 DeleteOutcome::NotFound(_) => Vec::new(),
             };
-            Ok((outcome, changes))
+            Ok((outcome, Pending::Removes(changes)))
         })
     }
 
