@@ -88,6 +88,19 @@ impl ObservedUrl {
         self.port
     }
 
+    /// The key URL indicators and sightings use: host, path without a trailing slash, then
+    /// `?query` when there is one.
+    pub fn match_key(&self) -> String {
+        let mut key = String::with_capacity(self.canonical.len());
+        key.push_str(self.host());
+        key.push_str(self.path().trim_end_matches('/'));
+        if let Some(query) = self.query() {
+            key.push('?');
+            key.push_str(query);
+        }
+        key
+    }
+
     /// The port written in the URL, if any (canonical URLs omit the scheme's default port).
     pub(crate) fn explicit_port(&self) -> Option<u16> {
         let authority_end = self.path.start;

@@ -173,19 +173,6 @@ fn ip_key(address: IpAddr, prefix_len: u8) -> (IndexKind, Box<[u8]>) {
     (key.kind, key.as_bytes().into())
 }
 
-/// The key of a URL indicator or observed URL prefix: host, then the path without a trailing
-/// slash, then `?query` when the indicator has one.
-fn url_key(host: &str, path: &str, query: Option<&str>) -> Vec<u8> {
-    let mut key = Vec::with_capacity(host.len() + path.len() + 1);
-    key.extend_from_slice(host.as_bytes());
-    key.extend_from_slice(path.trim_end_matches('/').as_bytes());
-    if let Some(query) = query {
-        key.push(b'?');
-        key.extend_from_slice(query.as_bytes());
-    }
-    key
-}
-
 fn hex_bytes(id: i64, value: &str) -> Result<Box<[u8]>, CompileError> {
     parse_thumbprint(value)
         .map(Vec::into_boxed_slice)
@@ -230,7 +217,7 @@ pub fn compile(indicator: &EngineIndicator) -> Result<CompiledIndicator, Compile
             port = url.explicit_port().unwrap_or(0);
             (
                 IndexKind::Url,
-                url_key(url.host(), url.path(), url.query()).into_boxed_slice(),
+                url.match_key().into_bytes().into_boxed_slice(),
             )
         }
     };
@@ -299,7 +286,6 @@ pub struct MatchSet {
     /// Indexed by [`IndexKind`]; the three hash kinds above leave their slot here empty.
     indexes: [KeyIndex; 8],
     entries: Vec<Entry>,
-    kinds: Vec<IndexKind>,
     /// Scope 0 is "all devices" (empty).
     scopes: Vec<Arc<[String]>>,
     /// Prefix lengths present among IPv4 / IPv6 indicators, longest first.
@@ -313,7 +299,6 @@ impl MatchSet {
         let mut set = MatchSet {
             scopes: vec![Arc::from(Vec::new())],
             entries: Vec::with_capacity(indicators.len()),
-            kinds: Vec::with_capacity(indicators.len()),
             ..MatchSet::default()
         };
         let mut scope_numbers: HashMap<Arc<[String]>, u32> = HashMap::new();
@@ -336,7 +321,6 @@ impl MatchSet {
                 _ => {}
             }
             set.entries.push(indicator.entry);
-            set.kinds.push(indicator.kind);
             pairs[indicator.kind as usize].push((indicator.key, entry_number));
         }
         for prefixes in [&mut set.ipv4_prefixes, &mut set.ipv6_prefixes] {
@@ -370,7 +354,6 @@ impl MatchSet {
             + self.sha1.heap_bytes()
             + self.sha256.heap_bytes()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.kinds.capacity()
             + self
                 .scopes
                 .iter()
@@ -534,9 +517,9 @@ impl Lookup<'_> {
             let port = Some(url.port());
             let path = url.path().trim_end_matches('/');
             if let Some(query) = url.query() {
-                let key = url_key(host, path, Some(query));
+                let key = url.match_key();
                 let len = path.len() + 1 + query.len();
-                self.find(IndexKind::Url, &key, specificity::url(len), port);
+                self.find(IndexKind::Url, key.as_bytes(), specificity::url(len), port);
             }
             let mut prefix = path;
             let mut key = Vec::with_capacity(host.len() + path.len());

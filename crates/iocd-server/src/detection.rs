@@ -333,15 +333,6 @@ fn reversed_host(host: &str) -> String {
     host.split('.').rev().collect::<Vec<_>>().join(".")
 }
 
-fn url_key(host: &str, path: &str, query: Option<&str>) -> String {
-    let mut key = format!("{host}{}", path.trim_end_matches('/'));
-    if let Some(query) = query {
-        key.push('?');
-        key.push_str(query);
-    }
-    key
-}
-
 /// The sightings one observable leaves in the retro-hunt index.
 pub fn sightings(observable: &Observable, device: &DeviceRef, time: Timestamp) -> Vec<Sighting> {
     let make = |kind, key: String, display: String| Sighting {
@@ -376,11 +367,7 @@ pub fn sightings(observable: &Observable, device: &DeviceRef, time: Timestamp) -
         Observable::Ip(ip) => vec![make(SightingKind::Ip, ip_key(*ip), ip.to_string())],
         Observable::Domain(host) => vec![host_sighting(host)],
         Observable::Url(url) => vec![
-            make(
-                SightingKind::Url,
-                url_key(url.host(), url.path(), url.query()),
-                url.as_str().to_owned(),
-            ),
+            make(SightingKind::Url, url.match_key(), url.as_str().to_owned()),
             host_sighting(url.host()),
         ],
     }
@@ -447,7 +434,7 @@ pub fn retro_hunt_query(
         IndicatorType::Url => {
             let url = iocd_engine::ObservedUrl::parse(value).ok()?;
             query.kind = SightingKind::Url;
-            let key = url_key(url.host(), url.path(), url.query());
+            let key = url.match_key();
             if url.query().is_none() {
                 query.ranges.push((format!("{key}/"), format!("{key}0")));
                 query.ranges.push((format!("{key}?"), format!("{key}@")));
