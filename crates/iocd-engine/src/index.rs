@@ -6,6 +6,9 @@
 //! fingerprints of that bucket and compares the key bytes of equal fingerprints, so a
 //! fingerprint collision can cost time but never a wrong answer.
 
+use iocd_prefetch::prefetch_at;
+use std::ops::Range;
+
 /// A 64-bit hash of `key`: multiply-rotate over 8-byte words, then a full avalanche.
 pub(crate) fn fingerprint(key: &[u8]) -> u64 {
     const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -35,13 +38,13 @@ pub(crate) fn fingerprint(key: &[u8]) -> u64 {
 /// it answers most lookups of absent keys without touching the slots (a 6 % false-positive
 /// rate just costs the normal lookup).
 #[derive(Debug, Default, Clone)]
-struct PresenceFilter {
+pub(crate) struct PresenceFilter {
     words: Vec<u64>,
     mask: u64,
 }
 
 impl PresenceFilter {
-    fn new(keys: usize) -> PresenceFilter {
+    pub(crate) fn new(keys: usize) -> PresenceFilter {
         let bits = (keys.max(1) * 16).next_power_of_two().max(64);
         PresenceFilter {
             words: vec![0; bits / 64],
@@ -49,20 +52,26 @@ impl PresenceFilter {
         }
     }
 
-    fn insert(&mut self, hash: u64) {
+    pub(crate) fn insert(&mut self, hash: u64) {
         let bit = hash & self.mask;
         self.words[(bit / 64) as usize] |= 1 << (bit % 64);
     }
 
     #[inline]
-    fn may_contain(&self, hash: u64) -> bool {
+    pub(crate) fn may_contain(&self, hash: u64) -> bool {
         let bit = hash & self.mask;
         self.words
             .get((bit / 64) as usize)
             .is_some_and(|word| word & (1 << (bit % 64)) != 0)
     }
 
-    fn heap_bytes(&self) -> usize {
+    /// Asks for the word [`PresenceFilter::may_contain`] will read for `hash`.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        prefetch_at(&self.words, ((hash & self.mask) / 64) as usize);
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
         self.words.capacity() * 8
     }
 }
@@ -143,28 +152,77 @@ impl KeyIndex {
         &self.key_bytes[start..self.slots[position].key_end as usize]
     }
 
-    /// Calls `found` with every entry stored under exactly `key`.
-    #[inline]
+    /// Calls `found` with every entry stored under exactly `key`: the stages below, one
+    /// after the other.
+    #[cfg(test)]
     pub(crate) fn find(&self, key: &[u8], mut found: impl FnMut(u32)) {
-        if self.slots.is_empty() {
-            return;
-        }
         let fingerprint = fingerprint(key);
-        if !self.filter.may_contain(fingerprint) {
-            return;
+        let bucket = self.bucket(fingerprint);
+        self.same_fingerprint(fingerprint, bucket, |position, entry| {
+            if self.key_is(position, key) {
+                found(entry);
+            }
+        });
+    }
+
+    // A lookup runs in stages, each ending by asking the processor for the memory the next
+    // stage reads, so a caller can run one stage for many lookups before the next and let
+    // their cache misses overlap ([`crate::set`] does).
+
+    /// Stage 1: asks for the filter word and directory entry of `fingerprint`.
+    #[inline]
+    pub(crate) fn prefetch_head(&self, fingerprint: u64) {
+        if !self.slots.is_empty() {
+            self.filter.prefetch(fingerprint);
+            prefetch_at(&self.directory, (fingerprint >> self.shift) as usize);
+        }
+    }
+
+    /// Stage 2: the slot positions that may hold `fingerprint`, empty when the filter rules
+    /// it out; asks for those slots.
+    #[inline]
+    pub(crate) fn bucket(&self, fingerprint: u64) -> Range<u32> {
+        if self.slots.is_empty() || !self.filter.may_contain(fingerprint) {
+            return 0..0;
         }
         let bucket = (fingerprint >> self.shift) as usize;
-        let start = self.directory[bucket] as usize;
-        let end = self.directory[bucket + 1] as usize;
-        for position in start..end {
-            let slot = self.slots[position];
+        let range = self.directory[bucket]..self.directory[bucket + 1];
+        prefetch_at(&self.slots, range.start as usize);
+        if range.len() > 1 {
+            prefetch_at(&self.slots, range.end as usize - 1);
+        }
+        range
+    }
+
+    /// Stage 3: calls `found(position, entry)` for each slot of `bucket` with exactly
+    /// `fingerprint`, after asking for its key bytes.
+    #[inline]
+    pub(crate) fn same_fingerprint(
+        &self,
+        fingerprint: u64,
+        bucket: Range<u32>,
+        mut found: impl FnMut(u32, u32),
+    ) {
+        for position in bucket {
+            let slot = self.slots[position as usize];
             if slot.fingerprint > fingerprint {
                 break;
             }
-            if slot.fingerprint == fingerprint && self.key_at(position) == key {
-                found(slot.entry);
+            if slot.fingerprint == fingerprint {
+                let key_start = match position {
+                    0 => 0,
+                    _ => self.slots[position as usize - 1].key_end as usize,
+                };
+                prefetch_at(&self.key_bytes, key_start);
+                found(position, slot.entry);
             }
         }
+    }
+
+    /// Stage 4: whether the slot at `position` holds exactly `key` (fingerprints can collide).
+    #[inline]
+    pub(crate) fn key_is(&self, position: u32, key: &[u8]) -> bool {
+        self.key_at(position as usize) == key
     }
 
     /// Every `(key, entry)` pair, in index order.
@@ -301,16 +359,41 @@ impl<const N: usize> FixedIndex<N> {
         }
     }
 
-    /// Calls `found` with every entry stored under exactly `key`.
+    // The same stages as [`KeyIndex`]'s, with the key stored in the slot.
+
+    /// Stage 1: asks for the filter word and directory entry of `key`.
     #[inline]
-    pub(crate) fn find(&self, key: &[u8; N], mut found: impl FnMut(u32)) {
+    pub(crate) fn prefetch_head(&self, key: &[u8; N]) {
+        if !self.slots.is_empty() {
+            self.filter.prefetch(filter_bits(key));
+            prefetch_at(&self.directory, (leading_bits(key) >> self.shift) as usize);
+        }
+    }
+
+    /// Stage 2: the slot positions that may hold `key`, empty when the filter rules it out;
+    /// asks for those slots.
+    #[inline]
+    pub(crate) fn bucket(&self, key: &[u8; N]) -> Range<u32> {
         if self.slots.is_empty() || !self.filter.may_contain(filter_bits(key)) {
-            return;
+            return 0..0;
         }
         let bucket = (leading_bits(key) >> self.shift) as usize;
-        let start = self.directory[bucket] as usize;
-        let end = self.directory[bucket + 1] as usize;
-        for (slot_key, entry) in &self.slots[start..end] {
+        let range = self.directory[bucket]..self.directory[bucket + 1];
+        prefetch_at(&self.slots, range.start as usize);
+        if range.len() > 1 {
+            prefetch_at(&self.slots, range.end as usize - 1);
+        }
+        range
+    }
+
+    /// Stage 3: calls `found` with every entry of `bucket` stored under exactly `key`.
+    #[inline]
+    pub(crate) fn matches(&self, key: &[u8; N], bucket: Range<u32>, mut found: impl FnMut(u32)) {
+        let slots = self
+            .slots
+            .get(bucket.start as usize..bucket.end as usize)
+            .unwrap_or_default();
+        for (slot_key, entry) in slots {
             match slot_key.cmp(key) {
                 std::cmp::Ordering::Less => continue,
                 std::cmp::Ordering::Equal => found(*entry),

@@ -17,7 +17,7 @@ mod set;
 
 pub use live::{Change, LiveMatcher, MergePlan, MergedBase, Snapshot};
 pub use observable::{FileHashes, Observable, ObservableError, ObservableKind, ObservedUrl};
-pub use policy::{Candidate, DecidingRule, DetectorVerdict, Verdict, decide, investigate};
+pub use policy::{Candidate, DecidingRule, DetectorVerdict, Matched, Verdict, decide, investigate};
 pub use set::{CompileError, CompiledIndicator, Device, EngineIndicator, MatchSet, compile};
 
 /// Compiles `indicators` into a set, returning the ones that could not be compiled separately.

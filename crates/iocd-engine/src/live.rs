@@ -11,11 +11,51 @@
 //! This module holds state only; threads, locks and timing belong to the caller.
 
 use crate::observable::Observable;
-use crate::policy::{Verdict, decide};
-use crate::set::{CompiledIndicator, Device, MatchSet};
+use crate::policy::{Candidate, Verdict, decide_in_place};
+use crate::set::{CompiledIndicator, Device, MatchSet, Scratch};
 use iocd_model::Timestamp;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+/// Roughly how many keys are looked up together by [`Snapshot::evaluate_batch`]: enough for
+/// their memory accesses to overlap, few enough for the processor to keep track of them all
+/// (on the benchmark machine, 32 hashes or 8 URLs per group did best).
+const GROUP_KEYS: usize = 64;
+
+/// The number of leading items that make up the next group: items are added while their
+/// estimated key lookups stay within [`GROUP_KEYS`], and at least one.
+fn group_len(items: &[(&Observable, &Device)]) -> usize {
+    let mut keys = 0;
+    for (taken, (observable, _)) in items.iter().enumerate() {
+        keys += match observable {
+            Observable::File(_) => 2,
+            Observable::Ip(_) => 8,
+            Observable::Domain(host) => 1 + host.bytes().filter(|&b| b == b'.').count(),
+            Observable::Url(url) => {
+                2 + url
+                    .match_key()
+                    .bytes()
+                    .filter(|&b| b == b'.' || b == b'/')
+                    .count()
+            }
+        };
+        if keys > GROUP_KEYS {
+            return taken.max(1);
+        }
+    }
+    items.len()
+}
+
+/// Memory [`Snapshot::evaluate_batch`] reuses between calls on one thread.
+#[derive(Default)]
+struct BatchScratch {
+    sets: Scratch,
+    candidates: Vec<Vec<Candidate>>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<BatchScratch> = std::cell::RefCell::default();
+}
 
 /// One change to a tenant's indicators, as committed to the store.
 #[derive(Debug, Clone)]
@@ -88,27 +128,63 @@ impl Snapshot {
 
     /// The verdict for `observable` seen on `device` at `now`.
     pub fn evaluate(&self, observable: &Observable, device: &Device, now: Timestamp) -> Verdict {
-        let mut candidates = Vec::new();
+        let mut verdict = Verdict::default();
+        self.evaluate_each(&[(observable, device)], now, |v| verdict = v);
+        verdict
+    }
+
+    /// Appends to `verdicts` the verdict for each `(observable, device)` of `items`, in order:
+    /// the same as [`Snapshot::evaluate`] on each, but faster, because the lookups of a group
+    /// of items wait for memory together.
+    pub fn evaluate_batch(
+        &self,
+        items: &[(&Observable, &Device)],
+        now: Timestamp,
+        verdicts: &mut Vec<Verdict>,
+    ) {
+        verdicts.reserve(items.len());
+        self.evaluate_each(items, now, |v| verdicts.push(v));
+    }
+
+    /// Calls `emit` with the verdict for each item, in order.
+    fn evaluate_each(
+        &self,
+        items: &[(&Observable, &Device)],
+        now: Timestamp,
+        mut emit: impl FnMut(Verdict),
+    ) {
         let chunks = &self.chunks;
         let superseded_after =
             |level: usize, id: i64| chunks[level..].iter().any(|c| c.touched.contains(&id));
-        self.base.collect(
-            observable,
-            device,
-            now,
-            &|id| superseded_after(0, id),
-            &mut candidates,
-        );
-        for (level, chunk) in chunks.iter().enumerate() {
-            chunk.set.collect(
-                observable,
-                device,
-                now,
-                &|id| superseded_after(level + 1, id),
-                &mut candidates,
-            );
-        }
-        decide(candidates)
+        SCRATCH.with_borrow_mut(|scratch| {
+            let (sets, candidates) = (&mut scratch.sets, &mut scratch.candidates);
+            let mut rest = items;
+            while !rest.is_empty() {
+                let (group, after) = rest.split_at(group_len(rest));
+                rest = after;
+                candidates.resize_with(group.len(), Vec::new);
+                self.base.collect_batch(
+                    group,
+                    now,
+                    &|id| superseded_after(0, id),
+                    candidates,
+                    sets,
+                );
+                for (level, chunk) in chunks.iter().enumerate() {
+                    chunk.set.collect_batch(
+                        group,
+                        now,
+                        &|id| superseded_after(level + 1, id),
+                        candidates,
+                        sets,
+                    );
+                }
+                for found in candidates.iter_mut() {
+                    emit(decide_in_place(found));
+                    found.clear();
+                }
+            }
+        });
     }
 
     /// Indicators in the base set.

@@ -1,7 +1,7 @@
 //! Observables: what a device saw (a file's hashes, an address, a host name, a URL), parsed and
 //! normalised with the same rules the model crate applies to indicator values.
 
-use iocd_model::url_canon::canonicalise_url;
+use iocd_model::url_canon::{CanonicalUrl, canonicalise_url_parts};
 use std::net::IpAddr;
 
 /// Why an observed value could not be matched.
@@ -44,110 +44,103 @@ impl FileHashes {
 }
 
 /// A URL as observed, canonicalised and split into the parts matching uses.
+///
+/// One buffer holds the canonical URL followed by its match key, so parsing allocates once
+/// and every key a lookup probes (the whole key, then shorter path prefixes) is a slice of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedUrl {
-    canonical: String,
+    text: String,
+    canonical_len: usize,
     host: std::ops::Range<usize>,
     path: std::ops::Range<usize>,
     query: Option<std::ops::Range<usize>>,
-    port: u16,
+    /// The port written in the URL, if any (canonical URLs omit the scheme's default port).
+    explicit_port: Option<u16>,
+    default_port: u16,
+    /// Length of the match key's host and path part (the key without `?query`).
+    key_path_len: usize,
 }
 
 impl ObservedUrl {
-    /// Canonicalises `raw` with [`canonicalise_url`] and splits it.
+    /// Canonicalises `raw` with the model crate's rules and appends the match key.
     pub fn parse(raw: &str) -> Result<ObservedUrl, ObservableError> {
-        let canonical =
-            canonicalise_url(raw).map_err(|e| ObservableError::new("URL", raw, e.to_string()))?;
-        split_canonical(canonical).ok_or_else(|| ObservableError::new("URL", raw, "no host"))
+        let canonical = canonicalise_url_parts(raw)
+            .map_err(|e| ObservableError::new("URL", raw, e.to_string()))?;
+        Ok(with_match_key(canonical))
     }
 
     /// The canonical URL.
     pub fn as_str(&self) -> &str {
-        &self.canonical
+        &self.text[..self.canonical_len]
     }
 
     /// The host, lower-case, without brackets around an IPv6 address.
     pub fn host(&self) -> &str {
-        self.canonical[self.host.clone()]
-            .trim_start_matches('[')
-            .trim_end_matches(']')
+        &self.text[self.host.clone()]
     }
 
     /// The path, always starting with `/`.
     pub fn path(&self) -> &str {
-        &self.canonical[self.path.clone()]
+        &self.text[self.path.clone()]
     }
 
     /// The query string without its `?`.
     pub fn query(&self) -> Option<&str> {
-        self.query.clone().map(|range| &self.canonical[range])
+        self.query.clone().map(|range| &self.text[range])
     }
 
     /// The port the connection goes to: the explicit one, or the scheme's default.
     pub fn port(&self) -> u16 {
-        self.port
+        self.explicit_port.unwrap_or(self.default_port)
     }
 
     /// The key URL indicators and sightings use: host, path without a trailing slash, then
     /// `?query` when there is one.
-    pub fn match_key(&self) -> String {
-        let mut key = String::with_capacity(self.canonical.len());
-        key.push_str(self.host());
-        key.push_str(self.path().trim_end_matches('/'));
-        if let Some(query) = self.query() {
-            key.push('?');
-            key.push_str(query);
-        }
-        key
+    pub fn match_key(&self) -> &str {
+        &self.text[self.canonical_len..]
+    }
+
+    /// The match key without its `?query`: host and path without a trailing slash.
+    pub(crate) fn key_without_query(&self) -> &str {
+        &self.match_key()[..self.key_path_len]
     }
 
     /// The port written in the URL, if any (canonical URLs omit the scheme's default port).
     pub(crate) fn explicit_port(&self) -> Option<u16> {
-        let authority_end = self.path.start;
-        let after_host = &self.canonical[self.host.end..authority_end];
-        after_host.strip_prefix(':').and_then(|p| p.parse().ok())
+        self.explicit_port
     }
 }
 
-/// Splits a canonical `scheme://host[:port]/path[?query]` string.
-fn split_canonical(canonical: String) -> Option<ObservedUrl> {
-    let scheme_end = canonical.find("://")?;
-    let authority_start = scheme_end + 3;
-    let rest = &canonical[authority_start..];
-    let authority_len = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_len];
-    let host_len = if authority.starts_with('[') {
-        authority.find(']')? + 1
-    } else {
-        authority.rfind(':').unwrap_or(authority.len())
-    };
-    if host_len == 0 {
-        return None;
+/// Appends the match key (host, path without trailing slashes, `?query`) to a canonical URL.
+fn with_match_key(canonical: CanonicalUrl) -> ObservedUrl {
+    let CanonicalUrl {
+        mut text,
+        host,
+        explicit_port,
+        default_port,
+        path,
+        query,
+    } = canonical;
+    let canonical_len = text.len();
+    text.reserve(canonical_len);
+    text.extend_from_within(host.clone());
+    let trimmed_path_len = text[path.clone()].trim_end_matches('/').len();
+    text.extend_from_within(path.start..path.start + trimmed_path_len);
+    let key_path_len = text.len() - canonical_len;
+    if let Some(query) = &query {
+        text.push('?');
+        text.extend_from_within(query.clone());
     }
-    let host = authority_start..authority_start + host_len;
-    let explicit_port = authority[host_len..]
-        .strip_prefix(':')
-        .and_then(|p| p.parse::<u16>().ok());
-    let default_port = if canonical[..scheme_end].eq_ignore_ascii_case("https") {
-        443
-    } else {
-        80
-    };
-    let path_start = authority_start + authority_len;
-    let (path, query) = match canonical[path_start..].find('?') {
-        Some(q) => (
-            path_start..path_start + q,
-            Some(path_start + q + 1..canonical.len()),
-        ),
-        None => (path_start..canonical.len(), None),
-    };
-    Some(ObservedUrl {
+    ObservedUrl {
+        text,
+        canonical_len,
         host,
         path,
         query,
-        port: explicit_port.unwrap_or(default_port),
-        canonical,
-    })
+        explicit_port,
+        default_port,
+        key_path_len,
+    }
 }
 
 /// One thing a device saw.

@@ -90,9 +90,81 @@ impl DecidingRule {
 /// first) and the rule that decided.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verdict {
-    pub matched: Vec<Candidate>,
+    pub matched: Matched,
     pub rule: Option<DecidingRule>,
 }
+
+/// The candidates of a verdict, in precedence order. Up to two are held inline, so the
+/// common verdicts (nothing, or one or two indicators) allocate nothing.
+#[derive(Clone)]
+pub struct Matched(MatchedStorage);
+
+#[derive(Clone)]
+enum MatchedStorage {
+    Inline { len: u8, items: [Candidate; 2] },
+    Heap(Vec<Candidate>),
+}
+
+/// Fills unused inline places; never visible.
+const PLACEHOLDER: Candidate = Candidate {
+    id: 0,
+    indicator_type: IndicatorType::FileSha256,
+    action: Action::Audit,
+    scoped: false,
+    specificity: 0,
+    generate_alert: false,
+};
+
+impl Matched {
+    fn from_slice(candidates: &[Candidate]) -> Matched {
+        match candidates {
+            [] => Matched::default(),
+            [one] => Matched(MatchedStorage::Inline {
+                len: 1,
+                items: [*one, PLACEHOLDER],
+            }),
+            [one, two] => Matched(MatchedStorage::Inline {
+                len: 2,
+                items: [*one, *two],
+            }),
+            more => Matched(MatchedStorage::Heap(more.to_vec())),
+        }
+    }
+}
+
+impl Default for Matched {
+    fn default() -> Self {
+        Matched(MatchedStorage::Inline {
+            len: 0,
+            items: [PLACEHOLDER; 2],
+        })
+    }
+}
+
+impl std::ops::Deref for Matched {
+    type Target = [Candidate];
+
+    fn deref(&self) -> &[Candidate] {
+        match &self.0 {
+            MatchedStorage::Inline { len, items } => &items[..usize::from(*len)],
+            MatchedStorage::Heap(items) => items,
+        }
+    }
+}
+
+impl std::fmt::Debug for Matched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Matched {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Matched {}
 
 impl Verdict {
     pub fn winner(&self) -> Option<&Candidate> {
@@ -179,15 +251,23 @@ fn compare(a: &Candidate, b: &Candidate) -> (Ordering, DecidingRule) {
 
 /// Decides the verdict for the candidates that matched one observable on one device.
 pub fn decide(mut candidates: Vec<Candidate>) -> Verdict {
-    candidates.sort_by(|a, b| compare(a, b).0);
-    candidates.dedup_by_key(|c| c.id);
+    decide_in_place(&mut candidates)
+}
+
+/// [`decide`] on a reused buffer: sorts `candidates` into precedence order (the caller clears
+/// it afterwards).
+pub(crate) fn decide_in_place(candidates: &mut Vec<Candidate>) -> Verdict {
+    if candidates.len() > 1 {
+        candidates.sort_by(|a, b| compare(a, b).0);
+        candidates.dedup_by_key(|c| c.id);
+    }
     let rule = match candidates.as_slice() {
         [] => None,
         [_] => Some(DecidingRule::OnlyMatch),
         [winner, runner_up, ..] => Some(compare(winner, runner_up).1),
     };
     Verdict {
-        matched: candidates,
+        matched: Matched::from_slice(candidates),
         rule,
     }
 }

@@ -1,12 +1,13 @@
 //! The compiled match set: every active indicator of one tenant in eight key indexes (one per
 //! hash kind, IPv4, IPv6, domains, URLs), immutable once built and shared between threads.
 
-use crate::index::{FixedIndex, KeyIndex};
+use crate::index::{FixedIndex, KeyIndex, PresenceFilter, fingerprint};
 use crate::observable::{FileHashes, Observable, ObservedUrl, parse_thumbprint};
 use crate::policy::{Candidate, specificity};
 use iocd_model::{Action, IndicatorType, Timestamp, parse_ip_value};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// The matching-relevant part of an indicator, as the engine's input.
@@ -215,10 +216,7 @@ pub fn compile(indicator: &EngineIndicator) -> Result<CompiledIndicator, Compile
         IndicatorType::Url => {
             let url = ObservedUrl::parse(&indicator.value).map_err(|e| fail(e.to_string()))?;
             port = url.explicit_port().unwrap_or(0);
-            (
-                IndexKind::Url,
-                url.match_key().into_bytes().into_boxed_slice(),
-            )
+            (IndexKind::Url, url.match_key().as_bytes().into())
         }
     };
     let expected_len = match kind {
@@ -288,6 +286,8 @@ pub struct MatchSet {
     entries: Vec<Entry>,
     /// Scope 0 is "all devices" (empty).
     scopes: Vec<Arc<[String]>>,
+    /// The hosts of URL indicators, so a URL whose host has none skips the path lookups.
+    url_hosts: PresenceFilter,
     /// Prefix lengths present among IPv4 / IPv6 indicators, longest first.
     ipv4_prefixes: Vec<u8>,
     ipv6_prefixes: Vec<u8>,
@@ -327,6 +327,15 @@ impl MatchSet {
             prefixes.sort_unstable_by(|a, b| b.cmp(a));
             prefixes.dedup();
         }
+        let url_keys = &pairs[IndexKind::Url as usize];
+        set.url_hosts = PresenceFilter::new(url_keys.len());
+        for (key, _) in url_keys {
+            let host_len = key
+                .iter()
+                .position(|&b| b == b'/' || b == b'?')
+                .unwrap_or(key.len());
+            set.url_hosts.insert(fingerprint(&key[..host_len]));
+        }
         for (kind, pairs) in INDEX_KINDS.into_iter().zip(pairs) {
             match kind {
                 IndexKind::Md5 => set.md5 = FixedIndex::build(pairs),
@@ -350,6 +359,7 @@ impl MatchSet {
     /// Heap memory held by the set, in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.indexes.iter().map(KeyIndex::heap_bytes).sum::<usize>()
+            + self.url_hosts.heap_bytes()
             + self.md5.heap_bytes()
             + self.sha1.heap_bytes()
             + self.sha256.heap_bytes()
@@ -387,149 +397,347 @@ impl MatchSet {
         self.entries.iter().map(|e| e.id)
     }
 
-    /// Appends to `out` every indicator in this set that matches `observable`, is active at
-    /// `now` and whose scope covers `device`. `skip` hides ids superseded elsewhere.
-    pub fn collect(
+    /// For each `(observable, device)` of `items`, appends to the same position of `out` every
+    /// indicator in this set that matches the observable, is active at `now` and whose scope
+    /// covers the device. `skip` hides ids superseded elsewhere; `scratch` is reused memory.
+    ///
+    /// All the keys the items need are looked up together, one stage at a time (see
+    /// [`KeyIndex`]'s stages), so their memory accesses overlap instead of waiting in turn.
+    pub(crate) fn collect_batch(
         &self,
-        observable: &Observable,
-        device: &Device,
+        items: &[(&Observable, &Device)],
         now: Timestamp,
         skip: &dyn Fn(i64) -> bool,
-        out: &mut Vec<Candidate>,
+        out: &mut [Vec<Candidate>],
+        scratch: &mut Scratch,
     ) {
-        let mut lookup = Lookup {
-            set: self,
-            device,
-            now: now.ticks(),
-            skip,
-            out,
-        };
-        match observable {
-            Observable::File(hashes) => lookup.file(hashes),
-            Observable::Ip(ip) => lookup.ip(*ip),
-            Observable::Domain(host) => lookup.domain(host),
-            Observable::Url(url) => lookup.url(url),
+        let Scratch { probes, found } = scratch;
+        probes.clear();
+        found.clear();
+        // Planning a URL reads the host filter: ask for those words first.
+        for (observable, _) in items {
+            if let Observable::Url(url) = observable {
+                self.url_hosts.prefetch(fingerprint(url.host().as_bytes()));
+            }
+        }
+        for (item, (observable, _)) in items.iter().enumerate() {
+            let mut planner = Planner {
+                set: self,
+                item: item as u32,
+                observable,
+                probes,
+            };
+            match observable {
+                Observable::File(hashes) => planner.file(hashes),
+                Observable::Ip(ip) => planner.ip(*ip),
+                Observable::Domain(host) => planner.domain(host),
+                Observable::Url(url) => planner.url(url),
+            }
+        }
+        fn key_of<'a>(probe: &'a Probe, items: &[(&'a Observable, &Device)]) -> Resolved<'a> {
+            probe.key.resolve(items[probe.item as usize].0)
+        }
+        for probe in probes.iter() {
+            match key_of(probe, items) {
+                Resolved::Md5(key) => self.md5.prefetch_head(key),
+                Resolved::Sha1(key) => self.sha1.prefetch_head(key),
+                Resolved::Sha256(key) => self.sha256.prefetch_head(key),
+                Resolved::Key(_) => {
+                    self.indexes[probe.kind as usize].prefetch_head(probe.fingerprint)
+                }
+            }
+        }
+        for probe in probes.iter_mut() {
+            probe.bucket = match key_of(probe, items) {
+                Resolved::Md5(key) => self.md5.bucket(key),
+                Resolved::Sha1(key) => self.sha1.bucket(key),
+                Resolved::Sha256(key) => self.sha256.bucket(key),
+                Resolved::Key(_) => self.indexes[probe.kind as usize].bucket(probe.fingerprint),
+            };
+        }
+        for (number, probe) in probes.iter().enumerate() {
+            if probe.bucket.is_empty() {
+                continue;
+            }
+            let number = number as u32;
+            let mut hit = |position: u32, entry: u32| {
+                iocd_prefetch::prefetch_at(&self.entries, entry as usize);
+                found.push((number, position, entry));
+            };
+            let bucket = probe.bucket.clone();
+            match key_of(probe, items) {
+                Resolved::Md5(key) => self.md5.matches(key, bucket, |entry| hit(0, entry)),
+                Resolved::Sha1(key) => self.sha1.matches(key, bucket, |entry| hit(0, entry)),
+                Resolved::Sha256(key) => self.sha256.matches(key, bucket, |entry| hit(0, entry)),
+                Resolved::Key(_) => self.indexes[probe.kind as usize].same_fingerprint(
+                    probe.fingerprint,
+                    bucket,
+                    hit,
+                ),
+            }
+        }
+        let now = now.ticks();
+        for &(number, position, entry) in found.iter() {
+            let probe = &probes[number as usize];
+            if let Resolved::Key(key) = key_of(probe, items)
+                && !self.indexes[probe.kind as usize].key_is(position, key)
+            {
+                continue;
+            }
+            let item = probe.item as usize;
+            if let Some(candidate) = self.accept(
+                probe.kind,
+                entry,
+                probe.specificity,
+                probe.port,
+                items[item].1,
+                now,
+                skip,
+            ) {
+                out[item].push(candidate);
+            }
         }
     }
-}
 
-/// One lookup in progress: the filters every found entry passes through.
-struct Lookup<'a> {
-    set: &'a MatchSet,
-    device: &'a Device,
-    now: i64,
-    skip: &'a dyn Fn(i64) -> bool,
-    out: &'a mut Vec<Candidate>,
-}
-
-impl Lookup<'_> {
-    /// Filters one found entry (expiry, superseded, port, scope) into the candidates.
+    /// Filters one found entry (expiry, superseded, port, scope) into a candidate.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn accept(&mut self, kind: IndexKind, entry_number: u32, specificity: u32, port: Option<u16>) {
-        let set = self.set;
-        let entry = set.entries[entry_number as usize];
-        if entry.expires <= self.now || (self.skip)(entry.id) {
-            return;
+    fn accept(
+        &self,
+        kind: IndexKind,
+        entry_number: u32,
+        specificity: u32,
+        port: Option<u16>,
+        device: &Device,
+        now: i64,
+        skip: &dyn Fn(i64) -> bool,
+    ) -> Option<Candidate> {
+        let entry = self.entries[entry_number as usize];
+        if entry.expires <= now || skip(entry.id) {
+            return None;
         }
         if let Some(port) = port
             && entry.port != 0
             && entry.port != port
         {
-            return;
+            return None;
         }
         let scoped = entry.scope != 0;
         if scoped {
-            let scope = &set.scopes[entry.scope as usize];
-            if !self.device.groups.iter().any(|g| scope.contains(g)) {
-                return;
+            let scope = &self.scopes[entry.scope as usize];
+            if !device.groups.iter().any(|g| scope.contains(g)) {
+                return None;
             }
         }
-        self.out.push(Candidate {
+        Some(Candidate {
             id: entry.id,
             indicator_type: kind.indicator_type(),
             action: entry.action,
             scoped,
             specificity,
             generate_alert: entry.generate_alert,
-        });
+        })
     }
+}
 
-    fn find(&mut self, kind: IndexKind, key: &[u8], specificity: u32, port: Option<u16>) {
-        let index = &self.set.indexes[kind as usize];
-        index.find(key, |entry_number| {
-            self.accept(kind, entry_number, specificity, port)
+/// Where a probe's key is: a part of its observable, or an IP network built for it. Probes
+/// point into their observables instead of borrowing, so their buffers can be reused.
+#[derive(Debug, Clone, Copy)]
+enum ProbeKey {
+    Md5,
+    Sha1,
+    Sha256,
+    /// The file's certificate thumbprint.
+    Certificate,
+    /// The first `len` bytes of the URL's match key.
+    UrlKey {
+        len: u32,
+    },
+    /// The host (of a domain or URL observable) from byte `start` on.
+    Host {
+        start: u32,
+    },
+    Ip(IpKey),
+}
+
+/// A probe's key, found in its observable.
+enum Resolved<'a> {
+    Md5(&'a [u8; 16]),
+    Sha1(&'a [u8; 20]),
+    Sha256(&'a [u8; 32]),
+    /// A key of one of the [`KeyIndex`]es (empty if the observable lacks it, which planning
+    /// never lets happen).
+    Key(&'a [u8]),
+}
+
+impl ProbeKey {
+    fn resolve<'a>(&'a self, observable: &'a Observable) -> Resolved<'a> {
+        let file = match observable {
+            Observable::File(hashes) => Some(hashes),
+            _ => None,
+        };
+        let host = |host: &'a str, start: u32| host.as_bytes().get(start as usize..);
+        let key = match (self, observable) {
+            (ProbeKey::Md5, _) => match file.and_then(|f| f.md5.as_ref()) {
+                Some(hash) => return Resolved::Md5(hash),
+                None => None,
+            },
+            (ProbeKey::Sha1, _) => match file.and_then(|f| f.sha1.as_ref()) {
+                Some(hash) => return Resolved::Sha1(hash),
+                None => None,
+            },
+            (ProbeKey::Sha256, _) => match file.and_then(|f| f.sha256.as_ref()) {
+                Some(hash) => return Resolved::Sha256(hash),
+                None => None,
+            },
+            (ProbeKey::Ip(key), _) => Some(key.as_bytes()),
+            (ProbeKey::Certificate, _) => file.and_then(|f| f.certificate.as_deref()),
+            (ProbeKey::UrlKey { len }, Observable::Url(url)) => {
+                url.match_key().as_bytes().get(..*len as usize)
+            }
+            (ProbeKey::Host { start }, Observable::Domain(name)) => host(name, *start),
+            (ProbeKey::Host { start }, Observable::Url(url)) => host(url.host(), *start),
+            _ => None,
+        };
+        Resolved::Key(key.unwrap_or_default())
+    }
+}
+
+/// Memory [`MatchSet::collect_batch`] reuses from one call to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    probes: Vec<Probe>,
+    /// (probe, slot position, entry) of every slot that may hold a probe's key.
+    found: Vec<(u32, u32, u32)>,
+}
+
+/// One key to look up on behalf of one observable, with what a match of it means.
+#[derive(Debug, Clone)]
+struct Probe {
+    item: u32,
+    kind: IndexKind,
+    key: ProbeKey,
+    /// Of the key, for the [`KeyIndex`] kinds.
+    fingerprint: u64,
+    specificity: u32,
+    port: Option<u16>,
+    /// Filled by the second stage.
+    bucket: Range<u32>,
+}
+
+/// Turns one observable into the probes its lookup needs in one set.
+struct Planner<'a> {
+    set: &'a MatchSet,
+    item: u32,
+    observable: &'a Observable,
+    probes: &'a mut Vec<Probe>,
+}
+
+impl Planner<'_> {
+    fn push(&mut self, kind: IndexKind, key: ProbeKey, specificity: u32, port: Option<u16>) {
+        let fingerprint = match key.resolve(self.observable) {
+            Resolved::Key(bytes) => {
+                if self.set.indexes[kind as usize].len() == 0 {
+                    return;
+                }
+                fingerprint(bytes)
+            }
+            _ => 0,
+        };
+        self.probes.push(Probe {
+            item: self.item,
+            kind,
+            key,
+            fingerprint,
+            specificity,
+            port,
+            bucket: 0..0,
         });
     }
 
     fn file(&mut self, hashes: &FileHashes) {
-        let set = self.set;
-        if let Some(hash) = &hashes.sha256 {
-            set.sha256
-                .find(hash, |entry| self.accept(IndexKind::Sha256, entry, 0, None));
+        if hashes.sha256.is_some() {
+            self.push(IndexKind::Sha256, ProbeKey::Sha256, 0, None);
         }
-        if let Some(hash) = &hashes.sha1 {
-            set.sha1
-                .find(hash, |entry| self.accept(IndexKind::Sha1, entry, 0, None));
+        if hashes.sha1.is_some() {
+            self.push(IndexKind::Sha1, ProbeKey::Sha1, 0, None);
         }
-        if let Some(hash) = &hashes.md5 {
-            set.md5
-                .find(hash, |entry| self.accept(IndexKind::Md5, entry, 0, None));
+        if hashes.md5.is_some() {
+            self.push(IndexKind::Md5, ProbeKey::Md5, 0, None);
         }
-        if let Some(thumbprint) = &hashes.certificate {
-            self.find(IndexKind::Certificate, thumbprint, 0, None);
+        if hashes.certificate.is_some() {
+            self.push(IndexKind::Certificate, ProbeKey::Certificate, 0, None);
         }
     }
 
     fn ip(&mut self, ip: IpAddr) {
+        let set = self.set;
         let prefixes = match ip {
-            IpAddr::V4(_) => &self.set.ipv4_prefixes,
-            IpAddr::V6(_) => &self.set.ipv6_prefixes,
+            IpAddr::V4(_) => &set.ipv4_prefixes,
+            IpAddr::V6(_) => &set.ipv6_prefixes,
         };
         for &prefix_len in prefixes {
             let key = IpKey::new(ip, prefix_len);
-            self.find(key.kind, key.as_bytes(), specificity::ip(prefix_len), None);
+            self.push(
+                key.kind,
+                ProbeKey::Ip(key),
+                specificity::ip(prefix_len),
+                None,
+            );
         }
     }
 
+    /// The host and each parent domain.
     fn domain(&mut self, host: &str) {
         if self.set.indexes[IndexKind::Domain as usize].len() == 0 {
             return;
         }
-        let labels = host.split('.').count();
-        let mut suffix = host;
-        for depth in (1..=labels).rev() {
-            self.find(
+        let mut depth = host.bytes().filter(|&b| b == b'.').count() + 1;
+        let mut start = 0;
+        loop {
+            self.push(
                 IndexKind::Domain,
-                suffix.as_bytes(),
+                ProbeKey::Host {
+                    start: start as u32,
+                },
                 specificity::domain(depth),
                 None,
             );
-            match suffix.split_once('.') {
-                Some((_, parent)) => suffix = parent,
+            match host[start..].find('.') {
+                Some(dot) => start += dot + 1,
                 None => break,
             }
+            depth -= 1;
         }
     }
 
     fn url(&mut self, url: &ObservedUrl) {
         let host = url.host();
-        if self.set.indexes[IndexKind::Url as usize].len() > 0 {
+        if self.set.indexes[IndexKind::Url as usize].len() > 0
+            && self.set.url_hosts.may_contain(fingerprint(host.as_bytes()))
+        {
             let port = Some(url.port());
-            let path = url.path().trim_end_matches('/');
-            if let Some(query) = url.query() {
-                let key = url.match_key();
-                let len = path.len() + 1 + query.len();
-                self.find(IndexKind::Url, key.as_bytes(), specificity::url(len), port);
+            let key = url.match_key();
+            if url.query().is_some() {
+                let len = key.len() - host.len();
+                let whole = ProbeKey::UrlKey {
+                    len: key.len() as u32,
+                };
+                self.push(IndexKind::Url, whole, specificity::url(len), port);
             }
-            let mut prefix = path;
-            let mut key = Vec::with_capacity(host.len() + path.len());
+            // The key without its query, then shorter prefixes cut at each `/`, down to the host.
+            let mut prefix = url.key_without_query();
             loop {
-                key.clear();
-                key.extend_from_slice(host.as_bytes());
-                key.extend_from_slice(prefix.as_bytes());
-                self.find(IndexKind::Url, &key, specificity::url(prefix.len()), port);
-                match prefix.rfind('/') {
-                    Some(slash) => prefix = &prefix[..slash],
+                let path_len = prefix.len() - host.len();
+                let key = ProbeKey::UrlKey {
+                    len: prefix.len() as u32,
+                };
+                self.push(IndexKind::Url, key, specificity::url(path_len), port);
+                if path_len == 0 {
+                    break;
+                }
+                match prefix[host.len()..].rfind('/') {
+                    Some(slash) => prefix = &prefix[..host.len() + slash],
                     None => break,
                 }
             }

@@ -386,6 +386,8 @@ fn engine_agrees_with_naive_scan() {
         }
         let snapshot = live.snapshot();
 
+        // Each observable alone, then all of them in one batch of mixed kinds and devices.
+        let mut batch = Vec::new();
         for _ in 0..40 {
             let seen = random_observable(&mut rng, &pools);
             let groups: Vec<&str> = match rng.below(3) {
@@ -394,11 +396,28 @@ fn engine_agrees_with_naive_scan() {
                 _ => vec![*rng.pick(GROUPS), *rng.pick(GROUPS)],
             };
             let expected = naive_verdict(&current, &seen, &groups, now);
-            let got = snapshot.evaluate(&to_observable(&seen), &Device::new(&groups), now);
+            let observable = to_observable(&seen);
+            let device = Device::new(&groups);
+            let got = snapshot.evaluate(&observable, &device, now);
             matched_total += usize::from(!expected.matched.is_empty());
             assert_eq!(
                 got, expected,
                 "seed {seed}: engine and naive scan disagree for groups {groups:?}"
+            );
+            batch.push((observable, device, expected));
+        }
+        let items: Vec<(&Observable, &Device)> = batch.iter().map(|(o, d, _)| (o, d)).collect();
+        let mut verdicts = Vec::new();
+        snapshot.evaluate_batch(&items, now, &mut verdicts);
+        assert_eq!(
+            verdicts.len(),
+            batch.len(),
+            "seed {seed}: one verdict per item"
+        );
+        for (position, (verdict, (_, _, expected))) in verdicts.iter().zip(&batch).enumerate() {
+            assert_eq!(
+                verdict, expected,
+                "seed {seed}: batched lookup {position} disagrees with the naive scan"
             );
         }
     }

@@ -2,6 +2,7 @@
 //! URL) into the form iocd stores and compares. The rules are documented in
 //! `docs/normalisation.md`; each has a row in the table test below.
 
+use std::ops::Range;
 use url::{Host, Url};
 
 /// Why a URL was refused.
@@ -26,10 +27,85 @@ pub enum UrlError {
 /// 4. percent-escapes of unreserved characters decoded, other escapes upper-cased;
 /// 5. an empty path becomes `/`.
 pub fn canonicalise_url(raw: &str) -> Result<String, UrlError> {
+    canonicalise_url_parts(raw).map(|url| url.text)
+}
+
+/// A canonical URL and where its parts are, so users need not parse it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonicalUrl {
+    /// `scheme://host[:port]/path[?query]`.
+    pub text: String,
+    /// The host, without the brackets of an IPv6 address.
+    pub host: Range<usize>,
+    /// The port written in the URL; canonical URLs omit the scheme's default port.
+    pub explicit_port: Option<u16>,
+    /// The scheme's default port (80 or 443).
+    pub default_port: u16,
+    /// Always starts with `/`.
+    pub path: Range<usize>,
+    /// Without its `?`; never empty.
+    pub query: Option<Range<usize>>,
+}
+
+/// [`canonicalise_url`], returning where the parts of the result are.
+pub fn canonicalise_url_parts(raw: &str) -> Result<CanonicalUrl, UrlError> {
     if let Some(canonical) = canonicalise_simple(raw) {
         return Ok(canonical);
     }
-    canonicalise_general(raw)
+    let text = canonicalise_general(raw)?;
+    split_canonical(text).ok_or(UrlError::MissingHost)
+}
+
+/// Finds the parts of a canonical `scheme://host[:port]/path[?query]` string.
+fn split_canonical(text: String) -> Option<CanonicalUrl> {
+    let bytes = text.as_bytes();
+    let scheme_end = bytes.windows(3).position(|w| w == b"://")?;
+    let authority_start = scheme_end + 3;
+    let authority_len = bytes[authority_start..]
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(bytes.len() - authority_start);
+    let authority = &bytes[authority_start..authority_start + authority_len];
+    let host_len = if authority.first() == Some(&b'[') {
+        authority.iter().position(|&b| b == b']')? + 1
+    } else {
+        authority
+            .iter()
+            .rposition(|&b| b == b':')
+            .unwrap_or(authority.len())
+    };
+    if host_len == 0 {
+        return None;
+    }
+    let explicit_port = text[authority_start + host_len..authority_start + authority_len]
+        .strip_prefix(':')
+        .and_then(|p| p.parse::<u16>().ok());
+    let default_port = if text[..scheme_end].eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
+    let path_start = authority_start + authority_len;
+    let (path, query) = match bytes[path_start..].iter().position(|&b| b == b'?') {
+        Some(q) => (
+            path_start..path_start + q,
+            Some(path_start + q + 1..text.len()),
+        ),
+        None => (path_start..text.len(), None),
+    };
+    let host = if authority[0] == b'[' {
+        authority_start + 1..authority_start + host_len - 1
+    } else {
+        authority_start..authority_start + host_len
+    };
+    Some(CanonicalUrl {
+        text,
+        host,
+        explicit_port,
+        default_port,
+        path,
+        query,
+    })
 }
 
 /// The general path: WHATWG parsing by the `url` crate plus the steps above.
@@ -90,105 +166,163 @@ fn canonicalise_general(raw: &str) -> Result<String, UrlError> {
     Ok(url.into())
 }
 
+/// Bytes the fast path passes through unchanged: printable ASCII except the characters the
+/// general path would escape, decode or treat specially.
+const SIMPLE_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x21;
+    while b < 0x7F {
+        table[b] = !matches!(
+            b as u8,
+            b'%' | b'\\' | b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'\'' | b'@' | b'^' | b'|'
+        );
+        b += 1;
+    }
+    table
+};
+
+/// Whether a host label is an IDNA `xn--` label (which needs the general path's validation).
+fn is_punycode_label(label: &[u8]) -> bool {
+    label.len() >= 4 && label[..4].eq_ignore_ascii_case(b"xn--")
+}
+
 /// The fast path for the common case: an ASCII `http(s)://host[:port]/path[?query]` with a
 /// plain DNS host and nothing any rule would change except letter case, a default port, a
 /// trailing dot, a fragment or an empty query. Returns `None` whenever the URL needs the
-/// general path; a property test checks both paths agree.
-fn canonicalise_simple(raw: &str) -> Option<String> {
+/// general path; a property test checks both paths agree. Two short passes over the bytes
+/// and one allocation, because every observed URL goes through here.
+fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
     let text = raw.trim_matches(|c: char| c == ' ' || c == '\n' || c == '\r' || c == '\t');
     let bytes = text.as_bytes();
-    // Characters the general path would drop, escape, decode or treat specially.
-    if !bytes.iter().all(|&b| {
-        b.is_ascii_graphic()
-            && !matches!(
-                b,
-                b'%' | b'\\' | b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'\'' | b'@' | b'^' | b'|'
-            )
-    }) {
-        return None;
-    }
-    let (scheme, default_port, rest) =
+    let (scheme, default_port, authority_start) =
         if bytes.len() > 7 && bytes[..7].eq_ignore_ascii_case(b"http://") {
-            ("http", 80u16, &text[7..])
+            ("http", 80u16, 7)
         } else if bytes.len() > 8 && bytes[..8].eq_ignore_ascii_case(b"https://") {
-            ("https", 443u16, &text[8..])
+            ("https", 443u16, 8)
         } else {
             return None;
         };
-    let without_fragment = rest.split_once('#').map_or(rest, |(before, _)| before);
-    let authority_end = without_fragment
-        .find(['/', '?'])
-        .unwrap_or(without_fragment.len());
-    let (authority, after) = without_fragment.split_at(authority_end);
-    let (host, port) = match authority.split_once(':') {
-        None => (authority, None),
-        Some((host, port)) => {
-            if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+    // The authority runs to the first `/`, `?` or `#`; its first `:` starts the port.
+    let mut authority_end = authority_start;
+    let mut colon = None;
+    while let Some(&b) = bytes.get(authority_end) {
+        match b {
+            b'/' | b'?' | b'#' => break,
+            b':' if colon.is_none() => colon = Some(authority_end),
+            _ if !SIMPLE_BYTES[usize::from(b)] => return None,
+            _ => {}
+        }
+        authority_end += 1;
+    }
+    // Then the path to the first `?` or `#`, the query to the first `#`, and the fragment;
+    // every byte must be simple, and no path segment may be `.` or `..` (the general path
+    // resolves those).
+    let mut query_start = None;
+    let mut end = bytes.len();
+    let mut segment_start = authority_end;
+    let dot_segment = |segment: &[u8]| matches!(segment, b"." | b"..");
+    for (position, &b) in bytes.iter().enumerate().skip(authority_end) {
+        if !SIMPLE_BYTES[usize::from(b)] {
+            return None;
+        }
+        if end != bytes.len() {
+            continue;
+        }
+        match b {
+            b'/' | b'?' | b'#' if query_start.is_none() => {
+                if dot_segment(&bytes[segment_start..position]) {
+                    return None;
+                }
+                segment_start = position + 1;
+                match b {
+                    b'?' => query_start = Some(position),
+                    b'#' => end = position,
+                    _ => {}
+                }
+            }
+            b'#' => end = position,
+            _ => {}
+        }
+    }
+    if query_start.is_none() && end == bytes.len() && dot_segment(&bytes[segment_start..]) {
+        return None;
+    }
+    let host_end = colon.unwrap_or(authority_end);
+    let port = match colon {
+        None => None,
+        Some(colon) => {
+            let digits = &bytes[colon + 1..authority_end];
+            if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
                 return None;
             }
-            (
-                host,
-                Some(port.parse::<u32>().ok().filter(|p| *p <= 65_535)? as u16),
-            )
+            let port = digits
+                .iter()
+                .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+            Some(u16::try_from(port).ok()?)
         }
     };
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.is_empty()
-        || host.starts_with('.')
-        || host.ends_with('.')
-        || host.contains("..")
-        || !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    let mut host = &bytes[authority_start..host_end];
+    if let [rest @ .., b'.'] = host {
+        host = rest;
+    }
+    // Labels are non-empty runs of letters, digits and hyphens; the last one must not look
+    // like a number (IPv4 forms) and none may be punycode.
+    let mut label_start = 0;
+    for (position, &b) in host.iter().enumerate() {
+        if b == b'.' {
+            if position == label_start || is_punycode_label(&host[label_start..position]) {
+                return None;
+            }
+            label_start = position + 1;
+        } else if !(b.is_ascii_alphanumeric() || b == b'-') {
+            return None;
+        }
+    }
+    let last_label = &host[label_start..];
+    if last_label.is_empty()
+        || is_punycode_label(last_label)
+        || last_label.iter().all(u8::is_ascii_digit)
+        || last_label.starts_with(b"0x")
+        || last_label.starts_with(b"0X")
     {
         return None;
     }
-    // Numeric last labels are IPv4 forms, `xn--` labels need IDNA validation: general path.
-    let last_label = host.rsplit('.').next().unwrap_or(host);
-    if last_label.bytes().all(|b| b.is_ascii_digit())
-        || last_label.starts_with("0x")
-        || last_label.starts_with("0X")
-        || host
-            .split('.')
-            .any(|label| label.len() >= 4 && label[..4].eq_ignore_ascii_case("xn--"))
-    {
-        return None;
-    }
-    let (path, query) = match after.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (after, None),
-    };
-    // Dot segments are resolved by the general path.
-    if path
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
-        return None;
-    }
-    let mut out = String::with_capacity(text.len() + 1);
+    let path = &text[authority_end..query_start.unwrap_or(end)];
+    // Room for the canonical URL and, in `iocd-engine`, the match key appended after it.
+    let mut out = String::with_capacity(2 * text.len() + 2);
     out.push_str(scheme);
     out.push_str("://");
-    for b in host.bytes() {
-        out.push(b.to_ascii_lowercase() as char);
-    }
-    if let Some(port) = port
-        && port != default_port
-    {
+    let host_start = out.len();
+    out.push_str(&text[authority_start..authority_start + host.len()]);
+    out[host_start..].make_ascii_lowercase();
+    let host = host_start..out.len();
+    let explicit_port = port.filter(|port| *port != default_port);
+    if let Some(port) = explicit_port {
         out.push(':');
         out.push_str(&port.to_string());
     }
+    let path_start = out.len();
     if path.is_empty() {
         out.push('/');
     } else {
         out.push_str(path);
     }
-    if let Some(query) = query
-        && !query.is_empty()
-    {
-        out.push('?');
-        out.push_str(query);
-    }
-    Some(out)
+    let path = path_start..out.len();
+    let query = match query_start {
+        Some(query_start) if query_start + 1 < end => {
+            out.push_str(&text[query_start..end]);
+            Some(path.end + 1..out.len())
+        }
+        _ => None,
+    };
+    Some(CanonicalUrl {
+        text: out,
+        host,
+        explicit_port,
+        default_port,
+        path,
+        query,
+    })
 }
 
 /// Decodes `%XX` escapes of unreserved characters (RFC 3986 §2.3) and upper-cases the hex
@@ -360,7 +494,8 @@ mod tests {
             ) + PADS[pick(PADS.len())];
             if let Some(fast) = canonicalise_simple(&url) {
                 fast_hits += 1;
-                assert_eq!(Ok(fast), canonicalise_general(&url), "input {url:?}");
+                let general = canonicalise_general(&url).map(split_canonical);
+                assert_eq!(Ok(Some(fast)), general, "input {url:?}");
             }
         }
         assert!(

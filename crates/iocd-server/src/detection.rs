@@ -367,7 +367,11 @@ pub fn sightings(observable: &Observable, device: &DeviceRef, time: Timestamp) -
         Observable::Ip(ip) => vec![make(SightingKind::Ip, ip_key(*ip), ip.to_string())],
         Observable::Domain(host) => vec![host_sighting(host)],
         Observable::Url(url) => vec![
-            make(SightingKind::Url, url.match_key(), url.as_str().to_owned()),
+            make(
+                SightingKind::Url,
+                url.match_key().to_owned(),
+                url.as_str().to_owned(),
+            ),
             host_sighting(url.host()),
         ],
     }
@@ -439,7 +443,7 @@ pub fn retro_hunt_query(
                 query.ranges.push((format!("{key}/"), format!("{key}0")));
                 query.ranges.push((format!("{key}?"), format!("{key}@")));
             }
-            query.exact.push(key);
+            query.exact.push(key.to_owned());
         }
     }
     Some(query)

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use iocd_engine::Device;
+use iocd_engine::{Device, Observable};
 use iocd_model::ErrorCode;
 use iocd_store::detections::AlertHit;
 use serde_json::{Value, json};
@@ -111,7 +111,8 @@ pub async fn ingest(
         let mut failed = Vec::new();
         let mut hits = Vec::new();
         let mut seen_index = Vec::new();
-        let (mut accepted, mut observables, mut matches) = (0u64, 0u64, 0u64);
+        let (mut accepted, mut matches) = (0u64, 0u64);
+        let mut extracted = Vec::new();
         for numbered in events {
             let event = match numbered.event.and_then(|event| extract(profile, &event, now)) {
                 Ok(event) => event,
@@ -124,11 +125,23 @@ pub async fn ingest(
             for reason in &event.invalid {
                 failed.push(json!({position_name: numbered.position, "reason": reason}));
             }
-            let device = Device::new(event.device.group.as_slice());
             for seen in &event.seen {
-                observables += 1;
                 seen_index.extend(sightings(&seen.observable, &event.device, event.time));
-                let verdict = snapshot.evaluate(&seen.observable, &device, now);
+            }
+            let device = Device::new(event.device.group.as_slice());
+            extracted.push((event, device));
+        }
+        // Every observable of the request in one batch, so their lookups overlap.
+        let items: Vec<(&Observable, &Device)> = extracted
+            .iter()
+            .flat_map(|(event, device)| event.seen.iter().map(move |s| (&s.observable, device)))
+            .collect();
+        let observables = items.len();
+        let mut verdicts = Vec::with_capacity(items.len());
+        snapshot.evaluate_batch(&items, now, &mut verdicts);
+        let mut verdicts = verdicts.into_iter();
+        for (event, _) in &extracted {
+            for (seen, verdict) in event.seen.iter().zip(verdicts.by_ref()) {
                 if verdict.winner().is_some() {
                     matches += 1;
                 }

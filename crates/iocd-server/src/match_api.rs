@@ -187,9 +187,22 @@ fn evaluate_all(
     now: Timestamp,
     items: &[Checked<'_>],
 ) -> Vec<Value> {
+    // Parse everything first, then look the valid observables up in one batch.
+    let parsed: Vec<Result<Observable, String>> = items
+        .iter()
+        .map(|item| parse_observable(item.request))
+        .collect();
+    let batch: Vec<(&Observable, &Device)> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok().map(|o| (o, device)))
+        .collect();
+    let mut verdicts = Vec::with_capacity(batch.len());
+    snapshot.evaluate_batch(&batch, now, &mut verdicts);
+    let mut verdicts = verdicts.into_iter();
     items
         .iter()
-        .map(|item| {
+        .zip(parsed.iter())
+        .map(|(item, parsed)| {
             let request = item.request;
             let mut out = serde_json::Map::new();
             out.insert("type".into(), json!(request.kind));
@@ -207,9 +220,9 @@ fn evaluate_all(
             } else {
                 out.insert("value".into(), json!(request.value));
             }
-            match parse_observable(request) {
-                Ok(observable) => {
-                    let verdict = snapshot.evaluate(&observable, device, now);
+            match parsed {
+                Ok(_) => {
+                    let verdict = verdicts.next().unwrap_or_default();
                     out.extend(verdict_fields(&verdict));
                     if let Some(detector) = item.detector {
                         out.insert(

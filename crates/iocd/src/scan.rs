@@ -308,6 +308,7 @@ fn scan_chunk(
         matches: Vec::new(),
         failures: Vec::new(),
     };
+    let mut events = Vec::new();
     for (offset, line) in chunk.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -330,10 +331,24 @@ fn scan_chunk(
         for reason in &event.invalid {
             result.failures.push(format!("line {number}: {reason}"));
         }
-        let Some(snapshot) = snapshot else { continue };
-        let device = Device::new(event.device.group.as_slice());
-        for seen in &event.seen {
-            let verdict = snapshot.evaluate(&seen.observable, &device, now);
+        if snapshot.is_some() {
+            let device = Device::new(event.device.group.as_slice());
+            events.push((number, event, device));
+        }
+    }
+    let Some(snapshot) = snapshot else {
+        return result;
+    };
+    // All the chunk's observables in one batch, so their lookups overlap.
+    let items: Vec<(&Observable, &Device)> = events
+        .iter()
+        .flat_map(|(_, event, device)| event.seen.iter().map(move |s| (&s.observable, device)))
+        .collect();
+    let mut verdicts = Vec::with_capacity(items.len());
+    snapshot.evaluate_batch(&items, now, &mut verdicts);
+    let mut verdicts = verdicts.into_iter();
+    for (number, event, _) in &events {
+        for (seen, verdict) in event.seen.iter().zip(verdicts.by_ref()) {
             if verdict.winner().is_none() {
                 continue;
             }
