@@ -6,7 +6,7 @@
 //! fingerprints of that bucket and compares the key bytes of equal fingerprints, so a
 //! fingerprint collision can cost time but never a wrong answer.
 
-use iocd_prefetch::prefetch_at;
+use iocd_prefetch::{prefetch_at, vec_for_random_access};
 use std::ops::Range;
 
 /// A 64-bit hash of `key`: multiply-rotate over 8-byte words, then a full avalanche.
@@ -46,8 +46,10 @@ pub(crate) struct PresenceFilter {
 impl PresenceFilter {
     pub(crate) fn new(keys: usize) -> PresenceFilter {
         let bits = (keys.max(1) * 16).next_power_of_two().max(64);
+        let mut words = vec_for_random_access(bits / 64);
+        words.resize(bits / 64, 0);
         PresenceFilter {
-            words: vec![0; bits / 64],
+            words,
             mask: bits as u64 - 1,
         }
     }
@@ -115,9 +117,9 @@ impl KeyIndex {
         let shift = 64 - bits;
         let mut index = KeyIndex {
             filter: PresenceFilter::new(keyed.len()),
-            slots: Vec::with_capacity(keyed.len()),
-            key_bytes: Vec::with_capacity(keyed.iter().map(|(_, k, _)| k.len()).sum()),
-            directory: Vec::with_capacity((1usize << bits) + 1),
+            slots: vec_for_random_access(keyed.len()),
+            key_bytes: vec_for_random_access(keyed.iter().map(|(_, k, _)| k.len()).sum()),
+            directory: vec_for_random_access((1usize << bits) + 1),
             shift,
         };
         for (position, (fingerprint, key, entry)) in keyed.into_iter().enumerate() {
@@ -328,10 +330,12 @@ fn leading_bits(key: &[u8]) -> u64 {
 impl<const N: usize> FixedIndex<N> {
     /// Builds the index; every key must be exactly `N` bytes (others are ignored).
     pub(crate) fn build(pairs: Vec<(Box<[u8]>, u32)>) -> FixedIndex<N> {
-        let mut slots: Vec<([u8; N], u32)> = pairs
-            .into_iter()
-            .filter_map(|(key, entry)| <[u8; N]>::try_from(&key[..]).ok().map(|k| (k, entry)))
-            .collect();
+        let mut slots: Vec<([u8; N], u32)> = vec_for_random_access(pairs.len());
+        slots.extend(
+            pairs
+                .into_iter()
+                .filter_map(|(key, entry)| <[u8; N]>::try_from(&key[..]).ok().map(|k| (k, entry))),
+        );
         if slots.is_empty() {
             return FixedIndex::default();
         }
@@ -339,7 +343,7 @@ impl<const N: usize> FixedIndex<N> {
         let buckets = slots.len().div_ceil(BUCKET_SLOTS).max(2);
         let bits = usize::BITS - (buckets - 1).leading_zeros();
         let shift = 64 - bits;
-        let mut directory = Vec::with_capacity((1usize << bits) + 1);
+        let mut directory = vec_for_random_access((1usize << bits) + 1);
         let mut filter = PresenceFilter::new(slots.len());
         for (position, (key, _)) in slots.iter().enumerate() {
             filter.insert(filter_bits(key));

@@ -298,7 +298,7 @@ impl MatchSet {
     pub fn build(indicators: Vec<CompiledIndicator>) -> MatchSet {
         let mut set = MatchSet {
             scopes: vec![Arc::from(Vec::new())],
-            entries: Vec::with_capacity(indicators.len()),
+            entries: iocd_prefetch::vec_for_random_access(indicators.len()),
             ..MatchSet::default()
         };
         let mut scope_numbers: HashMap<Arc<[String]>, u32> = HashMap::new();

@@ -1,12 +1,11 @@
-//! A safe cache-prefetch hint, so the matching engine can ask for the memory its next lookups
-//! will read while it works on earlier ones. The workspace's only `unsafe` code is here.
+//! Safe memory hints for the matching engine: a cache prefetch, so it can ask for the memory
+//! its next lookups will read while it works on earlier ones, and a huge-page request for its
+//! large tables. The workspace's only `unsafe` code is here.
 //!
-//! Stable Rust exposes prefetching only through `core::arch` intrinsics, which are `unsafe`
-//! to call. A prefetch is a hint: it never faults, never changes memory and has no effect a
-//! program can observe except speed, so wrapping it in a safe function over a reference is
-//! sound. On targets without a wrapped intrinsic the hint does nothing.
-
-#![no_std]
+//! Stable Rust exposes prefetching only through `core::arch` intrinsics and `madvise` only
+//! through `libc`, both `unsafe` to call. Both are hints: they never fault, never change the
+//! contents of memory and have no effect a program can observe except speed, so wrapping them
+//! in safe functions over references is sound. Where a hint is not available it does nothing.
 
 /// Hints that `value` will be read soon, into every cache level.
 #[inline(always)]
@@ -32,6 +31,42 @@ pub fn prefetch_at<T>(slice: &[T], index: usize) {
     }
 }
 
+/// Allocations from this size on ask for transparent huge pages.
+pub const HUGE_PAGE_THRESHOLD: usize = 4 << 20;
+
+/// An empty vector with room for `capacity` values whose memory, when large, is backed by
+/// 2 MiB pages if the kernel allows it (Linux `madvise(MADV_HUGEPAGE)`): a table read at
+/// random then needs far fewer address-translation misses. Fill it before it grows, because
+/// a reallocation loses the hint.
+pub fn vec_for_random_access<T>(capacity: usize) -> Vec<T> {
+    let vector: Vec<T> = Vec::with_capacity(capacity);
+    let bytes = vector.capacity() * core::mem::size_of::<T>();
+    if bytes >= HUGE_PAGE_THRESHOLD {
+        advise_huge_pages(vector.as_ptr().cast(), bytes);
+    }
+    vector
+}
+
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(start: *const u8, len: usize) {
+    const HUGE_PAGE: usize = 2 << 20;
+    // Only whole huge pages inside the allocation.
+    let first = (start as usize).next_multiple_of(HUGE_PAGE);
+    let end = (start as usize + len) / HUGE_PAGE * HUGE_PAGE;
+    if end > first {
+        #[allow(unsafe_code)]
+        // SAFETY: the range lies inside a live allocation we own; MADV_HUGEPAGE only changes
+        // how the kernel backs the pages, never their contents or whether they are mapped.
+        // A failure (for example huge pages disabled) leaves everything as it was.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_start: *const u8, _len: usize) {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +78,15 @@ mod tests {
         prefetch_at(&values, 2);
         prefetch_at(&values, 99);
         assert_eq!(values, [1, 2, 3]);
+    }
+
+    #[test]
+    fn large_vectors_work_as_usual() {
+        let mut values: Vec<u64> = vec_for_random_access(HUGE_PAGE_THRESHOLD);
+        assert!(values.capacity() >= HUGE_PAGE_THRESHOLD);
+        values.extend(0..HUGE_PAGE_THRESHOLD as u64);
+        assert_eq!(values[12_345], 12_345);
+        let small: Vec<u8> = vec_for_random_access(10);
+        assert!(small.capacity() >= 10);
     }
 }
