@@ -78,6 +78,17 @@ impl PresenceFilter {
     }
 }
 
+/// The slot positions of directory bucket `bucket`, after asking for their first and last slot.
+#[inline]
+fn bucket_slots<T>(directory: &[u32], bucket: usize, slots: &[T]) -> Range<u32> {
+    let range = directory[bucket]..directory[bucket + 1];
+    prefetch_at(slots, range.start as usize);
+    if range.len() > 1 {
+        prefetch_at(slots, range.end as usize - 1);
+    }
+    range
+}
+
 /// One key's slot: its fingerprint, the entry it points at and where its bytes end, packed in
 /// 16 bytes so one cache line holds a whole bucket of four.
 #[derive(Debug, Default, Clone, Copy)]
@@ -187,13 +198,11 @@ impl KeyIndex {
         if self.slots.is_empty() || !self.filter.may_contain(fingerprint) {
             return 0..0;
         }
-        let bucket = (fingerprint >> self.shift) as usize;
-        let range = self.directory[bucket]..self.directory[bucket + 1];
-        prefetch_at(&self.slots, range.start as usize);
-        if range.len() > 1 {
-            prefetch_at(&self.slots, range.end as usize - 1);
-        }
-        range
+        bucket_slots(
+            &self.directory,
+            (fingerprint >> self.shift) as usize,
+            &self.slots,
+        )
     }
 
     /// Stage 3: calls `found(position, entry)` for each slot of `bucket` with exactly
@@ -381,13 +390,11 @@ impl<const N: usize> FixedIndex<N> {
         if self.slots.is_empty() || !self.filter.may_contain(filter_bits(key)) {
             return 0..0;
         }
-        let bucket = (leading_bits(key) >> self.shift) as usize;
-        let range = self.directory[bucket]..self.directory[bucket + 1];
-        prefetch_at(&self.slots, range.start as usize);
-        if range.len() > 1 {
-            prefetch_at(&self.slots, range.end as usize - 1);
-        }
-        range
+        bucket_slots(
+            &self.directory,
+            (leading_bits(key) >> self.shift) as usize,
+            &self.slots,
+        )
     }
 
     /// Stage 3: calls `found` with every entry of `bucket` stored under exactly `key`.
