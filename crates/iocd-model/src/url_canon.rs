@@ -189,8 +189,9 @@ fn is_punycode_label(label: &[u8]) -> bool {
 /// The fast path for the common case: an ASCII `http(s)://host[:port]/path[?query]` with a
 /// plain DNS host and nothing any rule would change except letter case, a default port, a
 /// trailing dot, a fragment or an empty query. Returns `None` whenever the URL needs the
-/// general path; a property test checks both paths agree. Two short passes over the bytes
-/// and one allocation, because every observed URL goes through here.
+/// general path; a property test checks both paths agree. A few short byte loops (authority,
+/// path and query, host labels) and one allocation, because every observed URL goes through
+/// here.
 fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
     let text = raw.trim_matches(|c: char| c == ' ' || c == '\n' || c == '\r' || c == '\t');
     let bytes = text.as_bytes();

@@ -72,7 +72,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prefetching_changes_nothing() {
+    fn prefetching_leaves_values_alone_and_ignores_out_of_bounds_indexes() {
         let values = [1u64, 2, 3];
         prefetch(&values[1]);
         prefetch_at(&values, 2);
