@@ -6,7 +6,7 @@
 //! fingerprints of that bucket and compares the key bytes of equal fingerprints, so a
 //! fingerprint collision can cost time but never a wrong answer.
 
-use iocd_prefetch::{prefetch_at, vec_for_random_access};
+use iocd_prefetch::{prefetch_at, prefetch_span, vec_for_random_access};
 use std::ops::Range;
 
 /// A 64-bit hash of `key`: multiply-rotate over 8-byte words, then a full avalanche.
@@ -296,131 +296,292 @@ mod tests {
     }
 }
 
-/// An index of fixed-size keys that are already uniformly random (file hashes): keys sorted,
-/// stored inline next to their entry number, with a directory on their leading bits, so a
-/// lookup computes no hash and reads one directory word and one or two cache lines of slots.
+/// An ordered open-addressing table of fixed-size keys that are already uniformly random
+/// (file hashes), each stored with its value in one slot, so that a lookup computes no hash
+/// and reads one run of adjacent slots: no directory, no filter, no second table.
+///
+/// Keys are ordered by a cheap hash of their first 16 bytes (then by the bytes), and a key's
+/// home slot is that hash scaled to the table's capacity, so homes grow with the order. Keys
+/// are placed in order, each at its home or, if that is taken, just after the previous key;
+/// the slots from a key's home to the key are then all taken by keys ordered before it, and
+/// a search from the home can stop at the first empty slot or later key. With a load of 2/3 a
+/// search reads two slots on average, and it stops at the key itself unless the table holds
+/// some key more than once. The hash matters even though file hashes look random:
+/// a set of them need not be spread evenly (a prefix of a sorted list is not), and uneven
+/// homes would pile keys up into long runs.
+///
+/// Most hashes a device reports match nothing, so a [`PresenceFilter`] on the low bits of the
+/// same hash (the home uses the high bits) answers most searches for absent keys before any
+/// slot is read.
 #[derive(Debug, Clone)]
-pub(crate) struct FixedIndex<const N: usize> {
+pub(crate) struct HashTable<const N: usize, V> {
     filter: PresenceFilter,
-    slots: Vec<([u8; N], u32)>,
-    directory: Vec<u32>,
-    shift: u32,
+    /// Ends with at least one empty slot, so every run ends inside the vector.
+    slots: Vec<Option<([u8; N], V)>>,
+    /// Homes lie in `0..capacity`; the slots after them hold keys pushed past the end.
+    capacity: u64,
+    len: usize,
+    /// Whether some key has several values (in adjacent slots): only then must a search go
+    /// on past a hit.
+    repeats_keys: bool,
 }
 
-impl<const N: usize> Default for FixedIndex<N> {
+impl<const N: usize, V> Default for HashTable<N, V> {
     fn default() -> Self {
-        FixedIndex {
+        HashTable {
             filter: PresenceFilter::default(),
             slots: Vec::new(),
-            directory: Vec::new(),
-            shift: 63,
+            capacity: 0,
+            len: 0,
+            repeats_keys: false,
         }
     }
 }
 
-/// Bits 64..128 of a key (independent of the leading bits the directory uses), for the filter.
-fn filter_bits(key: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    if let Some(rest) = key.get(8..) {
-        let len = rest.len().min(8);
-        word[..len].copy_from_slice(&rest[..len]);
-    }
-    u64::from_le_bytes(word)
+/// The order and placement hash of a [`HashTable`] key: its first 16 bytes (zero-padded)
+/// mixed. Searches take it as an argument, so a caller computes it once per key.
+#[inline]
+pub(crate) fn spread(key: &[u8]) -> u64 {
+    let mut words = [0u8; 16];
+    let len = key.len().min(16);
+    words[..len].copy_from_slice(&key[..len]);
+    let [low, high] = [&words[..8], &words[8..]].map(|w| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        u64::from_le_bytes(word)
+    });
+    let mut hash = low ^ high.rotate_left(29).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    hash ^= hash >> 32;
+    hash = hash.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    hash ^ (hash >> 32)
 }
 
-/// The leading 64 bits of a key, big-endian (keys shorter than 8 bytes are zero-padded).
-fn leading_bits(key: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    let len = key.len().min(8);
-    word[..len].copy_from_slice(&key[..len]);
-    u64::from_be_bytes(word)
+/// The order of keys in a [`HashTable`].
+#[inline]
+fn table_order<const N: usize>(a: &[u8; N], b: &[u8; N]) -> std::cmp::Ordering {
+    spread(a).cmp(&spread(b)).then_with(|| a.cmp(b))
 }
 
-impl<const N: usize> FixedIndex<N> {
-    /// Builds the index; every key must be exactly `N` bytes (others are ignored).
-    pub(crate) fn build(pairs: Vec<(Box<[u8]>, u32)>) -> FixedIndex<N> {
-        let mut slots: Vec<([u8; N], u32)> = vec_for_random_access(pairs.len());
-        slots.extend(
-            pairs
-                .into_iter()
-                .filter_map(|(key, entry)| <[u8; N]>::try_from(&key[..]).ok().map(|k| (k, entry))),
-        );
-        if slots.is_empty() {
-            return FixedIndex::default();
+/// Slots a search reads on average, for the prefetch.
+const RUN_SLOTS: usize = 2;
+
+impl<const N: usize, V: Copy> HashTable<N, V> {
+    /// Builds the table from `(key, value)` pairs, in any order; equal keys keep all values.
+    pub(crate) fn build(mut pairs: Vec<([u8; N], V)>) -> HashTable<N, V> {
+        if pairs.is_empty() {
+            return HashTable::default();
         }
-        slots.sort_unstable();
-        let buckets = slots.len().div_ceil(BUCKET_SLOTS).max(2);
-        let bits = usize::BITS - (buckets - 1).leading_zeros();
-        let shift = 64 - bits;
-        let mut directory = vec_for_random_access((1usize << bits) + 1);
-        let mut filter = PresenceFilter::new(slots.len());
-        for (position, (key, _)) in slots.iter().enumerate() {
-            filter.insert(filter_bits(key));
-            let bucket = (leading_bits(key) >> shift) as usize;
-            while directory.len() <= bucket {
-                directory.push(position as u32);
+        pairs.sort_unstable_by(|a, b| table_order(&a.0, &b.0));
+        let capacity = (pairs.len() as u64 * 3).div_ceil(2);
+        let mut table = HashTable {
+            filter: PresenceFilter::new(pairs.len()),
+            slots: Vec::new(),
+            capacity,
+            len: pairs.len(),
+            repeats_keys: pairs.windows(2).any(|pair| pair[0].0 == pair[1].0),
+        };
+        // Keys pushed past the end need room: a few more slots than the capacity is plenty
+        // for random keys, and the vector grows if not.
+        let mut slots = vec_for_random_access(capacity as usize + 64);
+        for (key, value) in pairs {
+            table.filter.insert(spread(&key));
+            let home = table.home(spread(&key));
+            if slots.len() < home {
+                slots.resize(home, None);
+            }
+            slots.push(Some((key, value)));
+        }
+        slots.push(None);
+        table.slots = slots;
+        table
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The home slot of a key whose [`spread`] is `spread`.
+    #[inline]
+    fn home(&self, spread: u64) -> usize {
+        ((u128::from(spread) * u128::from(self.capacity)) >> 64) as usize
+    }
+
+    // A search runs in the stages of [`KeyIndex`]'s, fewer of them.
+
+    /// Stage 1: asks for the filter word of a key whose [`spread`] is `spread`.
+    #[inline]
+    pub(crate) fn prefetch_head(&self, spread: u64) {
+        self.filter.prefetch(spread);
+    }
+
+    /// Stage 2: whether a key whose [`spread`] is `spread` may be present; if so, asks for the
+    /// slots a search for it will most likely read.
+    #[inline]
+    pub(crate) fn may_contain(&self, spread: u64) -> bool {
+        if self.len == 0 || !self.filter.may_contain(spread) {
+            return false;
+        }
+        let home = self.home(spread);
+        prefetch_span(&self.slots, home..home + RUN_SLOTS);
+        true
+    }
+
+    /// Stage 3: calls `found` with the value of every slot holding exactly `key`, whose
+    /// [`spread`] is `spread`.
+    #[inline]
+    pub(crate) fn find(&self, key: &[u8; N], spread: u64, mut found: impl FnMut(V)) {
+        let Some(run) = self.slots.get(self.home(spread)..) else {
+            return;
+        };
+        for slot in run {
+            let Some((slot_key, value)) = slot else {
+                break;
+            };
+            if slot_key == key {
+                found(*value);
+                if self.repeats_keys {
+                    continue;
+                }
+                break;
+            }
+            // Past a key ordered after this one, nothing can equal it.
+            let slot_spread = self::spread(slot_key);
+            if slot_spread > spread || (slot_spread == spread && slot_key > key) {
+                break;
             }
         }
-        while directory.len() <= (1usize << bits) {
-            directory.push(slots.len() as u32);
-        }
-        FixedIndex {
-            filter,
-            slots,
-            directory,
-            shift,
-        }
     }
 
-    // The same stages as [`KeyIndex`]'s, with the key stored in the slot.
-
-    /// Stage 1: asks for the filter word and directory entry of `key`.
-    #[inline]
-    pub(crate) fn prefetch_head(&self, key: &[u8; N]) {
-        if !self.slots.is_empty() {
-            self.filter.prefetch(filter_bits(key));
-            prefetch_at(&self.directory, (leading_bits(key) >> self.shift) as usize);
-        }
-    }
-
-    /// Stage 2: the slot positions that may hold `key`, empty when the filter rules it out;
-    /// asks for those slots.
-    #[inline]
-    pub(crate) fn bucket(&self, key: &[u8; N]) -> Range<u32> {
-        if self.slots.is_empty() || !self.filter.may_contain(filter_bits(key)) {
-            return 0..0;
-        }
-        bucket_slots(
-            &self.directory,
-            (leading_bits(key) >> self.shift) as usize,
-            &self.slots,
-        )
-    }
-
-    /// Stage 3: calls `found` with every entry of `bucket` stored under exactly `key`.
-    #[inline]
-    pub(crate) fn matches(&self, key: &[u8; N], bucket: Range<u32>, mut found: impl FnMut(u32)) {
-        let slots = self
-            .slots
-            .get(bucket.start as usize..bucket.end as usize)
-            .unwrap_or_default();
-        for (slot_key, entry) in slots {
-            match slot_key.cmp(key) {
-                std::cmp::Ordering::Less => continue,
-                std::cmp::Ordering::Equal => found(*entry),
-                std::cmp::Ordering::Greater => break,
-            }
-        }
-    }
-
-    /// Every `(key, entry)` pair, in index order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
-        self.slots.iter().map(|(key, entry)| (&key[..], *entry))
+    /// Every `(key, value)` pair, in table order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8; N], V)> + '_ {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|(key, value)| (key, *value))
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<([u8; N], u32)>()
+        self.slots.capacity() * std::mem::size_of::<Option<([u8; N], V)>>()
             + self.filter.heap_bytes()
-            + self.directory.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod hash_table_tests {
+    use super::*;
+
+    fn key(n: u64, tail: u8) -> [u8; 16] {
+        let mut key = [tail; 16];
+        key[..8].copy_from_slice(&n.to_be_bytes());
+        key
+    }
+
+    fn find(table: &HashTable<16, u32>, key: &[u8; 16]) -> Vec<u32> {
+        let mut found = Vec::new();
+        let spread = spread(key);
+        table.prefetch_head(spread);
+        if table.may_contain(spread) {
+            table.find(key, spread, |value| found.push(value));
+        }
+        found.sort_unstable();
+        found
+    }
+
+    #[test]
+    fn finds_exact_keys_only() {
+        let pairs = vec![
+            (key(u64::MAX, 1), 1),
+            (key(u64::MAX, 2), 2),
+            (key(u64::MAX, 2), 3),
+            (key(0, 0), 4),
+            (key(1 << 63, 9), 5),
+        ];
+        let table = HashTable::build(pairs);
+        assert_eq!(table.len(), 5);
+        assert_eq!(find(&table, &key(u64::MAX, 1)), [1]);
+        assert_eq!(find(&table, &key(u64::MAX, 2)), [2, 3]);
+        assert_eq!(find(&table, &key(0, 0)), [4]);
+        assert_eq!(find(&table, &key(1 << 63, 9)), [5]);
+        for absent in [
+            key(u64::MAX, 3),
+            key(u64::MAX, 0),
+            key(0, 1),
+            key(1 << 62, 0),
+        ] {
+            assert_eq!(find(&table, &absent), Vec::<u32>::new());
+        }
+        assert_eq!(find(&HashTable::default(), &key(0, 0)), Vec::<u32>::new());
+        assert_eq!(table.iter().count(), 5);
+    }
+
+    #[test]
+    fn random_and_crowded_keys_round_trip() {
+        // Random keys, and keys whose leading bits are all alike (every home the same slot).
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut random = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let spread: Vec<([u8; 16], u32)> = (0..5000).map(|n| (key(random(), n as u8), n)).collect();
+        // The 5000 smallest of 20000 random keys: their leading bits cover a quarter of the
+        // range, as the first hashes of a sorted list do.
+        let mut sorted: Vec<([u8; 16], u32)> =
+            (0..20000).map(|n| (key(random(), n as u8), n)).collect();
+        sorted.sort_unstable();
+        sorted.truncate(5000);
+        for pairs in [spread, sorted] {
+            let table = HashTable::build(pairs.clone());
+            for (k, value) in &pairs {
+                assert_eq!(find(&table, k), [*value]);
+                let mut absent = *k;
+                absent[15] ^= 0x80;
+                if !pairs.iter().any(|(other, _)| *other == absent) {
+                    assert_eq!(find(&table, &absent), Vec::<u32>::new());
+                }
+            }
+            let mut keys: Vec<[u8; 16]> = table.iter().map(|(k, _)| *k).collect();
+            assert!(keys.is_sorted_by(|a, b| table_order(a, b).is_le()));
+            keys.sort_unstable();
+            keys.dedup();
+            assert_eq!(keys.len(), pairs.len());
+            // Uneven keys still spread evenly: searches stay short.
+            let slots_read: usize = pairs
+                .iter()
+                .map(|(k, _)| {
+                    let home = table.home(super::spread(k));
+                    let at = table
+                        .slots
+                        .iter()
+                        .position(|s| s.is_some_and(|(x, _)| x == *k));
+                    at.map_or(usize::MAX, |at| at + 1 - home)
+                })
+                .sum();
+            let average = slots_read as f64 / pairs.len() as f64;
+            assert!(average < 5.0, "{average} slots read on average");
+        }
+    }
+
+    #[test]
+    fn keys_alike_in_their_first_sixteen_bytes_are_still_found() {
+        // All share one home; the table degrades to a scan but stays exact.
+        let pairs: Vec<([u8; 20], u32)> = (0..300u32)
+            .map(|n| {
+                let mut k = [7u8; 20];
+                k[16..].copy_from_slice(&n.to_be_bytes());
+                (k, n)
+            })
+            .collect();
+        let table = HashTable::build(pairs.clone());
+        for (k, value) in &pairs {
+            let mut found = Vec::new();
+            table.find(k, spread(k), |v| found.push(v));
+            assert_eq!(found, [*value]);
+        }
+        let mut found = Vec::new();
+        let absent = [7u8; 20].map(|b| b ^ 1);
+        table.find(&absent, spread(&absent), |v| found.push(v));
+        assert!(found.is_empty());
     }
 }

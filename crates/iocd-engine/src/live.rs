@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 /// Roughly how many keys are looked up together by [`Snapshot::evaluate_batch`]: enough for
 /// their memory accesses to overlap, few enough for the processor to keep track of them all
-/// (on the benchmark machine, 32 hashes or 8 URLs per group did best).
+/// (on the benchmark machine, 32 to 128 hashes or 8 URLs per group did about equally well).
 const GROUP_KEYS: usize = 64;
 
 /// The number of leading items that make up the next group: items are added while their
@@ -28,7 +28,12 @@ fn group_len(items: &[(&Observable, &Device)]) -> usize {
     let mut keys = 0;
     for (taken, (observable, _)) in items.iter().enumerate() {
         keys += match observable {
-            Observable::File(_) => 2,
+            Observable::File(hashes) => {
+                usize::from(hashes.sha256.is_some())
+                    + usize::from(hashes.sha1.is_some())
+                    + usize::from(hashes.md5.is_some())
+                    + usize::from(hashes.certificate.is_some())
+            }
             Observable::Ip(_) => 8,
             Observable::Domain(host) => 1 + host.bytes().filter(|&b| b == b'.').count(),
             Observable::Url(url) => {
@@ -163,21 +168,14 @@ impl Snapshot {
                 let (group, after) = rest.split_at(group_len(rest));
                 rest = after;
                 candidates.resize_with(group.len(), Vec::new);
-                self.base.collect_batch(
-                    group,
-                    now,
-                    &|id| superseded_after(0, id),
-                    candidates,
-                    sets,
-                );
+                // A set must not match its indicators changed in a later chunk.
+                let later = |id| superseded_after(0, id);
+                let skip = (!chunks.is_empty()).then_some(&later as &dyn Fn(i64) -> bool);
+                self.base.collect_batch(group, now, skip, candidates, sets);
                 for (level, chunk) in chunks.iter().enumerate() {
-                    chunk.set.collect_batch(
-                        group,
-                        now,
-                        &|id| superseded_after(level + 1, id),
-                        candidates,
-                        sets,
-                    );
+                    let later = |id| superseded_after(level + 1, id);
+                    let skip = (level + 1 < chunks.len()).then_some(&later as &dyn Fn(i64) -> bool);
+                    chunk.set.collect_batch(group, now, skip, candidates, sets);
                 }
                 for found in candidates.iter_mut() {
                     emit(decide_in_place(found));

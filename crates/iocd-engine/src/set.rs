@@ -1,7 +1,7 @@
 //! The compiled match set: every active indicator of one tenant in eight key indexes (one per
 //! hash kind, IPv4, IPv6, domains, URLs), immutable once built and shared between threads.
 
-use crate::index::{FixedIndex, KeyIndex, PresenceFilter, fingerprint};
+use crate::index::{HashTable, KeyIndex, PresenceFilter, fingerprint, spread};
 use crate::observable::{FileHashes, Observable, ObservedUrl, parse_thumbprint};
 use crate::policy::{Candidate, specificity};
 use iocd_model::{Action, IndicatorType, Timestamp, parse_ip_value};
@@ -249,6 +249,11 @@ pub fn compile(indicator: &EngineIndicator) -> Result<CompiledIndicator, Compile
     })
 }
 
+/// `key` as an array of `N` bytes, if it has that length.
+fn fixed<const N: usize>(key: &[u8]) -> Option<[u8; N]> {
+    key.try_into().ok()
+}
+
 /// The device an observable was seen on: its device-group names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Device {
@@ -278,11 +283,13 @@ impl Device {
 /// An immutable set of compiled indicators with one key index per kind.
 #[derive(Debug, Default, Clone)]
 pub struct MatchSet {
-    md5: FixedIndex<16>,
-    sha1: FixedIndex<20>,
-    sha256: FixedIndex<32>,
+    /// File hashes, each with its entry in the same slot.
+    md5: HashTable<16, Entry>,
+    sha1: HashTable<20, Entry>,
+    sha256: HashTable<32, Entry>,
     /// Indexed by [`IndexKind`]; the three hash kinds above leave their slot here empty.
     indexes: [KeyIndex; 8],
+    /// The entries the [`KeyIndex`]es point at.
     entries: Vec<Entry>,
     /// Scope 0 is "all devices" (empty).
     scopes: Vec<Arc<[String]>>,
@@ -303,6 +310,7 @@ impl MatchSet {
         };
         let mut scope_numbers: HashMap<Arc<[String]>, u32> = HashMap::new();
         let mut pairs: [Vec<(Box<[u8]>, u32)>; 8] = Default::default();
+        let (mut md5, mut sha1, mut sha256) = (Vec::new(), Vec::new(), Vec::new());
         for mut indicator in indicators {
             indicator.entry.scope = if indicator.groups.is_empty() {
                 0
@@ -314,15 +322,31 @@ impl MatchSet {
                         (set.scopes.len() - 1) as u32
                     })
             };
-            let entry_number = set.entries.len() as u32;
-            match indicator.kind {
-                IndexKind::Ipv4 => set.ipv4_prefixes.push(indicator.key[0]),
-                IndexKind::Ipv6 => set.ipv6_prefixes.push(indicator.key[0]),
-                _ => {}
+            let entry = indicator.entry;
+            // `compile` checked the hash lengths.
+            let hash_added = match indicator.kind {
+                IndexKind::Md5 => fixed(&indicator.key).map(|key| md5.push((key, entry))),
+                IndexKind::Sha1 => fixed(&indicator.key).map(|key| sha1.push((key, entry))),
+                IndexKind::Sha256 => fixed(&indicator.key).map(|key| sha256.push((key, entry))),
+                IndexKind::Ipv4 => {
+                    set.ipv4_prefixes.push(indicator.key[0]);
+                    None
+                }
+                IndexKind::Ipv6 => {
+                    set.ipv6_prefixes.push(indicator.key[0]);
+                    None
+                }
+                _ => None,
+            };
+            if hash_added.is_none() {
+                let entry_number = set.entries.len() as u32;
+                set.entries.push(entry);
+                pairs[indicator.kind as usize].push((indicator.key, entry_number));
             }
-            set.entries.push(indicator.entry);
-            pairs[indicator.kind as usize].push((indicator.key, entry_number));
         }
+        set.md5 = HashTable::build(md5);
+        set.sha1 = HashTable::build(sha1);
+        set.sha256 = HashTable::build(sha256);
         for prefixes in [&mut set.ipv4_prefixes, &mut set.ipv6_prefixes] {
             prefixes.sort_unstable_by(|a, b| b.cmp(a));
             prefixes.dedup();
@@ -337,23 +361,18 @@ impl MatchSet {
             set.url_hosts.insert(fingerprint(&key[..host_len]));
         }
         for (kind, pairs) in INDEX_KINDS.into_iter().zip(pairs) {
-            match kind {
-                IndexKind::Md5 => set.md5 = FixedIndex::build(pairs),
-                IndexKind::Sha1 => set.sha1 = FixedIndex::build(pairs),
-                IndexKind::Sha256 => set.sha256 = FixedIndex::build(pairs),
-                _ => set.indexes[kind as usize] = KeyIndex::build(pairs),
-            }
+            set.indexes[kind as usize] = KeyIndex::build(pairs);
         }
         set
     }
 
     /// Number of indicators in the set.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.md5.len() + self.sha1.len() + self.sha256.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// Heap memory held by the set, in bytes.
@@ -371,30 +390,37 @@ impl MatchSet {
                 .sum::<usize>()
     }
 
+    /// Every `(kind, key, entry)` in the set.
+    fn keyed_entries(&self) -> impl Iterator<Item = (IndexKind, &[u8], Entry)> + '_ {
+        INDEX_KINDS.into_iter().flat_map(move |kind| {
+            let pairs: Box<dyn Iterator<Item = (&[u8], Entry)> + '_> = match kind {
+                IndexKind::Md5 => Box::new(self.md5.iter().map(|(k, e)| (&k[..], e))),
+                IndexKind::Sha1 => Box::new(self.sha1.iter().map(|(k, e)| (&k[..], e))),
+                IndexKind::Sha256 => Box::new(self.sha256.iter().map(|(k, e)| (&k[..], e))),
+                _ => Box::new(
+                    self.indexes[kind as usize]
+                        .iter()
+                        .map(|(key, number)| (key, self.entries[number as usize])),
+                ),
+            };
+            pairs.map(move |(key, entry)| (kind, key, entry))
+        })
+    }
+
     /// Every indicator in the set, compiled again (for merging into a new set).
     pub fn indicators(&self) -> impl Iterator<Item = CompiledIndicator> + '_ {
-        INDEX_KINDS.into_iter().flat_map(move |kind| {
-            let pairs: Box<dyn Iterator<Item = (&[u8], u32)> + '_> = match kind {
-                IndexKind::Md5 => Box::new(self.md5.iter()),
-                IndexKind::Sha1 => Box::new(self.sha1.iter()),
-                IndexKind::Sha256 => Box::new(self.sha256.iter()),
-                _ => Box::new(self.indexes[kind as usize].iter()),
-            };
-            pairs.map(move |(key, entry_number)| {
-                let entry = self.entries[entry_number as usize];
-                CompiledIndicator {
-                    kind,
-                    key: key.into(),
-                    entry,
-                    groups: self.scopes[entry.scope as usize].clone(),
-                }
+        self.keyed_entries()
+            .map(|(kind, key, entry)| CompiledIndicator {
+                kind,
+                key: key.into(),
+                entry,
+                groups: self.scopes[entry.scope as usize].clone(),
             })
-        })
     }
 
     /// Ids of all indicators in the set.
     pub fn ids(&self) -> impl Iterator<Item = i64> + '_ {
-        self.entries.iter().map(|e| e.id)
+        self.keyed_entries().map(|(_, _, entry)| entry.id)
     }
 
     /// For each `(observable, device)` of `items`, appends to the same position of `out` every
@@ -407,12 +433,19 @@ impl MatchSet {
         &self,
         items: &[(&Observable, &Device)],
         now: Timestamp,
-        skip: &dyn Fn(i64) -> bool,
+        skip: Option<&dyn Fn(i64) -> bool>,
         out: &mut [Vec<Candidate>],
         scratch: &mut Scratch,
     ) {
-        let Scratch { probes, found } = scratch;
+        let Scratch {
+            probes,
+            hashes,
+            pending,
+            found,
+        } = scratch;
         probes.clear();
+        hashes.clear();
+        pending.clear();
         found.clear();
         // Planning a URL reads the host filter: ask for those words first.
         for (observable, _) in items {
@@ -428,66 +461,92 @@ impl MatchSet {
                 probes,
             };
             match observable {
-                Observable::File(hashes) => planner.file(hashes),
+                Observable::File(file) => {
+                    self.plan_hashes(item as u32, file, hashes);
+                    planner.certificate(file);
+                }
                 Observable::Ip(ip) => planner.ip(*ip),
                 Observable::Domain(host) => planner.domain(host),
                 Observable::Url(url) => planner.url(url),
             }
         }
-        fn key_of<'a>(probe: &'a Probe, items: &[(&'a Observable, &Device)]) -> Resolved<'a> {
+        fn key_of<'a>(probe: &'a Probe, items: &[(&'a Observable, &Device)]) -> &'a [u8] {
             probe.key.resolve(items[probe.item as usize].0)
         }
-        for probe in probes.iter() {
-            match key_of(probe, items) {
-                Resolved::Md5(key) => self.md5.prefetch_head(key),
-                Resolved::Sha1(key) => self.sha1.prefetch_head(key),
-                Resolved::Sha256(key) => self.sha256.prefetch_head(key),
-                Resolved::Key(_) => {
-                    self.indexes[probe.kind as usize].prefetch_head(probe.fingerprint)
-                }
-            }
-        }
-        for probe in probes.iter_mut() {
-            probe.bucket = match key_of(probe, items) {
-                Resolved::Md5(key) => self.md5.bucket(key),
-                Resolved::Sha1(key) => self.sha1.bucket(key),
-                Resolved::Sha256(key) => self.sha256.bucket(key),
-                Resolved::Key(_) => self.indexes[probe.kind as usize].bucket(probe.fingerprint),
-            };
-        }
-        for (number, probe) in probes.iter().enumerate() {
-            if probe.bucket.is_empty() {
-                continue;
-            }
-            let number = number as u32;
-            let mut hit = |position: u32, entry: u32| {
-                iocd_prefetch::prefetch_at(&self.entries, entry as usize);
-                found.push((number, position, entry));
-            };
-            let bucket = probe.bucket.clone();
-            match key_of(probe, items) {
-                Resolved::Md5(key) => self.md5.matches(key, bucket, |entry| hit(0, entry)),
-                Resolved::Sha1(key) => self.sha1.matches(key, bucket, |entry| hit(0, entry)),
-                Resolved::Sha256(key) => self.sha256.matches(key, bucket, |entry| hit(0, entry)),
-                Resolved::Key(_) => self.indexes[probe.kind as usize].same_fingerprint(
-                    probe.fingerprint,
-                    bucket,
-                    hit,
-                ),
-            }
-        }
         let now = now.ticks();
+
+        // Stage 1: filter words and directory entries.
+        for probe in hashes.iter() {
+            match probe.kind {
+                HashKind::Md5 => self.md5.prefetch_head(probe.spread),
+                HashKind::Sha1 => self.sha1.prefetch_head(probe.spread),
+                HashKind::Sha256 => self.sha256.prefetch_head(probe.spread),
+            }
+        }
+        for probe in probes.iter() {
+            self.indexes[probe.kind as usize].prefetch_head(probe.fingerprint);
+        }
+        // Stage 2: the filters; slots of what passes.
+        hashes.retain(|probe| match probe.kind {
+            HashKind::Md5 => self.md5.may_contain(probe.spread),
+            HashKind::Sha1 => self.sha1.may_contain(probe.spread),
+            HashKind::Sha256 => self.sha256.may_contain(probe.spread),
+        });
+        for (number, probe) in probes.iter_mut().enumerate() {
+            probe.bucket = self.indexes[probe.kind as usize].bucket(probe.fingerprint);
+            if !probe.bucket.is_empty() {
+                pending.push(number as u32);
+            }
+        }
+        // Stage 3: file hashes are found, entries and all; the other kinds find their slots
+        // with the same fingerprint, and ask for their key bytes and entries.
+        for probe in hashes.iter() {
+            let item = probe.item as usize;
+            let (Observable::File(file), device) = items[item] else {
+                continue;
+            };
+            let mut hit = |entry: Entry| {
+                let kind = probe.kind.index_kind();
+                if let Some(candidate) = self.accept(kind, entry, 0, None, device, now, skip) {
+                    out[item].push(candidate);
+                }
+            };
+            match probe.kind {
+                HashKind::Md5 => file
+                    .md5
+                    .iter()
+                    .for_each(|key| self.md5.find(key, probe.spread, &mut hit)),
+                HashKind::Sha1 => file
+                    .sha1
+                    .iter()
+                    .for_each(|key| self.sha1.find(key, probe.spread, &mut hit)),
+                HashKind::Sha256 => file
+                    .sha256
+                    .iter()
+                    .for_each(|key| self.sha256.find(key, probe.spread, &mut hit)),
+            }
+        }
+        for &number in pending.iter() {
+            let probe = &probes[number as usize];
+            self.indexes[probe.kind as usize].same_fingerprint(
+                probe.fingerprint,
+                probe.bucket.clone(),
+                |position, entry| {
+                    iocd_prefetch::prefetch_at(&self.entries, entry as usize);
+                    found.push((number, position, entry));
+                },
+            );
+        }
+        // Stage 4: the other kinds compare key bytes (fingerprints can collide) and accept.
         for &(number, position, entry) in found.iter() {
             let probe = &probes[number as usize];
-            if let Resolved::Key(key) = key_of(probe, items)
-                && !self.indexes[probe.kind as usize].key_is(position, key)
-            {
+            if !self.indexes[probe.kind as usize].key_is(position, key_of(probe, items)) {
                 continue;
             }
             let item = probe.item as usize;
             if let Some(candidate) = self.accept(
                 probe.kind,
-                entry,
+                self.entries[entry as usize],
                 probe.specificity,
                 probe.port,
                 items[item].1,
@@ -499,21 +558,50 @@ impl MatchSet {
         }
     }
 
+    /// Adds a [`HashProbe`] for each of `file`'s hashes whose table is not empty.
+    fn plan_hashes(&self, item: u32, file: &FileHashes, hashes: &mut Vec<HashProbe>) {
+        let mut plan = |kind: HashKind, key: Option<&[u8]>, table_len: usize| {
+            if let Some(key) = key
+                && table_len > 0
+            {
+                hashes.push(HashProbe {
+                    item,
+                    kind,
+                    spread: spread(key),
+                });
+            }
+        };
+        plan(
+            HashKind::Sha256,
+            file.sha256.as_ref().map(|k| &k[..]),
+            self.sha256.len(),
+        );
+        plan(
+            HashKind::Sha1,
+            file.sha1.as_ref().map(|k| &k[..]),
+            self.sha1.len(),
+        );
+        plan(
+            HashKind::Md5,
+            file.md5.as_ref().map(|k| &k[..]),
+            self.md5.len(),
+        );
+    }
+
     /// Filters one found entry (expiry, superseded, port, scope) into a candidate.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn accept(
         &self,
         kind: IndexKind,
-        entry_number: u32,
+        entry: Entry,
         specificity: u32,
         port: Option<u16>,
         device: &Device,
         now: i64,
-        skip: &dyn Fn(i64) -> bool,
+        skip: Option<&dyn Fn(i64) -> bool>,
     ) -> Option<Candidate> {
-        let entry = self.entries[entry_number as usize];
-        if entry.expires <= now || skip(entry.id) {
+        if entry.expires <= now || skip.is_some_and(|skip| skip(entry.id)) {
             return None;
         }
         if let Some(port) = port
@@ -544,9 +632,6 @@ impl MatchSet {
 /// point into their observables instead of borrowing, so their buffers can be reused.
 #[derive(Debug, Clone, Copy)]
 enum ProbeKey {
-    Md5,
-    Sha1,
-    Sha256,
     /// The file's certificate thumbprint.
     Certificate,
     /// The first `len` bytes of the URL's match key.
@@ -560,38 +645,14 @@ enum ProbeKey {
     Ip(IpKey),
 }
 
-/// A probe's key, found in its observable.
-enum Resolved<'a> {
-    Md5(&'a [u8; 16]),
-    Sha1(&'a [u8; 20]),
-    Sha256(&'a [u8; 32]),
-    /// A key of one of the [`KeyIndex`]es (empty if the observable lacks it, which planning
-    /// never lets happen).
-    Key(&'a [u8]),
-}
-
 impl ProbeKey {
-    fn resolve<'a>(&'a self, observable: &'a Observable) -> Resolved<'a> {
-        let file = match observable {
-            Observable::File(hashes) => Some(hashes),
-            _ => None,
-        };
+    /// The key's bytes, found in its observable (empty if the observable lacks it, which
+    /// planning never lets happen).
+    fn resolve<'a>(&'a self, observable: &'a Observable) -> &'a [u8] {
         let host = |host: &'a str, start: u32| host.as_bytes().get(start as usize..);
         let key = match (self, observable) {
-            (ProbeKey::Md5, _) => match file.and_then(|f| f.md5.as_ref()) {
-                Some(hash) => return Resolved::Md5(hash),
-                None => None,
-            },
-            (ProbeKey::Sha1, _) => match file.and_then(|f| f.sha1.as_ref()) {
-                Some(hash) => return Resolved::Sha1(hash),
-                None => None,
-            },
-            (ProbeKey::Sha256, _) => match file.and_then(|f| f.sha256.as_ref()) {
-                Some(hash) => return Resolved::Sha256(hash),
-                None => None,
-            },
             (ProbeKey::Ip(key), _) => Some(key.as_bytes()),
-            (ProbeKey::Certificate, _) => file.and_then(|f| f.certificate.as_deref()),
+            (ProbeKey::Certificate, Observable::File(file)) => file.certificate.as_deref(),
             (ProbeKey::UrlKey { len }, Observable::Url(url)) => {
                 url.match_key().as_bytes().get(..*len as usize)
             }
@@ -599,25 +660,57 @@ impl ProbeKey {
             (ProbeKey::Host { start }, Observable::Url(url)) => host(url.host(), *start),
             _ => None,
         };
-        Resolved::Key(key.unwrap_or_default())
+        key.unwrap_or_default()
     }
+}
+
+/// The three file hash tables.
+#[derive(Debug, Clone, Copy)]
+enum HashKind {
+    Md5,
+    Sha1,
+    Sha256,
+}
+
+impl HashKind {
+    fn index_kind(self) -> IndexKind {
+        match self {
+            HashKind::Md5 => IndexKind::Md5,
+            HashKind::Sha1 => IndexKind::Sha1,
+            HashKind::Sha256 => IndexKind::Sha256,
+        }
+    }
+}
+
+/// One file hash to look up on behalf of one observable: 16 bytes, because most lookups are
+/// of hashes.
+#[derive(Debug, Clone)]
+struct HashProbe {
+    item: u32,
+    kind: HashKind,
+    /// Of the hash, see [`spread`].
+    spread: u64,
 }
 
 /// Memory [`MatchSet::collect_batch`] reuses from one call to the next.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     probes: Vec<Probe>,
+    hashes: Vec<HashProbe>,
+    /// The probes whose key may be in their index, after the filters.
+    pending: Vec<u32>,
     /// (probe, slot position, entry) of every slot that may hold a probe's key.
     found: Vec<(u32, u32, u32)>,
 }
 
-/// One key to look up on behalf of one observable, with what a match of it means.
+/// One key of a [`KeyIndex`] to look up on behalf of one observable, with what a match of it
+/// means.
 #[derive(Debug, Clone)]
 struct Probe {
     item: u32,
     kind: IndexKind,
     key: ProbeKey,
-    /// Of the key, for the [`KeyIndex`] kinds.
+    /// Of the key.
     fingerprint: u64,
     specificity: u32,
     port: Option<u16>,
@@ -635,15 +728,10 @@ struct Planner<'a> {
 
 impl Planner<'_> {
     fn push(&mut self, kind: IndexKind, key: ProbeKey, specificity: u32, port: Option<u16>) {
-        let fingerprint = match key.resolve(self.observable) {
-            Resolved::Key(bytes) => {
-                if self.set.indexes[kind as usize].len() == 0 {
-                    return;
-                }
-                fingerprint(bytes)
-            }
-            _ => 0,
-        };
+        if self.set.indexes[kind as usize].len() == 0 {
+            return;
+        }
+        let fingerprint = fingerprint(key.resolve(self.observable));
         self.probes.push(Probe {
             item: self.item,
             kind,
@@ -655,16 +743,8 @@ impl Planner<'_> {
         });
     }
 
-    fn file(&mut self, hashes: &FileHashes) {
-        if hashes.sha256.is_some() {
-            self.push(IndexKind::Sha256, ProbeKey::Sha256, 0, None);
-        }
-        if hashes.sha1.is_some() {
-            self.push(IndexKind::Sha1, ProbeKey::Sha1, 0, None);
-        }
-        if hashes.md5.is_some() {
-            self.push(IndexKind::Md5, ProbeKey::Md5, 0, None);
-        }
+    /// The signer's thumbprint (the hashes take [`MatchSet::plan_hashes`]).
+    fn certificate(&mut self, hashes: &FileHashes) {
         if hashes.certificate.is_some() {
             self.push(IndexKind::Certificate, ProbeKey::Certificate, 0, None);
         }

@@ -10,17 +10,43 @@
 /// Hints that `value` will be read soon, into every cache level.
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
+    prefetch_address((value as *const T).cast());
+}
+
+/// Hints that every cache line holding a value of `slice[range]` will be read soon; the part
+/// of `range` outside the slice is ignored.
+#[inline(always)]
+pub fn prefetch_span<T>(slice: &[T], range: core::ops::Range<usize>) {
+    let end = range.end.min(slice.len());
+    if range.start >= end || core::mem::size_of::<T>() == 0 {
+        return;
+    }
+    let bytes = slice[range.start..end].as_ptr().cast::<u8>();
+    let len = (end - range.start) * core::mem::size_of::<T>();
+    // From the line holding the first byte to the line holding the last.
+    let skew = bytes as usize % CACHE_LINE;
+    let mut offset = 0;
+    while offset < skew + len {
+        prefetch_address(bytes.wrapping_sub(skew).wrapping_add(offset));
+        offset += CACHE_LINE;
+    }
+}
+
+/// The cache line size of the processors this runs on (x86_64 and most ARM cores).
+const CACHE_LINE: usize = 64;
+
+/// Hints that the memory at `address` will be read soon. The address need not be valid: a
+/// prefetch never faults (the callers keep it within a slice's lines anyway).
+#[inline(always)]
+fn prefetch_address(address: *const u8) {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
-    // SAFETY: `_mm_prefetch` only hints the cache; it cannot fault or write, and the pointer
-    // comes from a live reference. SSE is part of the x86_64 baseline.
+    // SAFETY: as in `prefetch`; `_mm_prefetch` of any address is a hint that cannot fault.
     unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-            (value as *const T).cast(),
-        );
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(address.cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = address;
 }
 
 /// Hints that `slice[index]` will be read soon; does nothing when `index` is out of bounds.
@@ -77,6 +103,10 @@ mod tests {
         prefetch(&values[1]);
         prefetch_at(&values, 2);
         prefetch_at(&values, 99);
+        prefetch_span(&values, 1..3);
+        prefetch_span(&values, 2..99);
+        prefetch_span(&values, 5..9);
+        prefetch_span(&[(); 4], 0..4);
         assert_eq!(values, [1, 2, 3]);
     }
 
