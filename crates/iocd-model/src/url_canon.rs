@@ -166,32 +166,91 @@ fn canonicalise_general(raw: &str) -> Result<String, UrlError> {
     Ok(url.into())
 }
 
-/// Bytes the fast path passes through unchanged: printable ASCII except the characters the
-/// general path would escape, decode or treat specially.
-const SIMPLE_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
+/// Byte classes for the fast path, as bits of [`BYTE_CLASS`].
+mod class {
+    /// Printable ASCII except the characters the general path would escape, decode or treat
+    /// specially: passed through unchanged.
+    pub const SIMPLE: u8 = 1;
+    /// Letters, digits, `-` and `.`: the bytes of a plain DNS host.
+    pub const HOST: u8 = 2;
+    /// `/`, `?`, `#`: the end of the authority.
+    pub const AUTHORITY_END: u8 = 4;
+    pub const QUERY: u8 = 8;
+    pub const FRAGMENT: u8 = 16;
+    pub const DOT: u8 = 32;
+}
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
     let mut b = 0x21;
     while b < 0x7F {
-        table[b] = !matches!(
-            b as u8,
+        let byte = b as u8;
+        if !matches!(
+            byte,
             b'%' | b'\\' | b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'\'' | b'@' | b'^' | b'|'
-        );
+        ) {
+            table[b] |= class::SIMPLE;
+        }
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.' {
+            table[b] |= class::HOST;
+        }
+        table[b] |= match byte {
+            b'/' => class::AUTHORITY_END,
+            b'?' => class::AUTHORITY_END | class::QUERY,
+            b'#' => class::AUTHORITY_END | class::FRAGMENT,
+            b'.' => class::DOT,
+            _ => 0,
+        };
         b += 1;
     }
     table
 };
+
+#[inline]
+fn class_of(b: u8) -> u8 {
+    BYTE_CLASS[usize::from(b)]
+}
 
 /// Whether a host label is an IDNA `xn--` label (which needs the general path's validation).
 fn is_punycode_label(label: &[u8]) -> bool {
     label.len() >= 4 && label[..4].eq_ignore_ascii_case(b"xn--")
 }
 
+/// Whether a host of letters, digits, `-` and `.` (trailing dot removed) is one the general
+/// path would leave as it is apart from letter case: no empty label, no punycode label (the
+/// general path validates those), and a last label that does not make it an IPv4 address.
+fn is_plain_host(host: &[u8]) -> bool {
+    let mut label_start = 0;
+    let mut previous = 0u8;
+    let mut double_hyphen = false;
+    for (position, &b) in host.iter().enumerate() {
+        if b == b'.' {
+            if position == label_start {
+                return false;
+            }
+            label_start = position + 1;
+        }
+        double_hyphen |= b == b'-' && previous == b'-';
+        previous = b;
+    }
+    let last_label = &host[label_start..];
+    if last_label.is_empty()
+        || last_label.iter().all(u8::is_ascii_digit)
+        || last_label.starts_with(b"0x")
+        || last_label.starts_with(b"0X")
+    {
+        return false;
+    }
+    // Punycode labels contain `--`, which most hosts lack.
+    !(double_hyphen && host.split(|&b| b == b'.').any(is_punycode_label))
+}
+
 /// The fast path for the common case: an ASCII `http(s)://host[:port]/path[?query]` with a
 /// plain DNS host and nothing any rule would change except letter case, a default port, a
 /// trailing dot, a fragment or an empty query. Returns `None` whenever the URL needs the
-/// general path; a property test checks both paths agree. A few short byte loops (authority,
-/// path and query, host labels) and one allocation, because every observed URL goes through
-/// here.
+/// general path; a property test checks both paths agree. Every observed URL goes through
+/// here, so the common case is two loops over the bytes that only look each byte's class up
+/// in a table, and one allocation.
 fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
     let text = raw.trim_matches(|c: char| c == ' ' || c == '\n' || c == '\r' || c == '\t');
     let bytes = text.as_bytes();
@@ -203,92 +262,74 @@ fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
         } else {
             return None;
         };
-    // The authority runs to the first `/`, `?` or `#`; its first `:` starts the port.
-    let mut authority_end = authority_start;
-    let mut colon = None;
-    while let Some(&b) = bytes.get(authority_end) {
-        match b {
-            b'/' | b'?' | b'#' => break,
-            b':' if colon.is_none() => colon = Some(authority_end),
-            _ if !SIMPLE_BYTES[usize::from(b)] => return None,
-            _ => {}
+    // The authority runs to the first `/`, `?` or `#`.
+    let rest = &bytes[authority_start..];
+    let mut authority_len = rest.len();
+    let mut host_bytes_only = class::HOST;
+    for (position, &b) in rest.iter().enumerate() {
+        let class = class_of(b);
+        if class & class::AUTHORITY_END != 0 {
+            authority_len = position;
+            break;
         }
-        authority_end += 1;
+        host_bytes_only &= class;
     }
-    // Then the path to the first `?` or `#`, the query to the first `#`, and the fragment;
-    // every byte must be simple, and no path segment may be `.` or `..` (the general path
-    // resolves those).
-    let mut query_start = None;
-    let mut end = bytes.len();
-    let mut segment_start = authority_end;
-    let dot_segment = |segment: &[u8]| matches!(segment, b"." | b"..");
-    for (position, &b) in bytes.iter().enumerate().skip(authority_end) {
-        if !SIMPLE_BYTES[usize::from(b)] {
+    let (authority, tail) = rest.split_at(authority_len);
+    // A byte that is not a host byte must be the `:` of a port.
+    let (mut host, port) = if host_bytes_only != 0 {
+        (authority, None)
+    } else {
+        let colon = authority.iter().position(|&b| b == b':')?;
+        let (host, digits) = (&authority[..colon], &authority[colon + 1..]);
+        if !host.iter().all(|&b| class_of(b) & class::HOST != 0)
+            || digits.is_empty()
+            || digits.len() > 5
+            || !digits.iter().all(u8::is_ascii_digit)
+        {
             return None;
         }
-        if end != bytes.len() {
-            continue;
-        }
-        match b {
-            b'/' | b'?' | b'#' if query_start.is_none() => {
-                if dot_segment(&bytes[segment_start..position]) {
-                    return None;
-                }
-                segment_start = position + 1;
-                match b {
-                    b'?' => query_start = Some(position),
-                    b'#' => end = position,
-                    _ => {}
-                }
-            }
-            b'#' => end = position,
-            _ => {}
-        }
-    }
-    if query_start.is_none() && end == bytes.len() && dot_segment(&bytes[segment_start..]) {
-        return None;
-    }
-    let host_end = colon.unwrap_or(authority_end);
-    let port = match colon {
-        None => None,
-        Some(colon) => {
-            let digits = &bytes[colon + 1..authority_end];
-            if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let port = digits
-                .iter()
-                .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
-            Some(u16::try_from(port).ok()?)
-        }
+        let port = digits
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+        (host, Some(u16::try_from(port).ok()?))
     };
-    let mut host = &bytes[authority_start..host_end];
     if let [rest @ .., b'.'] = host {
         host = rest;
     }
-    // Labels are non-empty runs of letters, digits and hyphens; the last one must not look
-    // like a number (IPv4 forms) and none may be punycode.
-    let mut label_start = 0;
-    for (position, &b) in host.iter().enumerate() {
-        if b == b'.' {
-            if position == label_start || is_punycode_label(&host[label_start..position]) {
-                return None;
-            }
-            label_start = position + 1;
-        } else if !(b.is_ascii_alphanumeric() || b == b'-') {
-            return None;
-        }
+    if !is_plain_host(host) {
+        return None;
     }
-    let last_label = &host[label_start..];
-    if last_label.is_empty()
-        || is_punycode_label(last_label)
-        || last_label.iter().all(u8::is_ascii_digit)
-        || last_label.starts_with(b"0x")
-        || last_label.starts_with(b"0X")
+    // Then the path to the first `?` or `#`, the query to the first `#`, and the fragment:
+    // every byte must be simple, and no path segment may be `.` or `..`.
+    let mut simple = class::SIMPLE;
+    let mut seen = 0;
+    for &b in tail {
+        let class = class_of(b);
+        simple &= class;
+        seen |= class;
+    }
+    if simple == 0 {
+        return None;
+    }
+    let end = match seen & class::FRAGMENT {
+        0 => tail.len(),
+        _ => tail.iter().position(|&b| b == b'#').unwrap_or(tail.len()),
+    };
+    let query_start = match seen & class::QUERY {
+        0 => None,
+        _ => tail[..end].iter().position(|&b| b == b'?'),
+    };
+    let path_end = query_start.unwrap_or(end);
+    if seen & class::DOT != 0
+        && tail[..path_end]
+            .split(|&b| b == b'/')
+            .any(|segment| matches!(segment, b"." | b".."))
     {
         return None;
     }
-    let path = &text[authority_end..query_start.unwrap_or(end)];
+    // The tail is ASCII, so these byte positions are character boundaries.
+    let tail_start = authority_start + authority_len;
+    let path = &text[tail_start..tail_start + path_end];
     // Room for the canonical URL and, in `iocd-engine`, the match key appended after it.
     let mut out = String::with_capacity(2 * text.len() + 2);
     out.push_str(scheme);
@@ -311,7 +352,7 @@ fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
     let path = path_start..out.len();
     let query = match query_start {
         Some(query_start) if query_start + 1 < end => {
-            out.push_str(&text[query_start..end]);
+            out.push_str(&text[tail_start + query_start..tail_start + end]);
             Some(path.end + 1..out.len())
         }
         _ => None,
