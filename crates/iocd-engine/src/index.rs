@@ -20,11 +20,19 @@ pub(crate) fn fingerprint(key: &[u8]) -> u64 {
             .rotate_left(31);
     }
     if !tail.is_empty() {
-        let mut last = [0u8; 8];
-        last[..tail.len()].copy_from_slice(tail);
-        hash = (hash ^ u64::from_le_bytes(last))
-            .wrapping_mul(MULTIPLIER)
-            .rotate_left(31);
+        // The last eight bytes, overlapping the words before when there are any (no
+        // variable-length copy, which would cost a call per key).
+        let last = match key.len().checked_sub(8) {
+            Some(start) => key[start..]
+                .iter()
+                .rev()
+                .fold(0u64, |word, &b| (word << 8) | u64::from(b)),
+            None => tail
+                .iter()
+                .rev()
+                .fold(0u64, |word, &b| (word << 8) | u64::from(b)),
+        };
+        hash = (hash ^ last).wrapping_mul(MULTIPLIER).rotate_left(31);
     }
     // MurmurHash3's 64-bit finaliser spreads every input bit over the top bits we bucket on.
     hash ^= hash >> 33;

@@ -35,14 +35,9 @@ fn group_len(items: &[(&Observable, &Device)]) -> usize {
                     + usize::from(hashes.certificate.is_some())
             }
             Observable::Ip(_) => 8,
-            Observable::Domain(host) => 1 + host.bytes().filter(|&b| b == b'.').count(),
-            Observable::Url(url) => {
-                2 + url
-                    .match_key()
-                    .bytes()
-                    .filter(|&b| b == b'.' || b == b'/')
-                    .count()
-            }
+            Observable::Domain(host) => 1 + host.len() / 6,
+            // About one label or path segment per six bytes: an estimate is enough.
+            Observable::Url(url) => 2 + url.match_key().len() / 6,
         };
         if keys > GROUP_KEYS {
             return taken.max(1);

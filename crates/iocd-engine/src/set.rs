@@ -124,7 +124,7 @@ impl CompiledIndicator {
 #[derive(Debug, Clone, Copy)]
 struct IpKey {
     bytes: [u8; 17],
-    len: usize,
+    len: u8,
     kind: IndexKind,
 }
 
@@ -165,7 +165,7 @@ impl IpKey {
     }
 
     fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        &self.bytes[..usize::from(self.len)]
     }
 }
 
@@ -440,9 +440,11 @@ impl MatchSet {
         let Scratch {
             probes,
             hashes,
+            networks,
             pending,
             found,
         } = scratch;
+        networks.clear();
         probes.clear();
         hashes.clear();
         pending.clear();
@@ -457,8 +459,8 @@ impl MatchSet {
             let mut planner = Planner {
                 set: self,
                 item: item as u32,
-                observable,
                 probes,
+                networks,
             };
             match observable {
                 Observable::File(file) => {
@@ -466,13 +468,11 @@ impl MatchSet {
                     planner.certificate(file);
                 }
                 Observable::Ip(ip) => planner.ip(*ip),
-                Observable::Domain(host) => planner.domain(host),
+                Observable::Domain(host) => planner.domain(host, None),
                 Observable::Url(url) => planner.url(url),
             }
         }
-        fn key_of<'a>(probe: &'a Probe, items: &[(&'a Observable, &Device)]) -> &'a [u8] {
-            probe.key.resolve(items[probe.item as usize].0)
-        }
+        let key_of = |probe: &Probe| probe.key.resolve(items[probe.item as usize].0, networks);
         let now = now.ticks();
 
         // Stage 1: filter words and directory entries.
@@ -492,10 +492,10 @@ impl MatchSet {
             HashKind::Sha1 => self.sha1.may_contain(probe.spread),
             HashKind::Sha256 => self.sha256.may_contain(probe.spread),
         });
-        for (number, probe) in probes.iter_mut().enumerate() {
-            probe.bucket = self.indexes[probe.kind as usize].bucket(probe.fingerprint);
-            if !probe.bucket.is_empty() {
-                pending.push(number as u32);
+        for (number, probe) in probes.iter().enumerate() {
+            let bucket = self.indexes[probe.kind as usize].bucket(probe.fingerprint);
+            if !bucket.is_empty() {
+                pending.push((number as u32, bucket));
             }
         }
         // Stage 3: file hashes are found, entries and all; the other kinds find their slots
@@ -526,11 +526,12 @@ impl MatchSet {
                     .for_each(|key| self.sha256.find(key, probe.spread, &mut hit)),
             }
         }
-        for &number in pending.iter() {
+        for (number, bucket) in pending.iter() {
+            let number = *number;
             let probe = &probes[number as usize];
             self.indexes[probe.kind as usize].same_fingerprint(
                 probe.fingerprint,
-                probe.bucket.clone(),
+                bucket.clone(),
                 |position, entry| {
                     iocd_prefetch::prefetch_at(&self.entries, entry as usize);
                     found.push((number, position, entry));
@@ -540,7 +541,7 @@ impl MatchSet {
         // Stage 4: the other kinds compare key bytes (fingerprints can collide) and accept.
         for &(number, position, entry) in found.iter() {
             let probe = &probes[number as usize];
-            if !self.indexes[probe.kind as usize].key_is(position, key_of(probe, items)) {
+            if !self.indexes[probe.kind as usize].key_is(position, key_of(probe)) {
                 continue;
             }
             let item = probe.item as usize;
@@ -635,23 +636,20 @@ enum ProbeKey {
     /// The file's certificate thumbprint.
     Certificate,
     /// The first `len` bytes of the URL's match key.
-    UrlKey {
-        len: u32,
-    },
+    UrlKey { len: u32 },
     /// The host (of a domain or URL observable) from byte `start` on.
-    Host {
-        start: u32,
-    },
-    Ip(IpKey),
+    Host { start: u32 },
+    /// The network at this position of [`Scratch::networks`].
+    Ip { network: u32 },
 }
 
 impl ProbeKey {
     /// The key's bytes, found in its observable (empty if the observable lacks it, which
     /// planning never lets happen).
-    fn resolve<'a>(&'a self, observable: &'a Observable) -> &'a [u8] {
+    fn resolve<'a>(&self, observable: &'a Observable, networks: &'a [IpKey]) -> &'a [u8] {
         let host = |host: &'a str, start: u32| host.as_bytes().get(start as usize..);
         let key = match (self, observable) {
-            (ProbeKey::Ip(key), _) => Some(key.as_bytes()),
+            (ProbeKey::Ip { network }, _) => networks.get(*network as usize).map(IpKey::as_bytes),
             (ProbeKey::Certificate, Observable::File(file)) => file.certificate.as_deref(),
             (ProbeKey::UrlKey { len }, Observable::Url(url)) => {
                 url.match_key().as_bytes().get(..*len as usize)
@@ -697,41 +695,59 @@ struct HashProbe {
 pub(crate) struct Scratch {
     probes: Vec<Probe>,
     hashes: Vec<HashProbe>,
-    /// The probes whose key may be in their index, after the filters.
-    pending: Vec<u32>,
+    /// The IP networks the probes look up.
+    networks: Vec<IpKey>,
+    /// The probes whose key may be in their index, after the filters, and their buckets.
+    pending: Vec<(u32, Range<u32>)>,
     /// (probe, slot position, entry) of every slot that may hold a probe's key.
     found: Vec<(u32, u32, u32)>,
 }
 
 /// One key of a [`KeyIndex`] to look up on behalf of one observable, with what a match of it
-/// means.
+/// means: 32 bytes, so the stages move them cheaply.
 #[derive(Debug, Clone)]
 struct Probe {
-    item: u32,
-    kind: IndexKind,
-    key: ProbeKey,
     /// Of the key.
     fingerprint: u64,
+    item: u32,
     specificity: u32,
+    key: ProbeKey,
     port: Option<u16>,
-    /// Filled by the second stage.
-    bucket: Range<u32>,
+    kind: IndexKind,
 }
 
 /// Turns one observable into the probes its lookup needs in one set.
 struct Planner<'a> {
     set: &'a MatchSet,
     item: u32,
-    observable: &'a Observable,
     probes: &'a mut Vec<Probe>,
+    networks: &'a mut Vec<IpKey>,
 }
 
 impl Planner<'_> {
-    fn push(&mut self, kind: IndexKind, key: ProbeKey, specificity: u32, port: Option<u16>) {
-        if self.set.indexes[kind as usize].len() == 0 {
-            return;
+    /// Adds a probe for `key`, whose bytes are `bytes`, unless its index is empty.
+    fn push_key(
+        &mut self,
+        kind: IndexKind,
+        key: ProbeKey,
+        bytes: &[u8],
+        specificity: u32,
+        port: Option<u16>,
+    ) {
+        if self.set.indexes[kind as usize].len() > 0 {
+            self.push_probe(kind, key, fingerprint(bytes), specificity, port);
         }
-        let fingerprint = fingerprint(key.resolve(self.observable));
+    }
+
+    /// Adds a probe for a key whose [`fingerprint`] is known.
+    fn push_probe(
+        &mut self,
+        kind: IndexKind,
+        key: ProbeKey,
+        fingerprint: u64,
+        specificity: u32,
+        port: Option<u16>,
+    ) {
         self.probes.push(Probe {
             item: self.item,
             kind,
@@ -739,14 +755,14 @@ impl Planner<'_> {
             fingerprint,
             specificity,
             port,
-            bucket: 0..0,
         });
     }
 
     /// The signer's thumbprint (the hashes take [`MatchSet::plan_hashes`]).
     fn certificate(&mut self, hashes: &FileHashes) {
-        if hashes.certificate.is_some() {
-            self.push(IndexKind::Certificate, ProbeKey::Certificate, 0, None);
+        if let Some(thumbprint) = &hashes.certificate {
+            let key = ProbeKey::Certificate;
+            self.push_key(IndexKind::Certificate, key, thumbprint, 0, None);
         }
     }
 
@@ -757,74 +773,84 @@ impl Planner<'_> {
             IpAddr::V6(_) => &set.ipv6_prefixes,
         };
         for &prefix_len in prefixes {
-            let key = IpKey::new(ip, prefix_len);
-            self.push(
-                key.kind,
-                ProbeKey::Ip(key),
-                specificity::ip(prefix_len),
-                None,
-            );
+            let network = IpKey::new(ip, prefix_len);
+            let key = ProbeKey::Ip {
+                network: self.networks.len() as u32,
+            };
+            let specificity = specificity::ip(prefix_len);
+            self.push_key(network.kind, key, network.as_bytes(), specificity, None);
+            self.networks.push(network);
         }
     }
 
-    /// The host and each parent domain.
-    fn domain(&mut self, host: &str) {
+    /// The host and each parent domain. `host_fingerprint` is the host's [`fingerprint`], if
+    /// the caller has it already.
+    fn domain(&mut self, host: &str, host_fingerprint: Option<u64>) {
         if self.set.indexes[IndexKind::Domain as usize].len() == 0 {
             return;
         }
-        let mut depth = host.bytes().filter(|&b| b == b'.').count() + 1;
-        let mut start = 0;
-        loop {
-            self.push(
-                IndexKind::Domain,
-                ProbeKey::Host {
-                    start: start as u32,
-                },
-                specificity::domain(depth),
-                None,
-            );
-            match host[start..].find('.') {
-                Some(dot) => start += dot + 1,
-                None => break,
+        let bytes = host.as_bytes();
+        let mut push = |start: usize, labels: usize| {
+            let key = ProbeKey::Host {
+                start: start as u32,
+            };
+            let specificity = specificity::domain(labels);
+            let fingerprint = match host_fingerprint {
+                Some(whole) if start == 0 => whole,
+                _ => fingerprint(&bytes[start..]),
+            };
+            self.push_probe(IndexKind::Domain, key, fingerprint, specificity, None);
+        };
+        // From the last label to the whole host, counting labels on the way.
+        let mut labels = 1;
+        for position in (0..bytes.len()).rev() {
+            if bytes[position] == b'.' {
+                push(position + 1, labels);
+                labels += 1;
             }
-            depth -= 1;
         }
+        push(0, labels);
     }
 
     fn url(&mut self, url: &ObservedUrl) {
         let host = url.host();
+        let host_fingerprint = fingerprint(host.as_bytes());
         if self.set.indexes[IndexKind::Url as usize].len() > 0
-            && self.set.url_hosts.may_contain(fingerprint(host.as_bytes()))
+            && self.set.url_hosts.may_contain(host_fingerprint)
         {
             let port = Some(url.port());
-            let key = url.match_key();
+            let key = url.match_key().as_bytes();
+            let mut push = |len: usize| {
+                let probe_key = ProbeKey::UrlKey { len: len as u32 };
+                let path_len = len - host.len();
+                self.push_key(
+                    IndexKind::Url,
+                    probe_key,
+                    &key[..len],
+                    specificity::url(path_len),
+                    port,
+                );
+            };
             if url.query().is_some() {
-                let len = key.len() - host.len();
-                let whole = ProbeKey::UrlKey {
-                    len: key.len() as u32,
-                };
-                self.push(IndexKind::Url, whole, specificity::url(len), port);
+                push(key.len());
             }
             // The key without its query, then shorter prefixes cut at each `/`, down to the host.
-            let mut prefix = url.key_without_query();
-            loop {
-                let path_len = prefix.len() - host.len();
-                let key = ProbeKey::UrlKey {
-                    len: prefix.len() as u32,
-                };
-                self.push(IndexKind::Url, key, specificity::url(path_len), port);
-                if path_len == 0 {
-                    break;
-                }
-                match prefix[host.len()..].rfind('/') {
-                    Some(slash) => prefix = &prefix[..host.len() + slash],
-                    None => break,
+            let without_query = url.key_without_query().as_bytes();
+            push(without_query.len());
+            for position in (host.len()..without_query.len()).rev() {
+                if without_query[position] == b'/' {
+                    push(position);
                 }
             }
         }
-        match host.parse::<IpAddr>() {
-            Ok(ip) => self.ip(ip),
-            Err(_) => self.domain(host),
+        // Canonical DNS hosts never end in a digit (the last label of one that does makes it
+        // an IPv4 address), and only IPv6 hosts hold a `:`.
+        let maybe_ip = host.as_bytes().last().is_some_and(|&b| {
+            b.is_ascii_digit() || ((b.is_ascii_hexdigit() || b == b':') && host.contains(':'))
+        });
+        match maybe_ip.then(|| host.parse::<IpAddr>().ok()).flatten() {
+            Some(ip) => self.ip(ip),
+            None => self.domain(host, Some(host_fingerprint)),
         }
     }
 }
