@@ -303,9 +303,12 @@ pub struct MatchSet {
 impl MatchSet {
     /// Builds a set from compiled indicators.
     pub fn build(indicators: Vec<CompiledIndicator>) -> MatchSet {
+        let is_hash = |kind| matches!(kind, IndexKind::Md5 | IndexKind::Sha1 | IndexKind::Sha256);
+        // The hash tables hold their own entries.
+        let keyed = indicators.iter().filter(|i| !is_hash(i.kind)).count();
         let mut set = MatchSet {
             scopes: vec![Arc::from(Vec::new())],
-            entries: iocd_prefetch::vec_for_random_access(indicators.len()),
+            entries: iocd_prefetch::vec_for_random_access(keyed),
             ..MatchSet::default()
         };
         let mut scope_numbers: HashMap<Arc<[String]>, u32> = HashMap::new();
@@ -323,22 +326,20 @@ impl MatchSet {
                     })
             };
             let entry = indicator.entry;
-            // `compile` checked the hash lengths.
-            let hash_added = match indicator.kind {
+            // `compile` checked the hash lengths, so `fixed` takes every hash.
+            let hashed = match indicator.kind {
                 IndexKind::Md5 => fixed(&indicator.key).map(|key| md5.push((key, entry))),
                 IndexKind::Sha1 => fixed(&indicator.key).map(|key| sha1.push((key, entry))),
                 IndexKind::Sha256 => fixed(&indicator.key).map(|key| sha256.push((key, entry))),
-                IndexKind::Ipv4 => {
-                    set.ipv4_prefixes.push(indicator.key[0]);
-                    None
-                }
-                IndexKind::Ipv6 => {
-                    set.ipv6_prefixes.push(indicator.key[0]);
-                    None
-                }
                 _ => None,
-            };
-            if hash_added.is_none() {
+            }
+            .is_some();
+            match indicator.kind {
+                IndexKind::Ipv4 => set.ipv4_prefixes.push(indicator.key[0]),
+                IndexKind::Ipv6 => set.ipv6_prefixes.push(indicator.key[0]),
+                _ => {}
+            }
+            if !hashed {
                 let entry_number = set.entries.len() as u32;
                 set.entries.push(entry);
                 pairs[indicator.kind as usize].push((indicator.key, entry_number));
