@@ -1,7 +1,8 @@
-//! A compact, immutable map from byte-string keys to entry numbers, built once and searched
-//! without allocation: keys sorted by a 64-bit fingerprint, with a directory on its top bits.
+//! The engine's immutable key indexes, built once and searched without allocation:
+//! [`KeyIndex`] (byte-string keys sorted by a 64-bit fingerprint, with a directory on its top
+//! bits) and [`HashTable`] (file hashes in an ordered open-addressing table, value in the slot).
 //!
-//! Memory per key is the key bytes plus a 16-byte slot (fingerprint, entry number, key end)
+//! For a [`KeyIndex`], memory per key is the key bytes plus a 16-byte slot (fingerprint, entry number, key end)
 //! plus one to two bytes of directory. A lookup reads one directory slot, then scans the few
 //! fingerprints of that bucket and compares the key bytes of equal fingerprints, so a
 //! fingerprint collision can cost time but never a wrong answer.
@@ -20,18 +21,12 @@ pub(crate) fn fingerprint(key: &[u8]) -> u64 {
             .rotate_left(31);
     }
     if !tail.is_empty() {
-        // The last eight bytes, overlapping the words before when there are any (no
-        // variable-length copy, which would cost a call per key).
-        let last = match key.len().checked_sub(8) {
-            Some(start) => key[start..]
-                .iter()
-                .rev()
-                .fold(0u64, |word, &b| (word << 8) | u64::from(b)),
-            None => tail
-                .iter()
-                .rev()
-                .fold(0u64, |word, &b| (word << 8) | u64::from(b)),
-        };
+        // The last eight bytes (all of a shorter key), overlapping the words before: no
+        // variable-length copy, which would cost a call per key.
+        let last = key[key.len().saturating_sub(8)..]
+            .iter()
+            .rev()
+            .fold(0u64, |word, &b| (word << 8) | u64::from(b));
         hash = (hash ^ last).wrapping_mul(MULTIPLIER).rotate_left(31);
     }
     // MurmurHash3's 64-bit finaliser spreads every input bit over the top bits we bucket on.

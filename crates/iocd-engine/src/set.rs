@@ -1,5 +1,6 @@
-//! The compiled match set: every active indicator of one tenant in eight key indexes (one per
-//! hash kind, IPv4, IPv6, domains, URLs), immutable once built and shared between threads.
+//! The compiled match set: every active indicator of one tenant in eight indexes (a hash table
+//! per file hash kind; key indexes for certificates, IPv4, IPv6, domains, URLs), immutable once
+//! built and shared between threads.
 
 use crate::index::{HashTable, KeyIndex, PresenceFilter, fingerprint, spread};
 use crate::observable::{FileHashes, Observable, ObservedUrl, parse_thumbprint};

@@ -17,6 +17,20 @@ async fn submit(api: &TestApi, token: &str, body: Value) -> String {
     reply.body["id"].as_str().unwrap().to_owned()
 }
 
+/// Loads NDJSON indicators through the bulk endpoint and checks the request succeeded.
+async fn bulk_load(api: &TestApi, token: &str, ndjson: String) {
+    let reply = api
+        .send(
+            "POST",
+            "/api/indicators/bulk",
+            Some(token),
+            Some("application/x-ndjson"),
+            ndjson.into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
+
 async fn match_one(api: &TestApi, token: &str, groups: &[&str], observable: Value) -> Value {
     let reply = api
         .post(
@@ -305,16 +319,7 @@ async fn imports_and_bulk_loads_are_matched() {
             )
         })
         .collect();
-    let reply = api
-        .send(
-            "POST",
-            "/api/indicators/bulk",
-            Some(&admin),
-            Some("application/x-ndjson"),
-            ndjson.into_bytes(),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    bulk_load(&api, &admin, ndjson).await;
     let expectations = [
         ("DomainName", "a.imported.example", "Block"),
         ("IpAddress", "192.0.2.200", "Warn"),
@@ -339,16 +344,7 @@ async fn a_large_bulk_load_is_matched_soon_after_it_commits() {
             )
         })
         .collect();
-    let reply = api
-        .send(
-            "POST",
-            "/api/indicators/bulk",
-            Some(&admin),
-            Some("application/x-ndjson"),
-            ndjson.into_bytes(),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    bulk_load(&api, &admin, ndjson).await;
     // Large batches are applied by the tenant's applier without holding up the store writer;
     // they become visible within milliseconds, in commit order.
     let last =
