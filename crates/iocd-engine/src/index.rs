@@ -7,77 +7,83 @@
 //! fingerprints of that bucket and compares the key bytes of equal fingerprints, so a
 //! fingerprint collision can cost time but never a wrong answer.
 
+use crate::fingerprint::Direction;
 use iocd_prefetch::{prefetch_at, prefetch_span, vec_for_random_access};
 use std::ops::Range;
-
-/// A 64-bit hash of `key`: multiply-rotate over 8-byte words, then a full avalanche.
-pub(crate) fn fingerprint(key: &[u8]) -> u64 {
-    const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut hash = 0x243F_6A88_85A3_08D3 ^ (key.len() as u64);
-    let (words, tail) = key.as_chunks::<8>();
-    for word in words {
-        hash = (hash ^ u64::from_le_bytes(*word))
-            .wrapping_mul(MULTIPLIER)
-            .rotate_left(31);
-    }
-    if !tail.is_empty() {
-        // The last eight bytes (all of a shorter key), overlapping the words before: no
-        // variable-length copy, which would cost a call per key.
-        let last = key[key.len().saturating_sub(8)..]
-            .iter()
-            .rev()
-            .fold(0u64, |word, &b| (word << 8) | u64::from(b));
-        hash = (hash ^ last).wrapping_mul(MULTIPLIER).rotate_left(31);
-    }
-    // MurmurHash3's 64-bit finaliser spreads every input bit over the top bits we bucket on.
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
-    hash ^ (hash >> 33)
-}
 
 /// A one-hash Bloom filter with 16 bits per key: small enough to stay in the processor's cache,
 /// it answers most lookups of absent keys without touching the slots (a 6 % false-positive
 /// rate just costs the normal lookup).
+///
+/// The bits lie in cache-line-aligned lines of 512, and a key's bit is `hash`'s low bits, so
+/// keys placed with [`in_block`] under one block share one line: a lookup of many related
+/// keys (every path prefix of one URL) reads one line of the filter, not one per key.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct PresenceFilter {
-    words: Vec<u64>,
+    lines: Vec<FilterLine>,
     mask: u64,
+}
+
+/// One cache line of filter bits.
+#[derive(Debug, Default, Clone, Copy)]
+#[repr(C, align(64))]
+struct FilterLine([u64; 8]);
+
+/// Bits in one [`FilterLine`].
+const LINE_BITS: u64 = 512;
+
+/// The filter hash of a key whose fingerprint is `key` that puts its bit in the filter line
+/// chosen by `block` (the fingerprint of something keys have in common, such as a URL's host):
+/// the line from `block`'s bits above the line, the bit within it from `key`'s.
+#[inline]
+pub(crate) fn in_block(block: u64, key: u64) -> u64 {
+    (block & !(LINE_BITS - 1)) | (key & (LINE_BITS - 1))
 }
 
 impl PresenceFilter {
     pub(crate) fn new(keys: usize) -> PresenceFilter {
-        let bits = (keys.max(1) * 16).next_power_of_two().max(64);
-        let mut words = vec_for_random_access(bits / 64);
-        words.resize(bits / 64, 0);
+        let bits = (keys.max(1) as u64 * 16).next_power_of_two().max(LINE_BITS);
+        let line_count = (bits / LINE_BITS) as usize;
+        let mut lines = vec_for_random_access(line_count);
+        lines.resize(line_count, FilterLine::default());
         PresenceFilter {
-            words,
-            mask: bits as u64 - 1,
+            lines,
+            mask: bits - 1,
         }
     }
 
-    pub(crate) fn insert(&mut self, hash: u64) {
+    /// The line, word within it, and bit within that of `hash`.
+    #[inline]
+    fn place(&self, hash: u64) -> (usize, usize, u64) {
         let bit = hash & self.mask;
-        self.words[(bit / 64) as usize] |= 1 << (bit % 64);
+        (
+            (bit / LINE_BITS) as usize,
+            ((bit % LINE_BITS) / 64) as usize,
+            1 << (bit % 64),
+        )
+    }
+
+    pub(crate) fn insert(&mut self, hash: u64) {
+        let (line, word, bit) = self.place(hash);
+        self.lines[line].0[word] |= bit;
     }
 
     #[inline]
     pub(crate) fn may_contain(&self, hash: u64) -> bool {
-        let bit = hash & self.mask;
-        self.words
-            .get((bit / 64) as usize)
-            .is_some_and(|word| word & (1 << (bit % 64)) != 0)
+        let (line, word, bit) = self.place(hash);
+        self.lines
+            .get(line)
+            .is_some_and(|line| line.0[word] & bit != 0)
     }
 
-    /// Asks for the word [`PresenceFilter::may_contain`] will read for `hash`.
+    /// Asks for the line [`PresenceFilter::may_contain`] will read for `hash`.
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
-        prefetch_at(&self.words, ((hash & self.mask) / 64) as usize);
+        prefetch_at(&self.lines, self.place(hash).0);
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.words.capacity() * 8
+        self.lines.capacity() * std::mem::size_of::<FilterLine>()
     }
 }
 
@@ -101,10 +107,24 @@ struct Slot {
     key_end: u32,
 }
 
+/// Cuts from a key the part its filter bit is placed by (see [`KeyHashing::block`]).
+pub(crate) type BlockOf = fn(&[u8]) -> &[u8];
+
+/// How a [`KeyIndex`] fingerprints its keys and places their filter bits.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeyHashing {
+    pub(crate) direction: Direction,
+    /// `None` puts a key's filter bit at its fingerprint; `Some(block_of)` puts it in the line
+    /// of the block `block_of` cuts from the key (see [`in_block`]), so that keys a lookup
+    /// asks for together share a line.
+    pub(crate) block: Option<BlockOf>,
+}
+
 /// The immutable key index. Several entries may share one key; they are adjacent.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct KeyIndex {
     filter: PresenceFilter,
+    hashing: KeyHashing,
     slots: Vec<Slot>,
     key_bytes: Vec<u8>,
     /// `directory[b]` is the first slot whose fingerprint's top bits are `>= b`.
@@ -116,14 +136,15 @@ pub(crate) struct KeyIndex {
 const BUCKET_SLOTS: usize = 4;
 
 impl KeyIndex {
-    /// Builds the index from `(key, entry)` pairs, in any order.
-    pub(crate) fn build(mut pairs: Vec<(Box<[u8]>, u32)>) -> KeyIndex {
+    /// Builds the index from `(key, entry)` pairs, in any order, fingerprinted and filtered
+    /// as `hashing` says.
+    pub(crate) fn build(mut pairs: Vec<(Box<[u8]>, u32)>, hashing: KeyHashing) -> KeyIndex {
         if pairs.is_empty() {
             return KeyIndex::default();
         }
         let mut keyed: Vec<(u64, Box<[u8]>, u32)> = pairs
             .drain(..)
-            .map(|(key, entry)| (fingerprint(&key), key, entry))
+            .map(|(key, entry)| (hashing.direction.fingerprint(&key), key, entry))
             .collect();
         keyed.sort_unstable();
         let buckets = keyed.len().div_ceil(BUCKET_SLOTS).max(2);
@@ -131,6 +152,7 @@ impl KeyIndex {
         let shift = 64 - bits;
         let mut index = KeyIndex {
             filter: PresenceFilter::new(keyed.len()),
+            hashing,
             slots: vec_for_random_access(keyed.len()),
             key_bytes: vec_for_random_access(keyed.iter().map(|(_, k, _)| k.len()).sum()),
             directory: vec_for_random_access((1usize << bits) + 1),
@@ -141,7 +163,7 @@ impl KeyIndex {
             while index.directory.len() <= bucket {
                 index.directory.push(position as u32);
             }
-            index.filter.insert(fingerprint);
+            index.filter.insert(index.filter_hash(&key, fingerprint));
             index.key_bytes.extend_from_slice(&key);
             index.slots.push(Slot {
                 fingerprint,
@@ -160,6 +182,18 @@ impl KeyIndex {
         self.slots.len()
     }
 
+    /// Where the filter keeps the bit of `key`, whose fingerprint is `fingerprint`. Callers
+    /// that know the block's fingerprint already compute the same with [`in_block`].
+    pub(crate) fn filter_hash(&self, key: &[u8], fingerprint: u64) -> u64 {
+        match self.hashing.block {
+            None => fingerprint,
+            Some(block_of) => in_block(
+                self.hashing.direction.fingerprint(block_of(key)),
+                fingerprint,
+            ),
+        }
+    }
+
     fn key_at(&self, position: usize) -> &[u8] {
         let start = match position {
             0 => 0,
@@ -172,7 +206,10 @@ impl KeyIndex {
     /// after the other.
     #[cfg(test)]
     pub(crate) fn find(&self, key: &[u8], mut found: impl FnMut(u32)) {
-        let fingerprint = fingerprint(key);
+        let fingerprint = self.hashing.direction.fingerprint(key);
+        if !self.may_contain(self.filter_hash(key, fingerprint)) {
+            return;
+        }
         let bucket = self.bucket(fingerprint);
         self.same_fingerprint(fingerprint, bucket, |position, entry| {
             if self.key_is(position, key) {
@@ -185,20 +222,30 @@ impl KeyIndex {
     // stage reads, so a caller can run one stage for many lookups before the next and let
     // their cache misses overlap ([`crate::set`] does).
 
-    /// Stage 1: asks for the filter word and directory entry of `fingerprint`.
+    /// Stage 0, when the filter is asked on its own: asks for the filter line of a key whose
+    /// [`KeyIndex::filter_hash`] is `filter_hash`.
     #[inline]
-    pub(crate) fn prefetch_head(&self, fingerprint: u64) {
-        if !self.slots.is_empty() {
-            self.filter.prefetch(fingerprint);
-            prefetch_at(&self.directory, (fingerprint >> self.shift) as usize);
-        }
+    pub(crate) fn prefetch_filter(&self, filter_hash: u64) {
+        self.filter.prefetch(filter_hash);
     }
 
-    /// Stage 2: the slot positions that may hold `fingerprint`, empty when the filter rules
-    /// it out; asks for those slots.
+    /// Whether a key whose [`KeyIndex::filter_hash`] is `filter_hash` may be in the index
+    /// (if not, it is not). The stages below assume a key that passed.
+    #[inline]
+    pub(crate) fn may_contain(&self, filter_hash: u64) -> bool {
+        !self.slots.is_empty() && self.filter.may_contain(filter_hash)
+    }
+
+    /// Stage 1: asks for the directory entry of `fingerprint`.
+    #[inline]
+    pub(crate) fn prefetch_directory(&self, fingerprint: u64) {
+        prefetch_at(&self.directory, (fingerprint >> self.shift) as usize);
+    }
+
+    /// Stage 2: the slot positions that may hold `fingerprint`; asks for those slots.
     #[inline]
     pub(crate) fn bucket(&self, fingerprint: u64) -> Range<u32> {
-        if self.slots.is_empty() || !self.filter.may_contain(fingerprint) {
+        if self.slots.is_empty() {
             return 0..0;
         }
         bucket_slots(
@@ -256,13 +303,21 @@ impl KeyIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fingerprint::fingerprint;
 
     fn build(keys: &[(&str, u32)]) -> KeyIndex {
         KeyIndex::build(
             keys.iter()
                 .map(|(k, e)| (k.as_bytes().to_vec().into_boxed_slice(), *e))
                 .collect(),
+            KeyHashing::default(),
         )
+    }
+
+    /// The part of a test key before its first `/`.
+    fn before_slash(key: &[u8]) -> &[u8] {
+        let end = key.iter().position(|&b| b == b'/').unwrap_or(key.len());
+        &key[..end]
     }
 
     fn find(index: &KeyIndex, key: &str) -> Vec<u32> {
@@ -284,18 +339,53 @@ mod tests {
     }
 
     #[test]
-    fn many_keys_round_trip() {
-        let keys: Vec<(String, u32)> = (0..5000u32).map(|i| (format!("key-{i}"), i)).collect();
-        let index = KeyIndex::build(
-            keys.iter()
-                .map(|(k, e)| (k.as_bytes().to_vec().into_boxed_slice(), *e))
-                .collect(),
-        );
-        for (key, entry) in &keys {
-            assert_eq!(find(&index, key), [*entry]);
+    fn many_keys_round_trip_with_either_placement() {
+        // Keys in blocks of up to 40 (`host-N/...`), more than one filter line's share.
+        let keys: Vec<(String, u32)> = (0..5000u32)
+            .map(|i| (format!("host-{}/key-{i}", i / 40), i))
+            .collect();
+        let by_key = KeyHashing::default();
+        let by_block = |direction| KeyHashing {
+            direction,
+            block: Some(before_slash as BlockOf),
+        };
+        for hashing in [
+            by_key,
+            by_block(Direction::Forward),
+            by_block(Direction::Backward),
+        ] {
+            let index = KeyIndex::build(
+                keys.iter()
+                    .map(|(k, e)| (k.as_bytes().to_vec().into_boxed_slice(), *e))
+                    .collect(),
+                hashing,
+            );
+            for (key, entry) in &keys {
+                assert_eq!(find(&index, key), [*entry]);
+            }
+            assert_eq!(find(&index, "host-0/key-5000"), Vec::<u32>::new());
+            assert_eq!(index.iter().count(), 5000);
         }
-        assert_eq!(find(&index, "key-5000"), Vec::<u32>::new());
-        assert_eq!(index.iter().count(), 5000);
+    }
+
+    #[test]
+    fn keys_of_one_block_share_a_filter_line() {
+        let filter = PresenceFilter::new(100_000);
+        let line_of = |key: &str| {
+            let hash = in_block(
+                fingerprint(before_slash(key.as_bytes())),
+                fingerprint(key.as_bytes()),
+            );
+            filter.place(hash).0
+        };
+        let line = line_of("example.com/a");
+        for key in ["example.com/a/b", "example.com/c?d", "example.com"] {
+            assert_eq!(line_of(key), line, "{key}");
+        }
+        // Other blocks spread over the lines.
+        let others: std::collections::HashSet<usize> =
+            (0..100).map(|i| line_of(&format!("host-{i}/a"))).collect();
+        assert!(others.len() > 90, "{} lines for 100 blocks", others.len());
     }
 }
 

@@ -9,6 +9,8 @@
 //! - [`policy`]: the verdict policy, one function ([`decide`]) with the documented rules;
 //! - [`live`]: base set plus overlay, so writes are matched within milliseconds.
 
+mod bytes;
+mod fingerprint;
 mod index;
 pub mod live;
 pub mod observable;

@@ -2,7 +2,8 @@
 //! per file hash kind; key indexes for certificates, IPv4, IPv6, domains, URLs), immutable once
 //! built and shared between threads.
 
-use crate::index::{HashTable, KeyIndex, PresenceFilter, fingerprint, spread};
+use crate::fingerprint::{Direction, PrefixProgress, Prefixes, Suffixes, fingerprint};
+use crate::index::{HashTable, KeyHashing, KeyIndex, in_block, spread};
 use crate::observable::{FileHashes, Observable, ObservedUrl, parse_thumbprint};
 use crate::policy::{Candidate, specificity};
 use iocd_model::{Action, IndicatorType, Timestamp, parse_ip_value};
@@ -73,6 +74,30 @@ const INDEX_KINDS: [IndexKind; 8] = [
 ];
 
 impl IndexKind {
+    /// How the kind's [`KeyIndex`] fingerprints keys and places filter bits. A URL lookup
+    /// asks for prefixes of one key, so URL keys are fingerprinted forward and their filter
+    /// bits grouped by host; a domain lookup asks for suffixes, so domain keys are
+    /// fingerprinted backward and grouped by [`domain_block`]. The keys one lookup asks for
+    /// then share their words' hashing and, mostly, one filter line.
+    fn hashing(self) -> KeyHashing {
+        match self {
+            IndexKind::Url => KeyHashing {
+                direction: Direction::Forward,
+                block: Some(url_host),
+            },
+            IndexKind::Domain => KeyHashing {
+                direction: Direction::Backward,
+                block: Some(domain_block),
+            },
+            _ => KeyHashing::default(),
+        }
+    }
+
+    /// Whether planning asks the kind's filter (the stages then start after it).
+    fn filtered_in_planning(self) -> bool {
+        matches!(self, IndexKind::Url | IndexKind::Domain)
+    }
+
     fn indicator_type(self) -> IndicatorType {
         match self {
             IndexKind::Md5 => IndicatorType::FileMd5,
@@ -294,8 +319,6 @@ pub struct MatchSet {
     entries: Vec<Entry>,
     /// Scope 0 is "all devices" (empty).
     scopes: Vec<Arc<[String]>>,
-    /// The hosts of URL indicators, so a URL whose host has none skips the path lookups.
-    url_hosts: PresenceFilter,
     /// Prefix lengths present among IPv4 / IPv6 indicators, longest first.
     ipv4_prefixes: Vec<u8>,
     ipv6_prefixes: Vec<u8>,
@@ -353,17 +376,8 @@ impl MatchSet {
             prefixes.sort_unstable_by(|a, b| b.cmp(a));
             prefixes.dedup();
         }
-        let url_keys = &pairs[IndexKind::Url as usize];
-        set.url_hosts = PresenceFilter::new(url_keys.len());
-        for (key, _) in url_keys {
-            let host_len = key
-                .iter()
-                .position(|&b| b == b'/' || b == b'?')
-                .unwrap_or(key.len());
-            set.url_hosts.insert(fingerprint(&key[..host_len]));
-        }
         for (kind, pairs) in INDEX_KINDS.into_iter().zip(pairs) {
-            set.indexes[kind as usize] = KeyIndex::build(pairs);
+            set.indexes[kind as usize] = KeyIndex::build(pairs, kind.hashing());
         }
         set
     }
@@ -380,7 +394,6 @@ impl MatchSet {
     /// Heap memory held by the set, in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.indexes.iter().map(KeyIndex::heap_bytes).sum::<usize>()
-            + self.url_hosts.heap_bytes()
             + self.md5.heap_bytes()
             + self.sha1.heap_bytes()
             + self.sha256.heap_bytes()
@@ -443,18 +456,47 @@ impl MatchSet {
             probes,
             hashes,
             networks,
+            url_blocks,
+            domains,
             pending,
             found,
         } = scratch;
         networks.clear();
         probes.clear();
         hashes.clear();
+        url_blocks.clear();
+        domains.clear();
         pending.clear();
         found.clear();
-        // Planning a URL reads the host filter: ask for those words first.
-        for (observable, _) in items {
-            if let Observable::Url(url) = observable {
-                self.url_hosts.prefetch(fingerprint(url.host().as_bytes()));
+        // Stage 0, for hosts: their URL and domain keys each have their filter bits in one
+        // line per host (see `IndexKind::hashing`). Ask for those lines, fingerprinting the
+        // host's domains on the way, before planning reads them.
+        let url_index = &self.indexes[IndexKind::Url as usize];
+        let domain_index = &self.indexes[IndexKind::Domain as usize];
+        for (item, (observable, _)) in items.iter().enumerate() {
+            let host = match observable {
+                Observable::Url(url) => {
+                    let host = url.host();
+                    if url_index.len() > 0 {
+                        let mut prefixes = Prefixes::new(url.match_key().as_bytes());
+                        let block = prefixes.of(host.len());
+                        url_index.prefetch_filter(block);
+                        url_blocks.resize(item, UrlBlock::default());
+                        url_blocks.push(UrlBlock {
+                            block,
+                            progress: prefixes.progress(),
+                        });
+                    }
+                    if host_ip(host).is_some() {
+                        continue;
+                    }
+                    host
+                }
+                Observable::Domain(host) => host.as_str(),
+                _ => continue,
+            };
+            if domain_index.len() > 0 {
+                plan_domains(item as u32, host, domain_index, domains);
             }
         }
         for (item, (observable, _)) in items.iter().enumerate() {
@@ -470,8 +512,27 @@ impl MatchSet {
                     planner.certificate(file);
                 }
                 Observable::Ip(ip) => planner.ip(*ip),
-                Observable::Domain(host) => planner.domain(host, None),
-                Observable::Url(url) => planner.url(url),
+                Observable::Domain(_) => {}
+                Observable::Url(url) => {
+                    let block = url_blocks.get(item).copied().unwrap_or_default();
+                    planner.url(url, &block);
+                }
+            }
+        }
+        // The domains whose filter bit is set.
+        for domain in domains.iter() {
+            if domain_index.may_contain(domain.filter) {
+                let specificity = specificity::domain(domain.labels as usize);
+                probes.push(Probe {
+                    fingerprint: domain.fingerprint,
+                    item: domain.item,
+                    specificity,
+                    key: ProbeKey::Host {
+                        start: domain.start,
+                    },
+                    port: None,
+                    kind: IndexKind::Domain,
+                });
             }
         }
         let key_of = |probe: &Probe| probe.key.resolve(items[probe.item as usize].0, networks);
@@ -486,7 +547,11 @@ impl MatchSet {
             }
         }
         for probe in probes.iter() {
-            self.indexes[probe.kind as usize].prefetch_head(probe.fingerprint);
+            let index = &self.indexes[probe.kind as usize];
+            if !probe.kind.filtered_in_planning() {
+                index.prefetch_filter(probe.fingerprint);
+            }
+            index.prefetch_directory(probe.fingerprint);
         }
         // Stage 2: the filters; slots of what passes.
         hashes.retain(|probe| match probe.kind {
@@ -495,7 +560,12 @@ impl MatchSet {
             HashKind::Sha256 => self.sha256.may_contain(probe.spread),
         });
         for (number, probe) in probes.iter().enumerate() {
-            let bucket = self.indexes[probe.kind as usize].bucket(probe.fingerprint);
+            let index = &self.indexes[probe.kind as usize];
+            // Placed by key, the other kinds' filter hash is the fingerprint.
+            if !probe.kind.filtered_in_planning() && !index.may_contain(probe.fingerprint) {
+                continue;
+            }
+            let bucket = index.bucket(probe.fingerprint);
             if !bucket.is_empty() {
                 pending.push((number as u32, bucket));
             }
@@ -699,6 +769,10 @@ pub(crate) struct Scratch {
     hashes: Vec<HashProbe>,
     /// The IP networks the probes look up.
     networks: Vec<IpKey>,
+    /// Per item (up to the last URL), its URL's host's fingerprint.
+    url_blocks: Vec<UrlBlock>,
+    /// The domains (hosts and parents) to look up, before their filter.
+    domains: Vec<DomainKey>,
     /// The probes whose key may be in their index, after the filters, and their buckets.
     pending: Vec<(u32, Range<u32>)>,
     /// (probe, slot position, entry) of every slot that may hold a probe's key.
@@ -706,10 +780,11 @@ pub(crate) struct Scratch {
 }
 
 /// One key of a [`KeyIndex`] to look up on behalf of one observable, with what a match of it
-/// means: 32 bytes, so the stages move them cheaply.
+/// means: 32 bytes, so the stages move them cheaply. URL and domain keys become probes only
+/// once their filter bit is found set; the other kinds' filters are asked in the stages.
 #[derive(Debug, Clone)]
 struct Probe {
-    /// Of the key.
+    /// Of the key, in its index's direction.
     fingerprint: u64,
     item: u32,
     specificity: u32,
@@ -741,7 +816,7 @@ impl Planner<'_> {
         }
     }
 
-    /// Adds a probe for a key whose [`fingerprint`] is known.
+    /// Adds a probe for a key whose fingerprint is known.
     fn push_probe(
         &mut self,
         kind: IndexKind,
@@ -785,74 +860,209 @@ impl Planner<'_> {
         }
     }
 
-    /// The host and each parent domain. `host_fingerprint` is the host's [`fingerprint`], if
-    /// the caller has it already.
-    fn domain(&mut self, host: &str, host_fingerprint: Option<u64>) {
-        if self.set.indexes[IndexKind::Domain as usize].len() == 0 {
-            return;
-        }
-        let bytes = host.as_bytes();
-        let mut push = |start: usize, labels: usize| {
-            let key = ProbeKey::Host {
-                start: start as u32,
-            };
-            let specificity = specificity::domain(labels);
-            let fingerprint = match host_fingerprint {
-                Some(whole) if start == 0 => whole,
-                _ => fingerprint(&bytes[start..]),
-            };
-            self.push_probe(IndexKind::Domain, key, fingerprint, specificity, None);
-        };
-        // From the last label to the whole host, counting labels on the way.
-        let mut labels = 1;
-        for position in (0..bytes.len()).rev() {
-            if bytes[position] == b'.' {
-                push(position + 1, labels);
-                labels += 1;
-            }
-        }
-        push(0, labels);
-    }
-
-    fn url(&mut self, url: &ObservedUrl) {
+    /// The URL's key and its parent paths whose filter bit is set (all in the line of the
+    /// host's), then the lookups of an IP host (those of a DNS host were planned with the
+    /// domains).
+    fn url(&mut self, url: &ObservedUrl, host_block: &UrlBlock) {
         let host = url.host();
-        let host_fingerprint = fingerprint(host.as_bytes());
-        if self.set.indexes[IndexKind::Url as usize].len() > 0
-            && self.set.url_hosts.may_contain(host_fingerprint)
-        {
+        let index = &self.set.indexes[IndexKind::Url as usize];
+        if index.len() > 0 {
             let port = Some(url.port());
             let key = url.match_key().as_bytes();
+            let without_query = url.key_without_query().len();
+            let block = host_block.block;
+            let mut prefixes = Prefixes::resume(key, host_block.progress);
             let mut push = |len: usize| {
-                let probe_key = ProbeKey::UrlKey { len: len as u32 };
-                let path_len = len - host.len();
-                self.push_key(
-                    IndexKind::Url,
-                    probe_key,
-                    &key[..len],
-                    specificity::url(path_len),
-                    port,
-                );
+                let fingerprint = match len == host.len() {
+                    true => block,
+                    false => prefixes.of(len),
+                };
+                if index.may_contain(in_block(block, fingerprint)) {
+                    let probe_key = ProbeKey::UrlKey { len: len as u32 };
+                    let specificity = specificity::url(len - host.len());
+                    self.push_probe(IndexKind::Url, probe_key, fingerprint, specificity, port);
+                }
             };
-            if url.query().is_some() {
+            // Shortest first: the host, the path cut before each inner `/`, the whole path,
+            // then with the query.
+            push(host.len());
+            let path = key.get(host.len() + 1..without_query).unwrap_or_default();
+            crate::bytes::for_each_position(path, b'/', |at| push(host.len() + 1 + at));
+            if without_query > host.len() {
+                push(without_query);
+            }
+            if key.len() > without_query {
                 push(key.len());
             }
-            // The key without its query, then shorter prefixes cut at each `/`, down to the host.
-            let without_query = url.key_without_query().as_bytes();
-            push(without_query.len());
-            for position in (host.len()..without_query.len()).rev() {
-                if without_query[position] == b'/' {
-                    push(position);
-                }
-            }
         }
-        // Canonical DNS hosts never end in a digit (the last label of one that does makes it
-        // an IPv4 address), and only IPv6 hosts hold a `:`.
-        let maybe_ip = host.as_bytes().last().is_some_and(|&b| {
-            b.is_ascii_digit() || ((b.is_ascii_hexdigit() || b == b':') && host.contains(':'))
+        if let Some(ip) = host_ip(host) {
+            self.ip(ip);
+        }
+    }
+}
+/// The part of a URL key its [`KeyIndex`] filter groups keys by: the host.
+fn url_host(key: &[u8]) -> &[u8] {
+    let end = key
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(key.len());
+    &key[..end]
+}
+
+/// The part of a domain key its [`KeyIndex`] filter groups keys by: its last two labels, or
+/// three when the second-to-last is three bytes or shorter (`bbc.co.uk`, `example.com.au`,
+/// where the last two are a public suffix shared by too many names to group by); the key
+/// itself when it has no more labels than that. It depends on the last labels only, so a
+/// host and each parent at least as long as its block have the same block. Only speed
+/// depends on the choice of labels.
+pub(crate) fn domain_block(key: &[u8]) -> &[u8] {
+    let mut block_start = None;
+    let mut labels = 1;
+    let mut label_end = key.len();
+    crate::bytes::for_each_position_rev(key, b'.', |dot| {
+        if block_start.is_none() && ends_block(labels, label_end - dot - 1) {
+            block_start = Some(dot + 1);
+        }
+        labels += 1;
+        label_end = dot;
+    });
+    &key[block_start.unwrap_or(0)..]
+}
+
+/// Whether the suffix of `labels` labels whose first (leftmost) label is `first_label_len`
+/// bytes long is a domain block (see [`domain_block`]), none shorter having been.
+#[inline]
+fn ends_block(labels: usize, first_label_len: usize) -> bool {
+    (labels == 2 && first_label_len > 3) || labels == 3
+}
+
+/// The fingerprint of a URL's host, which places the filter bits of the URL's keys, and
+/// where hashing the URL's key stopped after it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct UrlBlock {
+    block: u64,
+    progress: PrefixProgress,
+}
+
+/// One domain a host's lookup asks for: the host or a parent.
+#[derive(Debug, Clone)]
+pub(crate) struct DomainKey {
+    /// Its [`suffix_fingerprint`](crate::fingerprint::suffix_fingerprint).
+    fingerprint: u64,
+    /// Where the domain filter keeps its bit.
+    filter: u64,
+    item: u32,
+    /// Where it starts in the host.
+    start: u32,
+    labels: u32,
+}
+
+/// Appends the host and each parent domain of `host` to `domains` (fingerprinted backward in
+/// one pass, placed in the filter by their [`domain_block`]), and asks for the filter line of
+/// the host's block.
+fn plan_domains(item: u32, host: &str, index: &KeyIndex, domains: &mut Vec<DomainKey>) {
+    let bytes = host.as_bytes();
+    let mut suffixes = Suffixes::new(bytes);
+    // The block's fingerprint, once the suffixes have reached it.
+    let mut block = None;
+    let mut labels = 1;
+    let mut label_end = bytes.len();
+    let mut push = |start: usize, labels: usize, label_len: usize| {
+        let fingerprint = suffixes.of(start);
+        let filter = match block {
+            Some(block) => in_block(block, fingerprint),
+            None => fingerprint,
+        };
+        if block.is_none() && (ends_block(labels, label_len) || start == 0) {
+            block = Some(fingerprint);
+            index.prefetch_filter(fingerprint);
+        }
+        domains.push(DomainKey {
+            fingerprint,
+            filter,
+            item,
+            start: start as u32,
+            labels: labels as u32,
         });
-        match maybe_ip.then(|| host.parse::<IpAddr>().ok()).flatten() {
-            Some(ip) => self.ip(ip),
-            None => self.domain(host, Some(host_fingerprint)),
+    };
+    // From the last label to the whole host.
+    crate::bytes::for_each_position_rev(bytes, b'.', |dot| {
+        push(dot + 1, labels, label_end - dot - 1);
+        labels += 1;
+        label_end = dot;
+    });
+    push(0, labels, label_end);
+}
+
+/// The IP address a URL's host is, if it is one.
+#[inline]
+fn host_ip(host: &str) -> Option<IpAddr> {
+    // Canonical DNS hosts never end in a digit (the last label of one that does makes it an
+    // IPv4 address), and only IPv6 hosts hold a `:`.
+    let maybe_ip = host.as_bytes().last().is_some_and(|&b| {
+        b.is_ascii_digit() || ((b.is_ascii_hexdigit() || b == b':') && host.contains(':'))
+    });
+    maybe_ip.then(|| host.parse::<IpAddr>().ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::suffix_fingerprint;
+
+    #[test]
+    fn domain_blocks() {
+        let cases = [
+            ("", ""),
+            ("localhost", "localhost"),
+            ("com", "com"),
+            ("example.com", "example.com"),
+            ("www.example.com", "example.com"),
+            ("a.b.www.example.com", "example.com"),
+            ("co.uk", "co.uk"),
+            ("bbc.co.uk", "bbc.co.uk"),
+            ("news.bbc.co.uk", "bbc.co.uk"),
+            ("cnn.com", "cnn.com"),
+            ("www.cnn.com", "www.cnn.com"),
+            ("x.www.cnn.com", "www.cnn.com"),
+        ];
+        for (key, block) in cases {
+            assert_eq!(domain_block(key.as_bytes()), block.as_bytes(), "{key}");
+        }
+    }
+
+    /// Planning places each domain's filter bit where building the index does.
+    #[test]
+    fn planned_domains_agree_with_the_index() {
+        let hosts = [
+            "localhost",
+            "example.com",
+            "a.b.www.example.com",
+            "news.bbc.co.uk",
+            "x.www.cnn.com",
+            "a.b.c.d.e.very-long-host-label.example.org",
+        ];
+        for host in hosts {
+            let mut domains = Vec::new();
+            let suffixes: Vec<(Box<[u8]>, u32)> = std::iter::once(0)
+                .chain(host.match_indices('.').map(|(dot, _)| dot + 1))
+                .map(|start| (host.as_bytes()[start..].into(), 0))
+                .collect();
+            let index = KeyIndex::build(suffixes.clone(), IndexKind::Domain.hashing());
+            plan_domains(7, host, &index, &mut domains);
+            assert_eq!(domains.len(), suffixes.len(), "{host}");
+            for domain in &domains {
+                let key = &host.as_bytes()[domain.start as usize..];
+                assert_eq!(domain.fingerprint, suffix_fingerprint(key), "{host}");
+                assert_eq!(
+                    domain.filter,
+                    index.filter_hash(key, domain.fingerprint),
+                    "{host}"
+                );
+                assert!(index.may_contain(domain.filter), "{host}");
+                let labels = host[domain.start as usize..].split('.').count() as u32;
+                assert_eq!((domain.item, domain.labels), (7, labels), "{host}");
+            }
         }
     }
 }

@@ -33,6 +33,14 @@ impl Rng {
 }
 
 const HOSTS: &[&str] = &[
+    "localhost",
+    "co.uk",
+    "bbc.co.uk",
+    "news.bbc.co.uk",
+    "cnn.com",
+    "www.cnn.com",
+    "very-long-host-label.example.org",
+    "a.b.c.d.e.very-long-host-label.example.org",
     "a.com",
     "b.a.com",
     "c.b.a.com",
@@ -41,7 +49,19 @@ const HOSTS: &[&str] = &[
     "10.1.2.3",
 ];
 const PATHS: &[&str] = &[
-    "/", "/p", "/p/", "/p/q", "/p/q/r", "/pq", "/P", "/p/q?x=1", "/p?x=1", "/p?x=2",
+    "/",
+    "/p",
+    "/p/",
+    "/p/q",
+    "/p/q/r",
+    "/pq",
+    "/P",
+    "/p/q?x=1",
+    "/p?x=1",
+    "/p?x=2",
+    "/long-segment",
+    "/long-segment/and-more/",
+    "/long-segment/and-more/x?q=long-query-value",
 ];
 const PORTS: &[&str] = &["", "", "", ":8080", ":443", ":80"];
 const SCHEMES: &[&str] = &["http", "https"];

@@ -1,0 +1,107 @@
+//! Finds every position of one byte value in a short byte string (the dots of a host, the
+//! slashes of a path) eight bytes at a time, in either direction.
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const LOW_SEVEN: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` that equals `needle`, exactly (no carries between
+/// bytes, unlike the quicker test for "some byte is zero").
+#[inline]
+fn matches(word: u64, needle: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(needle));
+    !(((x & LOW_SEVEN) + LOW_SEVEN) | x) & HIGH
+}
+
+/// `bytes[start..start + len]` (`len` 1 to 8) as a little-endian word, zero-extended: one
+/// 8-byte load wherever the slice allows (from `start`, or ending at `start + len`).
+#[inline(always)]
+fn load(bytes: &[u8], start: usize, len: usize) -> u64 {
+    if let Some(word) = bytes.get(start..).and_then(<[u8]>::first_chunk::<8>) {
+        return u64::from_le_bytes(*word) & (u64::MAX >> (64 - 8 * len));
+    }
+    if let Some(word) = (start + len)
+        .checked_sub(8)
+        .and_then(|from| bytes.get(from..))
+        .and_then(<[u8]>::first_chunk::<8>)
+    {
+        return u64::from_le_bytes(*word) >> (8 * (8 - len));
+    }
+    bytes
+        .get(start..start + len)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .fold(0, |word, &b| (word << 8) | u64::from(b))
+}
+
+/// Calls `found` with every position of `needle` in `bytes`, first to last.
+#[inline]
+pub(crate) fn for_each_position(bytes: &[u8], needle: u8, mut found: impl FnMut(usize)) {
+    let mut start = 0;
+    while start < bytes.len() {
+        let len = (bytes.len() - start).min(8);
+        let mut hits = matches(load(bytes, start, len), needle);
+        // Zero-extension can only fake a match of a zero needle: keep the real bytes.
+        if len < 8 {
+            hits &= HIGH >> (8 * (8 - len));
+        }
+        while hits != 0 {
+            found(start + hits.trailing_zeros() as usize / 8);
+            hits &= hits - 1;
+        }
+        start += len;
+    }
+}
+
+/// Calls `found` with every position of `needle` in `bytes`, last to first.
+#[inline]
+pub(crate) fn for_each_position_rev(bytes: &[u8], needle: u8, mut found: impl FnMut(usize)) {
+    let mut end = bytes.len();
+    while end > 0 {
+        let start = end.saturating_sub(8);
+        let len = end - start;
+        let mut hits = matches(load(bytes, start, len), needle);
+        if len < 8 {
+            hits &= HIGH >> (8 * (8 - len));
+        }
+        while hits != 0 {
+            let top = 63 - hits.leading_zeros() as usize;
+            found(start + top / 8);
+            hits &= !(1 << top);
+        }
+        end = start;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_every_position_in_both_directions() {
+        let cases: [&[u8]; 9] = [
+            b"",
+            b".",
+            b"a",
+            b"example.com",
+            b"a.b.c.d.e.f.g.h.i.j",
+            b"........",
+            b".........",
+            b"very-long-host-label.example.org",
+            b"\0.\x80.\xae.\x2f",
+        ];
+        for needle in [b'.', b'/', 0, 0xAE] {
+            for bytes in cases {
+                let want: Vec<usize> = (0..bytes.len()).filter(|&i| bytes[i] == needle).collect();
+                let mut forward = Vec::new();
+                for_each_position(bytes, needle, |p| forward.push(p));
+                assert_eq!(forward, want, "{bytes:?} {needle}");
+                let mut backward = Vec::new();
+                for_each_position_rev(bytes, needle, |p| backward.push(p));
+                backward.reverse();
+                assert_eq!(backward, want, "{bytes:?} {needle} reversed");
+            }
+        }
+    }
+}
