@@ -235,7 +235,11 @@ mod tests {
                 let mut first = Prefixes::new(bytes);
                 first.of(stop);
                 let mut resumed = Prefixes::resume(bytes, first.progress());
-                assert_eq!(resumed.of(bytes.len()), fingerprint(bytes), "{key} from {stop}");
+                assert_eq!(
+                    resumed.of(bytes.len()),
+                    fingerprint(bytes),
+                    "{key} from {stop}"
+                );
             }
             // Out of order still answers right.
             assert_eq!(prefixes.of(0), fingerprint(b""));

@@ -1,27 +1,27 @@
-//! The engine's immutable key indexes, built once and searched without allocation:
-//! [`KeyIndex`] (byte-string keys sorted by a 64-bit fingerprint, with a directory on its top
-//! bits) and [`HashTable`] (file hashes in an ordered open-addressing table, value in the slot).
+//! The engine's immutable key indexes, built once and searched without allocation, both
+//! ordered open-addressing tables with the value in the slot: [`KeyIndex`] for byte-string
+//! keys (placed by a 64-bit fingerprint, key bytes beside the table) and [`HashTable`] for
+//! file hashes (fixed-size keys, in the slot).
 //!
-//! For a [`KeyIndex`], memory per key is the key bytes plus a 16-byte slot (fingerprint, entry number, key end)
-//! plus one to two bytes of directory. A lookup reads one directory slot, then scans the few
-//! fingerprints of that bucket and compares the key bytes of equal fingerprints, so a
-//! fingerprint collision can cost time but never a wrong answer.
+//! A [`KeyIndex`] holds per key its bytes, 2 bytes of filter and 1.5 slots of 16 bytes plus
+//! the value. A search reads a run of about two slots from the key's home, then compares the
+//! key bytes of equal fingerprints, so a fingerprint collision can cost time but never a wrong
+//! answer.
 
 use crate::fingerprint::Direction;
 use iocd_prefetch::{prefetch_at, prefetch_span, vec_for_random_access};
-use std::ops::Range;
 
-/// A one-hash Bloom filter with 16 bits per key: small enough to stay in the processor's cache,
-/// it answers most lookups of absent keys without touching the slots (a 6 % false-positive
-/// rate just costs the normal lookup).
+/// A Bloom filter with 16 bits per key, two of them set by each key in one cache line: small
+/// enough to mostly stay in the processor's cache, it answers most lookups of absent keys
+/// without touching the slots (a false-positive rate near 1.5 % just costs the normal lookup).
 ///
-/// The bits lie in cache-line-aligned lines of 512, and a key's bit is `hash`'s low bits, so
-/// keys placed with [`in_block`] under one block share one line: a lookup of many related
-/// keys (every path prefix of one URL) reads one line of the filter, not one per key.
+/// A filter hash picks the line with its middle bits and the two bits with its lowest and
+/// highest nine. Keys placed with [`in_block`] under one block share one line: a lookup of
+/// many related keys (every path prefix of one URL) reads one line of the filter, not one per
+/// key.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct PresenceFilter {
     lines: Vec<FilterLine>,
-    mask: u64,
 }
 
 /// One cache line of filter bits.
@@ -29,15 +29,19 @@ pub(crate) struct PresenceFilter {
 #[repr(C, align(64))]
 struct FilterLine([u64; 8]);
 
-/// Bits in one [`FilterLine`].
+/// Bits in one [`FilterLine`], and the mask of a bit's position in it.
 const LINE_BITS: u64 = 512;
+const BIT_IN_LINE: u64 = LINE_BITS - 1;
 
-/// The filter hash of a key whose fingerprint is `key` that puts its bit in the filter line
+/// The bits of a filter hash that pick its line.
+const LINE_FIELD: u64 = ((1 << 55) - 1) & !BIT_IN_LINE;
+
+/// The filter hash of a key whose fingerprint is `key` that puts its bits in the filter line
 /// chosen by `block` (the fingerprint of something keys have in common, such as a URL's host):
-/// the line from `block`'s bits above the line, the bit within it from `key`'s.
+/// the line from `block`, the bits within it from `key`.
 #[inline]
 pub(crate) fn in_block(block: u64, key: u64) -> u64 {
-    (block & !(LINE_BITS - 1)) | (key & (LINE_BITS - 1))
+    (block & LINE_FIELD) | (key & !LINE_FIELD)
 }
 
 impl PresenceFilter {
@@ -46,34 +50,30 @@ impl PresenceFilter {
         let line_count = (bits / LINE_BITS) as usize;
         let mut lines = vec_for_random_access(line_count);
         lines.resize(line_count, FilterLine::default());
-        PresenceFilter {
-            lines,
-            mask: bits - 1,
-        }
+        PresenceFilter { lines }
     }
 
-    /// The line, word within it, and bit within that of `hash`.
+    /// The line of `hash`, and its two bits as (word, mask) pairs.
     #[inline]
-    fn place(&self, hash: u64) -> (usize, usize, u64) {
-        let bit = hash & self.mask;
-        (
-            (bit / LINE_BITS) as usize,
-            ((bit % LINE_BITS) / 64) as usize,
-            1 << (bit % 64),
-        )
+    fn place(&self, hash: u64) -> (usize, [(usize, u64); 2]) {
+        let line = ((hash & LINE_FIELD) >> 9) as usize & self.lines.len().wrapping_sub(1);
+        let bit = |position: u64| ((position / 64) as usize, 1u64 << (position % 64));
+        (line, [bit(hash & BIT_IN_LINE), bit(hash >> 55)])
     }
 
     pub(crate) fn insert(&mut self, hash: u64) {
-        let (line, word, bit) = self.place(hash);
-        self.lines[line].0[word] |= bit;
+        let (line, bits) = self.place(hash);
+        for (word, mask) in bits {
+            self.lines[line].0[word] |= mask;
+        }
     }
 
     #[inline]
     pub(crate) fn may_contain(&self, hash: u64) -> bool {
-        let (line, word, bit) = self.place(hash);
+        let (line, [(word_a, mask_a), (word_b, mask_b)]) = self.place(hash);
         self.lines
             .get(line)
-            .is_some_and(|line| line.0[word] & bit != 0)
+            .is_some_and(|line| line.0[word_a] & mask_a != 0 && line.0[word_b] & mask_b != 0)
     }
 
     /// Asks for the line [`PresenceFilter::may_contain`] will read for `hash`.
@@ -87,25 +87,19 @@ impl PresenceFilter {
     }
 }
 
-/// The slot positions of directory bucket `bucket`, after asking for their first and last slot.
-#[inline]
-fn bucket_slots<T>(directory: &[u32], bucket: usize, slots: &[T]) -> Range<u32> {
-    let range = directory[bucket]..directory[bucket + 1];
-    prefetch_at(slots, range.start as usize);
-    if range.len() > 1 {
-        prefetch_at(slots, range.end as usize - 1);
-    }
-    range
+/// One key's slot in a [`KeyIndex`]: its fingerprint, where its bytes are, and its value, so a
+/// hit reads the slot and then the key bytes, nothing else.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeySlot<V> {
+    fingerprint: u64,
+    /// [`EMPTY`] for a slot without a key.
+    key_start: u32,
+    key_len: u32,
+    value: V,
 }
 
-/// One key's slot: its fingerprint, the entry it points at and where its bytes end, packed in
-/// 16 bytes so one cache line holds a whole bucket of four.
-#[derive(Debug, Default, Clone, Copy)]
-struct Slot {
-    fingerprint: u64,
-    entry: u32,
-    key_end: u32,
-}
+/// The `key_start` of an empty [`KeySlot`].
+const EMPTY: u32 = u32::MAX;
 
 /// Cuts from a key the part its filter bit is placed by (see [`KeyHashing::block`]).
 pub(crate) type BlockOf = fn(&[u8]) -> &[u8];
@@ -120,66 +114,101 @@ pub(crate) struct KeyHashing {
     pub(crate) block: Option<BlockOf>,
 }
 
-/// The immutable key index. Several entries may share one key; they are adjacent.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct KeyIndex {
+/// The immutable index of byte-string keys: an ordered open-addressing table on the keys'
+/// 64-bit fingerprints (placed like a [`HashTable`]'s keys, by fingerprint then bytes), the
+/// value in the slot and the key bytes beside the table. Several values may share one key;
+/// they are adjacent.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyIndex<V> {
     filter: PresenceFilter,
     hashing: KeyHashing,
-    slots: Vec<Slot>,
+    /// Ends with at least one empty slot, so every run ends inside the vector.
+    slots: Vec<KeySlot<V>>,
     key_bytes: Vec<u8>,
-    /// `directory[b]` is the first slot whose fingerprint's top bits are `>= b`.
-    directory: Vec<u32>,
-    shift: u32,
+    /// Homes lie in `0..capacity`.
+    capacity: u64,
+    len: usize,
 }
 
-/// Slots per directory bucket, on average.
-const BUCKET_SLOTS: usize = 4;
-
-impl KeyIndex {
-    /// Builds the index from `(key, entry)` pairs, in any order, fingerprinted and filtered
-    /// as `hashing` says.
-    pub(crate) fn build(mut pairs: Vec<(Box<[u8]>, u32)>, hashing: KeyHashing) -> KeyIndex {
-        if pairs.is_empty() {
-            return KeyIndex::default();
+impl<V> Default for KeyIndex<V> {
+    fn default() -> Self {
+        KeyIndex {
+            filter: PresenceFilter::default(),
+            hashing: KeyHashing::default(),
+            slots: Vec::new(),
+            key_bytes: Vec::new(),
+            capacity: 0,
+            len: 0,
         }
-        let mut keyed: Vec<(u64, Box<[u8]>, u32)> = pairs
-            .drain(..)
-            .map(|(key, entry)| (hashing.direction.fingerprint(&key), key, entry))
+    }
+}
+
+impl<V: Copy + Default> KeyIndex<V> {
+    /// Builds the index from `(key, value)` pairs, in any order, fingerprinted and filtered
+    /// as `hashing` says.
+    pub(crate) fn build(pairs: Vec<(Box<[u8]>, V)>, hashing: KeyHashing) -> KeyIndex<V> {
+        if pairs.is_empty() {
+            return KeyIndex {
+                hashing,
+                ..KeyIndex::default()
+            };
+        }
+        let mut keyed: Vec<(u64, Box<[u8]>, V)> = pairs
+            .into_iter()
+            .map(|(key, value)| (hashing.direction.fingerprint(&key), key, value))
             .collect();
-        keyed.sort_unstable();
-        let buckets = keyed.len().div_ceil(BUCKET_SLOTS).max(2);
-        let bits = usize::BITS - (buckets - 1).leading_zeros();
-        let shift = 64 - bits;
+        keyed.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let capacity = (keyed.len() as u64 * 3).div_ceil(2);
         let mut index = KeyIndex {
             filter: PresenceFilter::new(keyed.len()),
             hashing,
-            slots: vec_for_random_access(keyed.len()),
+            slots: Vec::new(),
             key_bytes: vec_for_random_access(keyed.iter().map(|(_, k, _)| k.len()).sum()),
-            directory: vec_for_random_access((1usize << bits) + 1),
-            shift,
+            capacity,
+            len: keyed.len(),
         };
-        for (position, (fingerprint, key, entry)) in keyed.into_iter().enumerate() {
-            let bucket = (fingerprint >> shift) as usize;
-            while index.directory.len() <= bucket {
-                index.directory.push(position as u32);
-            }
+        let empty = KeySlot {
+            key_start: EMPTY,
+            ..KeySlot::default()
+        };
+        // Keys pushed past the end need room: a few more slots than the capacity is plenty
+        // for random fingerprints, and the vector grows if not.
+        let mut slots = vec_for_random_access(capacity as usize + 64);
+        for (fingerprint, key, value) in keyed {
             index.filter.insert(index.filter_hash(&key, fingerprint));
-            index.key_bytes.extend_from_slice(&key);
-            index.slots.push(Slot {
+            let home = index.home(fingerprint);
+            if slots.len() < home {
+                slots.resize(home, empty);
+            }
+            slots.push(KeySlot {
                 fingerprint,
-                entry,
-                key_end: index.key_bytes.len() as u32,
+                key_start: index.key_bytes.len() as u32,
+                key_len: key.len() as u32,
+                value,
             });
+            index.key_bytes.extend_from_slice(&key);
         }
-        let total = index.slots.len() as u32;
-        while index.directory.len() <= (1usize << bits) {
-            index.directory.push(total);
-        }
+        slots.push(empty);
+        index.slots = slots;
         index
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+        self.len
+    }
+
+    /// The home slot of a key whose fingerprint is `fingerprint`.
+    #[inline]
+    fn home(&self, fingerprint: u64) -> usize {
+        ((u128::from(fingerprint) * u128::from(self.capacity)) >> 64) as usize
+    }
+
+    fn key_at(&self, position: usize) -> &[u8] {
+        let slot = &self.slots[position];
+        let start = slot.key_start as usize;
+        self.key_bytes
+            .get(start..start + slot.key_len as usize)
+            .unwrap_or_default()
     }
 
     /// Where the filter keeps the bit of `key`, whose fingerprint is `fingerprint`. Callers
@@ -194,26 +223,18 @@ impl KeyIndex {
         }
     }
 
-    fn key_at(&self, position: usize) -> &[u8] {
-        let start = match position {
-            0 => 0,
-            _ => self.slots[position - 1].key_end as usize,
-        };
-        &self.key_bytes[start..self.slots[position].key_end as usize]
-    }
-
-    /// Calls `found` with every entry stored under exactly `key`: the stages below, one
+    /// Calls `found` with every value stored under exactly `key`: the stages below, one
     /// after the other.
     #[cfg(test)]
-    pub(crate) fn find(&self, key: &[u8], mut found: impl FnMut(u32)) {
+    pub(crate) fn find(&self, key: &[u8], mut found: impl FnMut(V)) {
         let fingerprint = self.hashing.direction.fingerprint(key);
         if !self.may_contain(self.filter_hash(key, fingerprint)) {
             return;
         }
-        let bucket = self.bucket(fingerprint);
-        self.same_fingerprint(fingerprint, bucket, |position, entry| {
+        self.prefetch_run(fingerprint);
+        self.same_fingerprint(fingerprint, |position| {
             if self.key_is(position, key) {
-                found(entry);
+                found(self.value(position));
             }
         });
     }
@@ -222,60 +243,45 @@ impl KeyIndex {
     // stage reads, so a caller can run one stage for many lookups before the next and let
     // their cache misses overlap ([`crate::set`] does).
 
-    /// Stage 0, when the filter is asked on its own: asks for the filter line of a key whose
-    /// [`KeyIndex::filter_hash`] is `filter_hash`.
+    /// Stage 1, when the filter is asked in the stages: asks for the filter line of a key
+    /// whose [`KeyIndex::filter_hash`] is `filter_hash`.
     #[inline]
     pub(crate) fn prefetch_filter(&self, filter_hash: u64) {
         self.filter.prefetch(filter_hash);
     }
 
     /// Whether a key whose [`KeyIndex::filter_hash`] is `filter_hash` may be in the index
-    /// (if not, it is not). The stages below assume a key that passed.
+    /// (if not, it is not). The stages below are for keys that passed.
     #[inline]
     pub(crate) fn may_contain(&self, filter_hash: u64) -> bool {
-        !self.slots.is_empty() && self.filter.may_contain(filter_hash)
+        self.len > 0 && self.filter.may_contain(filter_hash)
     }
 
-    /// Stage 1: asks for the directory entry of `fingerprint`.
+    /// Stage 2: asks for the slots a search for `fingerprint` will most likely read.
     #[inline]
-    pub(crate) fn prefetch_directory(&self, fingerprint: u64) {
-        prefetch_at(&self.directory, (fingerprint >> self.shift) as usize);
-    }
-
-    /// Stage 2: the slot positions that may hold `fingerprint`; asks for those slots.
-    #[inline]
-    pub(crate) fn bucket(&self, fingerprint: u64) -> Range<u32> {
-        if self.slots.is_empty() {
-            return 0..0;
+    pub(crate) fn prefetch_run(&self, fingerprint: u64) {
+        if self.len > 0 {
+            let home = self.home(fingerprint);
+            prefetch_span(&self.slots, home..home + RUN_SLOTS);
         }
-        bucket_slots(
-            &self.directory,
-            (fingerprint >> self.shift) as usize,
-            &self.slots,
-        )
     }
 
-    /// Stage 3: calls `found(position, entry)` for each slot of `bucket` with exactly
-    /// `fingerprint`, after asking for its key bytes.
+    /// Stage 3: calls `found(position)` for each slot with exactly `fingerprint`, after
+    /// asking for its key bytes.
     #[inline]
-    pub(crate) fn same_fingerprint(
-        &self,
-        fingerprint: u64,
-        bucket: Range<u32>,
-        mut found: impl FnMut(u32, u32),
-    ) {
-        for position in bucket {
-            let slot = self.slots[position as usize];
-            if slot.fingerprint > fingerprint {
+    pub(crate) fn same_fingerprint(&self, fingerprint: u64, mut found: impl FnMut(u32)) {
+        if self.len == 0 {
+            return;
+        }
+        let home = self.home(fingerprint);
+        for (position, slot) in self.slots.iter().enumerate().skip(home) {
+            // Past an empty slot or a later fingerprint, no slot holds this one.
+            if slot.key_start == EMPTY || slot.fingerprint > fingerprint {
                 break;
             }
             if slot.fingerprint == fingerprint {
-                let key_start = match position {
-                    0 => 0,
-                    _ => self.slots[position as usize - 1].key_end as usize,
-                };
-                prefetch_at(&self.key_bytes, key_start);
-                found(position, slot.entry);
+                prefetch_at(&self.key_bytes, slot.key_start as usize);
+                found(position as u32);
             }
         }
     }
@@ -286,17 +292,24 @@ impl KeyIndex {
         self.key_at(position as usize) == key
     }
 
-    /// Every `(key, entry)` pair, in index order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], u32)> + '_ {
-        (0..self.len()).map(|position| (self.key_at(position), self.slots[position].entry))
+    /// The value in the slot at `position`.
+    #[inline]
+    pub(crate) fn value(&self, position: u32) -> V {
+        self.slots[position as usize].value
+    }
+
+    /// Every `(key, value)` pair, in index order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], V)> + '_ {
+        (0..self.slots.len())
+            .filter(|&position| self.slots[position].key_start != EMPTY)
+            .map(|position| (self.key_at(position), self.slots[position].value))
     }
 
     /// Bytes of heap memory the index holds.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot>()
+        self.slots.capacity() * std::mem::size_of::<KeySlot<V>>()
             + self.filter.heap_bytes()
             + self.key_bytes.capacity()
-            + self.directory.capacity() * 4
     }
 }
 
@@ -305,7 +318,7 @@ mod tests {
     use super::*;
     use crate::fingerprint::fingerprint;
 
-    fn build(keys: &[(&str, u32)]) -> KeyIndex {
+    fn build(keys: &[(&str, u32)]) -> KeyIndex<u32> {
         KeyIndex::build(
             keys.iter()
                 .map(|(k, e)| (k.as_bytes().to_vec().into_boxed_slice(), *e))
@@ -320,7 +333,7 @@ mod tests {
         &key[..end]
     }
 
-    fn find(index: &KeyIndex, key: &str) -> Vec<u32> {
+    fn find(index: &KeyIndex<u32>, key: &str) -> Vec<u32> {
         let mut found = Vec::new();
         index.find(key.as_bytes(), |e| found.push(e));
         found.sort_unstable();
@@ -369,6 +382,22 @@ mod tests {
     }
 
     #[test]
+    fn filter_false_positives_are_rare() {
+        let mut filter = PresenceFilter::new(100_000);
+        for n in 0..100_000u64 {
+            filter.insert(fingerprint(&n.to_le_bytes()));
+        }
+        for n in 0..100_000u64 {
+            assert!(filter.may_contain(fingerprint(&n.to_le_bytes())));
+        }
+        let false_positives = (100_000..200_000u64)
+            .filter(|n| filter.may_contain(fingerprint(&n.to_le_bytes())))
+            .count();
+        // About 1.5 % with two bits of sixteen per key (at most 16; the power of two rounds up).
+        assert!(false_positives < 2_500, "{false_positives} of 100000");
+    }
+
+    #[test]
     fn keys_of_one_block_share_a_filter_line() {
         let filter = PresenceFilter::new(100_000);
         let line_of = |key: &str| {
@@ -403,9 +432,8 @@ mod tests {
 /// a set of them need not be spread evenly (a prefix of a sorted list is not), and uneven
 /// homes would pile keys up into long runs.
 ///
-/// Most hashes a device reports match nothing, so a [`PresenceFilter`] on the low bits of the
-/// same hash (the home uses the high bits) answers most searches for absent keys before any
-/// slot is read.
+/// Most hashes a device reports match nothing, so a [`PresenceFilter`] on the same hash
+/// answers most searches for absent keys before any slot is read.
 #[derive(Debug, Clone)]
 pub(crate) struct HashTable<const N: usize, V> {
     filter: PresenceFilter,
@@ -455,7 +483,7 @@ fn table_order<const N: usize>(a: &[u8; N], b: &[u8; N]) -> std::cmp::Ordering {
     spread(a).cmp(&spread(b)).then_with(|| a.cmp(b))
 }
 
-/// Slots a search reads on average, for the prefetch.
+/// Slots a search of a [`HashTable`] or [`KeyIndex`] reads on average, for the prefetch.
 const RUN_SLOTS: usize = 2;
 
 impl<const N: usize, V: Copy> HashTable<N, V> {

@@ -9,7 +9,6 @@ use crate::policy::{Candidate, specificity};
 use iocd_model::{Action, IndicatorType, Timestamp, parse_ip_value};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::ops::Range;
 use std::sync::Arc;
 
 /// The matching-relevant part of an indicator, as the engine's input.
@@ -111,7 +110,7 @@ impl IndexKind {
     }
 }
 
-/// The per-indicator record the indexes point at: 24 bytes.
+/// The per-indicator record the indexes hold beside each key: 24 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) id: i64,
@@ -123,6 +122,20 @@ pub(crate) struct Entry {
     pub(crate) port: u16,
     pub(crate) action: Action,
     pub(crate) generate_alert: bool,
+}
+
+/// What an empty index slot holds (never read as an indicator): an expired audit.
+impl Default for Entry {
+    fn default() -> Entry {
+        Entry {
+            id: 0,
+            expires: i64::MIN,
+            scope: 0,
+            port: 0,
+            action: Action::Audit,
+            generate_alert: false,
+        }
+    }
 }
 
 /// An indicator turned into an index key, ready to build a set from (or to carry from one set
@@ -314,9 +327,7 @@ pub struct MatchSet {
     sha1: HashTable<20, Entry>,
     sha256: HashTable<32, Entry>,
     /// Indexed by [`IndexKind`]; the three hash kinds above leave their slot here empty.
-    indexes: [KeyIndex; 8],
-    /// The entries the [`KeyIndex`]es point at.
-    entries: Vec<Entry>,
+    indexes: [KeyIndex<Entry>; 8],
     /// Scope 0 is "all devices" (empty).
     scopes: Vec<Arc<[String]>>,
     /// Prefix lengths present among IPv4 / IPv6 indicators, longest first.
@@ -327,16 +338,12 @@ pub struct MatchSet {
 impl MatchSet {
     /// Builds a set from compiled indicators.
     pub fn build(indicators: Vec<CompiledIndicator>) -> MatchSet {
-        let is_hash = |kind| matches!(kind, IndexKind::Md5 | IndexKind::Sha1 | IndexKind::Sha256);
-        // The hash tables hold their own entries.
-        let keyed = indicators.iter().filter(|i| !is_hash(i.kind)).count();
         let mut set = MatchSet {
             scopes: vec![Arc::from(Vec::new())],
-            entries: iocd_prefetch::vec_for_random_access(keyed),
             ..MatchSet::default()
         };
         let mut scope_numbers: HashMap<Arc<[String]>, u32> = HashMap::new();
-        let mut pairs: [Vec<(Box<[u8]>, u32)>; 8] = Default::default();
+        let mut pairs: [Vec<(Box<[u8]>, Entry)>; 8] = Default::default();
         let (mut md5, mut sha1, mut sha256) = (Vec::new(), Vec::new(), Vec::new());
         for mut indicator in indicators {
             indicator.entry.scope = if indicator.groups.is_empty() {
@@ -364,9 +371,7 @@ impl MatchSet {
                 _ => {}
             }
             if !hashed {
-                let entry_number = set.entries.len() as u32;
-                set.entries.push(entry);
-                pairs[indicator.kind as usize].push((indicator.key, entry_number));
+                pairs[indicator.kind as usize].push((indicator.key, entry));
             }
         }
         set.md5 = HashTable::build(md5);
@@ -384,7 +389,10 @@ impl MatchSet {
 
     /// Number of indicators in the set.
     pub fn len(&self) -> usize {
-        self.entries.len() + self.md5.len() + self.sha1.len() + self.sha256.len()
+        self.indexes.iter().map(KeyIndex::len).sum::<usize>()
+            + self.md5.len()
+            + self.sha1.len()
+            + self.sha256.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -397,7 +405,6 @@ impl MatchSet {
             + self.md5.heap_bytes()
             + self.sha1.heap_bytes()
             + self.sha256.heap_bytes()
-            + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self
                 .scopes
                 .iter()
@@ -412,11 +419,7 @@ impl MatchSet {
                 IndexKind::Md5 => Box::new(self.md5.iter().map(|(k, e)| (&k[..], e))),
                 IndexKind::Sha1 => Box::new(self.sha1.iter().map(|(k, e)| (&k[..], e))),
                 IndexKind::Sha256 => Box::new(self.sha256.iter().map(|(k, e)| (&k[..], e))),
-                _ => Box::new(
-                    self.indexes[kind as usize]
-                        .iter()
-                        .map(|(key, number)| (key, self.entries[number as usize])),
-                ),
+                _ => Box::new(self.indexes[kind as usize].iter()),
             };
             pairs.map(move |(key, entry)| (kind, key, entry))
         })
@@ -538,7 +541,7 @@ impl MatchSet {
         let key_of = |probe: &Probe| probe.key.resolve(items[probe.item as usize].0, networks);
         let now = now.ticks();
 
-        // Stage 1: filter words and directory entries.
+        // Stage 1: the filter lines of what planning did not filter, the slots of what it did.
         for probe in hashes.iter() {
             match probe.kind {
                 HashKind::Md5 => self.md5.prefetch_head(probe.spread),
@@ -548,10 +551,10 @@ impl MatchSet {
         }
         for probe in probes.iter() {
             let index = &self.indexes[probe.kind as usize];
-            if !probe.kind.filtered_in_planning() {
-                index.prefetch_filter(probe.fingerprint);
+            match probe.kind.filtered_in_planning() {
+                true => index.prefetch_run(probe.fingerprint),
+                false => index.prefetch_filter(probe.fingerprint),
             }
-            index.prefetch_directory(probe.fingerprint);
         }
         // Stage 2: the filters; slots of what passes.
         hashes.retain(|probe| match probe.kind {
@@ -560,18 +563,18 @@ impl MatchSet {
             HashKind::Sha256 => self.sha256.may_contain(probe.spread),
         });
         for (number, probe) in probes.iter().enumerate() {
-            let index = &self.indexes[probe.kind as usize];
-            // Placed by key, the other kinds' filter hash is the fingerprint.
-            if !probe.kind.filtered_in_planning() && !index.may_contain(probe.fingerprint) {
-                continue;
+            if !probe.kind.filtered_in_planning() {
+                let index = &self.indexes[probe.kind as usize];
+                // Placed by key, these kinds' filter hash is the fingerprint.
+                if !index.may_contain(probe.fingerprint) {
+                    continue;
+                }
+                index.prefetch_run(probe.fingerprint);
             }
-            let bucket = index.bucket(probe.fingerprint);
-            if !bucket.is_empty() {
-                pending.push((number as u32, bucket));
-            }
+            pending.push(number as u32);
         }
-        // Stage 3: file hashes are found, entries and all; the other kinds find their slots
-        // with the same fingerprint, and ask for their key bytes and entries.
+        // Stage 3: file hashes are found, entries and all; the other kinds find the slots
+        // with their fingerprint, and ask for those slots' key bytes.
         for probe in hashes.iter() {
             let item = probe.item as usize;
             let (Observable::File(file), device) = items[item] else {
@@ -598,28 +601,22 @@ impl MatchSet {
                     .for_each(|key| self.sha256.find(key, probe.spread, &mut hit)),
             }
         }
-        for (number, bucket) in pending.iter() {
-            let number = *number;
+        for &number in pending.iter() {
             let probe = &probes[number as usize];
-            self.indexes[probe.kind as usize].same_fingerprint(
-                probe.fingerprint,
-                bucket.clone(),
-                |position, entry| {
-                    iocd_prefetch::prefetch_at(&self.entries, entry as usize);
-                    found.push((number, position, entry));
-                },
-            );
+            self.indexes[probe.kind as usize]
+                .same_fingerprint(probe.fingerprint, |position| found.push((number, position)));
         }
         // Stage 4: the other kinds compare key bytes (fingerprints can collide) and accept.
-        for &(number, position, entry) in found.iter() {
+        for &(number, position) in found.iter() {
             let probe = &probes[number as usize];
-            if !self.indexes[probe.kind as usize].key_is(position, key_of(probe)) {
+            let index = &self.indexes[probe.kind as usize];
+            if !index.key_is(position, key_of(probe)) {
                 continue;
             }
             let item = probe.item as usize;
             if let Some(candidate) = self.accept(
                 probe.kind,
-                self.entries[entry as usize],
+                index.value(position),
                 probe.specificity,
                 probe.port,
                 items[item].1,
@@ -773,10 +770,10 @@ pub(crate) struct Scratch {
     url_blocks: Vec<UrlBlock>,
     /// The domains (hosts and parents) to look up, before their filter.
     domains: Vec<DomainKey>,
-    /// The probes whose key may be in their index, after the filters, and their buckets.
-    pending: Vec<(u32, Range<u32>)>,
-    /// (probe, slot position, entry) of every slot that may hold a probe's key.
-    found: Vec<(u32, u32, u32)>,
+    /// The probes whose key may be in their index, after the filters.
+    pending: Vec<u32>,
+    /// (probe, slot position) of every slot that may hold a probe's key.
+    found: Vec<(u32, u32)>,
 }
 
 /// One key of a [`KeyIndex`] to look up on behalf of one observable, with what a match of it
@@ -960,7 +957,12 @@ pub(crate) struct DomainKey {
 /// Appends the host and each parent domain of `host` to `domains` (fingerprinted backward in
 /// one pass, placed in the filter by their [`domain_block`]), and asks for the filter line of
 /// the host's block.
-fn plan_domains(item: u32, host: &str, index: &KeyIndex, domains: &mut Vec<DomainKey>) {
+fn plan_domains<V: Copy + Default>(
+    item: u32,
+    host: &str,
+    index: &KeyIndex<V>,
+    domains: &mut Vec<DomainKey>,
+) {
     let bytes = host.as_bytes();
     let mut suffixes = Suffixes::new(bytes);
     // The block's fingerprint, once the suffixes have reached it.
