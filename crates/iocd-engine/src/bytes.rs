@@ -1,5 +1,5 @@
-//! Finds every position of one byte value in a short byte string (the dots of a host, the
-//! slashes of a path) eight bytes at a time, in either direction.
+//! Word-at-a-time helpers for short byte strings: every position of one byte value (the dots
+//! of a host, the slashes of a path), in either direction, and up to 8 bytes as one word.
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const LOW_SEVEN: u64 = 0x7F7F_7F7F_7F7F_7F7F;
@@ -14,9 +14,10 @@ fn matches(word: u64, needle: u8) -> u64 {
 }
 
 /// `bytes[start..start + len]` (`len` 1 to 8) as a little-endian word, zero-extended: one
-/// 8-byte load wherever the slice allows (from `start`, or ending at `start + len`).
+/// 8-byte load wherever the slice allows (from `start`, or ending at `start + len`), so no call
+/// to copy a variable length.
 #[inline(always)]
-fn load(bytes: &[u8], start: usize, len: usize) -> u64 {
+pub(crate) fn load(bytes: &[u8], start: usize, len: usize) -> u64 {
     if let Some(word) = bytes.get(start..).and_then(<[u8]>::first_chunk::<8>) {
         return u64::from_le_bytes(*word) & (u64::MAX >> (64 - 8 * len));
     }

@@ -33,31 +33,13 @@ fn finish(state: u64, partial: u64, rest: usize, len: usize) -> u64 {
     hash ^ (hash >> 33)
 }
 
-/// The `len` (0 to 7) bytes of `buffer` from `at` as a little-endian word, zero-extended:
-/// one 8-byte load wherever the buffer allows it, so no call to copy a variable length.
+/// The `len` (0 to 7) bytes of `buffer` from `at` as a little-endian word, zero-extended.
 #[inline(always)]
 fn bytes_word(buffer: &[u8], at: usize, len: usize) -> u64 {
-    if len == 0 {
-        return 0;
+    match len {
+        0 => 0,
+        _ => crate::bytes::load(buffer, at, len),
     }
-    let keep = u64::MAX >> (64 - 8 * len);
-    if let Some(word) = buffer.get(at..).and_then(<[u8]>::first_chunk::<8>) {
-        return u64::from_le_bytes(*word) & keep;
-    }
-    // The eight bytes that end with the wanted ones, shifted down.
-    if let Some(word) = (at + len)
-        .checked_sub(8)
-        .and_then(|start| buffer.get(start..))
-        .and_then(<[u8]>::first_chunk::<8>)
-    {
-        return u64::from_le_bytes(*word) >> (8 * (8 - len));
-    }
-    buffer
-        .get(at..at + len)
-        .unwrap_or_default()
-        .iter()
-        .rev()
-        .fold(0, |word, &b| (word << 8) | u64::from(b))
 }
 
 /// The 8-byte word of `buffer` at `at`, which the caller keeps in bounds (0 past the end).
