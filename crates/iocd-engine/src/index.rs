@@ -114,6 +114,17 @@ pub(crate) struct KeyHashing {
     pub(crate) block: Option<BlockOf>,
 }
 
+impl KeyHashing {
+    /// Where a filter keeps the bits of `key`, whose fingerprint is `fingerprint`. Lookups
+    /// that know the block's fingerprint already compute the same with [`in_block`].
+    pub(crate) fn filter_hash(&self, key: &[u8], fingerprint: u64) -> u64 {
+        match self.block {
+            None => fingerprint,
+            Some(block_of) => in_block(self.direction.fingerprint(block_of(key)), fingerprint),
+        }
+    }
+}
+
 /// The immutable index of byte-string keys: an ordered open-addressing table on the keys'
 /// 64-bit fingerprints (placed like a [`HashTable`]'s keys, by fingerprint then bytes), the
 /// value in the slot and the key bytes beside the table. Several values may share one key;
@@ -121,7 +132,6 @@ pub(crate) struct KeyHashing {
 #[derive(Debug, Clone)]
 pub(crate) struct KeyIndex<V> {
     filter: PresenceFilter,
-    hashing: KeyHashing,
     /// Ends with at least one empty slot, so every run ends inside the vector.
     slots: Vec<KeySlot<V>>,
     key_bytes: Vec<u8>,
@@ -134,7 +144,6 @@ impl<V> Default for KeyIndex<V> {
     fn default() -> Self {
         KeyIndex {
             filter: PresenceFilter::default(),
-            hashing: KeyHashing::default(),
             slots: Vec::new(),
             key_bytes: Vec::new(),
             capacity: 0,
@@ -148,49 +157,40 @@ impl<V: Copy + Default> KeyIndex<V> {
     /// as `hashing` says.
     pub(crate) fn build(pairs: Vec<(Box<[u8]>, V)>, hashing: KeyHashing) -> KeyIndex<V> {
         if pairs.is_empty() {
-            return KeyIndex {
-                hashing,
-                ..KeyIndex::default()
-            };
+            return KeyIndex::default();
         }
         let mut keyed: Vec<(u64, Box<[u8]>, V)> = pairs
             .into_iter()
             .map(|(key, value)| (hashing.direction.fingerprint(&key), key, value))
             .collect();
         keyed.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let capacity = (keyed.len() as u64 * 3).div_ceil(2);
-        let mut index = KeyIndex {
-            filter: PresenceFilter::new(keyed.len()),
-            hashing,
-            slots: Vec::new(),
-            key_bytes: vec_for_random_access(keyed.iter().map(|(_, k, _)| k.len()).sum()),
-            capacity,
-            len: keyed.len(),
-        };
+        let capacity = table_capacity(keyed.len());
+        let len = keyed.len();
+        let mut filter = PresenceFilter::new(len);
+        let mut key_bytes = vec_for_random_access(keyed.iter().map(|(_, k, _)| k.len()).sum());
+        let homed = keyed.into_iter().map(|(fingerprint, key, value)| {
+            filter.insert(hashing.filter_hash(&key, fingerprint));
+            let slot = KeySlot {
+                fingerprint,
+                key_start: key_bytes.len() as u32,
+                key_len: key.len() as u32,
+                value,
+            };
+            key_bytes.extend_from_slice(&key);
+            (home_slot(fingerprint, capacity), slot)
+        });
         let empty = KeySlot {
             key_start: EMPTY,
             ..KeySlot::default()
         };
-        // Keys pushed past the end need room: a few more slots than the capacity is plenty
-        // for random fingerprints, and the vector grows if not.
-        let mut slots = vec_for_random_access(capacity as usize + 64);
-        for (fingerprint, key, value) in keyed {
-            index.filter.insert(index.filter_hash(&key, fingerprint));
-            let home = index.home(fingerprint);
-            if slots.len() < home {
-                slots.resize(home, empty);
-            }
-            slots.push(KeySlot {
-                fingerprint,
-                key_start: index.key_bytes.len() as u32,
-                key_len: key.len() as u32,
-                value,
-            });
-            index.key_bytes.extend_from_slice(&key);
+        let slots = place_in_order(capacity, homed, empty);
+        KeyIndex {
+            filter,
+            slots,
+            key_bytes,
+            capacity,
+            len,
         }
-        slots.push(empty);
-        index.slots = slots;
-        index
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -200,7 +200,7 @@ impl<V: Copy + Default> KeyIndex<V> {
     /// The home slot of a key whose fingerprint is `fingerprint`.
     #[inline]
     fn home(&self, fingerprint: u64) -> usize {
-        ((u128::from(fingerprint) * u128::from(self.capacity)) >> 64) as usize
+        home_slot(fingerprint, self.capacity)
     }
 
     fn key_at(&self, position: usize) -> &[u8] {
@@ -211,24 +211,12 @@ impl<V: Copy + Default> KeyIndex<V> {
             .unwrap_or_default()
     }
 
-    /// Where the filter keeps the bit of `key`, whose fingerprint is `fingerprint`. Callers
-    /// that know the block's fingerprint already compute the same with [`in_block`].
-    pub(crate) fn filter_hash(&self, key: &[u8], fingerprint: u64) -> u64 {
-        match self.hashing.block {
-            None => fingerprint,
-            Some(block_of) => in_block(
-                self.hashing.direction.fingerprint(block_of(key)),
-                fingerprint,
-            ),
-        }
-    }
-
-    /// Calls `found` with every value stored under exactly `key`: the stages below, one
-    /// after the other.
+    /// Calls `found` with every value stored under exactly `key`, in an index built with
+    /// `hashing`: the stages below, one after the other.
     #[cfg(test)]
-    pub(crate) fn find(&self, key: &[u8], mut found: impl FnMut(V)) {
-        let fingerprint = self.hashing.direction.fingerprint(key);
-        if !self.may_contain(self.filter_hash(key, fingerprint)) {
+    pub(crate) fn find(&self, hashing: &KeyHashing, key: &[u8], mut found: impl FnMut(V)) {
+        let fingerprint = hashing.direction.fingerprint(key);
+        if !self.may_contain(hashing.filter_hash(key, fingerprint)) {
             return;
         }
         self.prefetch_run(fingerprint);
@@ -244,13 +232,13 @@ impl<V: Copy + Default> KeyIndex<V> {
     // their cache misses overlap ([`crate::set`] does).
 
     /// Stage 1, when the filter is asked in the stages: asks for the filter line of a key
-    /// whose [`KeyIndex::filter_hash`] is `filter_hash`.
+    /// whose [`KeyHashing::filter_hash`] is `filter_hash`.
     #[inline]
     pub(crate) fn prefetch_filter(&self, filter_hash: u64) {
         self.filter.prefetch(filter_hash);
     }
 
-    /// Whether a key whose [`KeyIndex::filter_hash`] is `filter_hash` may be in the index
+    /// Whether a key whose [`KeyHashing::filter_hash`] is `filter_hash` may be in the index
     /// (if not, it is not). The stages below are for keys that passed.
     #[inline]
     pub(crate) fn may_contain(&self, filter_hash: u64) -> bool {
@@ -333,9 +321,9 @@ mod tests {
         &key[..end]
     }
 
-    fn find(index: &KeyIndex<u32>, key: &str) -> Vec<u32> {
+    fn find_with(index: &KeyIndex<u32>, hashing: &KeyHashing, key: &str) -> Vec<u32> {
         let mut found = Vec::new();
-        index.find(key.as_bytes(), |e| found.push(e));
+        index.find(hashing, key.as_bytes(), |e| found.push(e));
         found.sort_unstable();
         found
     }
@@ -343,6 +331,7 @@ mod tests {
     #[test]
     fn finds_exact_keys_only() {
         let index = build(&[("a", 1), ("bb", 2), ("bb", 3), ("", 4), ("ccc", 5)]);
+        let find = |index, key| find_with(index, &KeyHashing::default(), key);
         assert_eq!(find(&index, "a"), [1]);
         assert_eq!(find(&index, "bb"), [2, 3]);
         assert_eq!(find(&index, ""), [4]);
@@ -374,9 +363,12 @@ mod tests {
                 hashing,
             );
             for (key, entry) in &keys {
-                assert_eq!(find(&index, key), [*entry]);
+                assert_eq!(find_with(&index, &hashing, key), [*entry]);
             }
-            assert_eq!(find(&index, "host-0/key-5000"), Vec::<u32>::new());
+            assert_eq!(
+                find_with(&index, &hashing, "host-0/key-5000"),
+                Vec::<u32>::new()
+            );
             assert_eq!(index.iter().count(), 5000);
         }
     }
@@ -486,6 +478,39 @@ fn table_order<const N: usize>(a: &[u8; N], b: &[u8; N]) -> std::cmp::Ordering {
 /// Slots a search of a [`HashTable`] or [`KeyIndex`] reads on average, for the prefetch.
 const RUN_SLOTS: usize = 2;
 
+/// The capacity (the range of homes) of an ordered open-addressing table of `len` keys: a
+/// load of 2/3.
+fn table_capacity(len: usize) -> u64 {
+    (len as u64 * 3).div_ceil(2)
+}
+
+/// The home slot, in `0..capacity`, of a key whose uniformly spread 64-bit hash is `hash`.
+#[inline]
+fn home_slot(hash: u64, capacity: u64) -> usize {
+    ((u128::from(hash) * u128::from(capacity)) >> 64) as usize
+}
+
+/// Lays out the slots of an ordered open-addressing table from `(home, slot)` pairs given in
+/// table order: each slot at its home, or just after the previous one if that is taken, with
+/// `empty` in the gaps and once more at the end, so every run ends inside the vector.
+fn place_in_order<S: Clone>(
+    capacity: u64,
+    homed: impl Iterator<Item = (usize, S)>,
+    empty: S,
+) -> Vec<S> {
+    // Keys pushed past the end need room: a few more slots than the capacity is plenty for
+    // random hashes, and the vector grows if not.
+    let mut slots = vec_for_random_access(capacity as usize + 64);
+    for (home, slot) in homed {
+        if slots.len() < home {
+            slots.resize(home, empty.clone());
+        }
+        slots.push(slot);
+    }
+    slots.push(empty);
+    slots
+}
+
 impl<const N: usize, V: Copy> HashTable<N, V> {
     /// Builds the table from `(key, value)` pairs, in any order; equal keys keep all values.
     pub(crate) fn build(mut pairs: Vec<([u8; N], V)>) -> HashTable<N, V> {
@@ -493,28 +518,22 @@ impl<const N: usize, V: Copy> HashTable<N, V> {
             return HashTable::default();
         }
         pairs.sort_unstable_by(|a, b| table_order(&a.0, &b.0));
-        let capacity = (pairs.len() as u64 * 3).div_ceil(2);
-        let mut table = HashTable {
-            filter: PresenceFilter::new(pairs.len()),
-            slots: Vec::new(),
+        let capacity = table_capacity(pairs.len());
+        let mut filter = PresenceFilter::new(pairs.len());
+        let len = pairs.len();
+        let repeats_keys = pairs.windows(2).any(|pair| pair[0].0 == pair[1].0);
+        let homed = pairs.into_iter().map(|(key, value)| {
+            filter.insert(spread(&key));
+            (home_slot(spread(&key), capacity), Some((key, value)))
+        });
+        let slots = place_in_order(capacity, homed, None);
+        HashTable {
+            filter,
+            slots,
             capacity,
-            len: pairs.len(),
-            repeats_keys: pairs.windows(2).any(|pair| pair[0].0 == pair[1].0),
-        };
-        // Keys pushed past the end need room: a few more slots than the capacity is plenty
-        // for random keys, and the vector grows if not.
-        let mut slots = vec_for_random_access(capacity as usize + 64);
-        for (key, value) in pairs {
-            table.filter.insert(spread(&key));
-            let home = table.home(spread(&key));
-            if slots.len() < home {
-                slots.resize(home, None);
-            }
-            slots.push(Some((key, value)));
+            len,
+            repeats_keys,
         }
-        slots.push(None);
-        table.slots = slots;
-        table
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -524,7 +543,7 @@ impl<const N: usize, V: Copy> HashTable<N, V> {
     /// The home slot of a key whose [`spread`] is `spread`.
     #[inline]
     fn home(&self, spread: u64) -> usize {
-        ((u128::from(spread) * u128::from(self.capacity)) >> 64) as usize
+        home_slot(spread, self.capacity)
     }
 
     // A search runs in the stages of [`KeyIndex`]'s, fewer of them.

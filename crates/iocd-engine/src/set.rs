@@ -459,7 +459,7 @@ impl MatchSet {
             probes,
             hashes,
             networks,
-            url_blocks,
+            url_hosts,
             domains,
             pending,
             found,
@@ -467,7 +467,7 @@ impl MatchSet {
         networks.clear();
         probes.clear();
         hashes.clear();
-        url_blocks.clear();
+        url_hosts.clear();
         domains.clear();
         pending.clear();
         found.clear();
@@ -480,17 +480,20 @@ impl MatchSet {
             let host = match observable {
                 Observable::Url(url) => {
                     let host = url.host();
+                    let mut prefixes = Prefixes::new(url.match_key().as_bytes());
+                    let mut block = 0;
                     if url_index.len() > 0 {
-                        let mut prefixes = Prefixes::new(url.match_key().as_bytes());
-                        let block = prefixes.of(host.len());
+                        block = prefixes.of(host.len());
                         url_index.prefetch_filter(block);
-                        url_blocks.resize(item, UrlBlock::default());
-                        url_blocks.push(UrlBlock {
-                            block,
-                            progress: prefixes.progress(),
-                        });
                     }
-                    if host_ip(host).is_some() {
+                    let ip = host_ip(host);
+                    url_hosts.resize(item, UrlHost::default());
+                    url_hosts.push(UrlHost {
+                        block,
+                        progress: prefixes.progress(),
+                        ip,
+                    });
+                    if ip.is_some() {
                         continue;
                     }
                     host
@@ -517,8 +520,8 @@ impl MatchSet {
                 Observable::Ip(ip) => planner.ip(*ip),
                 Observable::Domain(_) => {}
                 Observable::Url(url) => {
-                    let block = url_blocks.get(item).copied().unwrap_or_default();
-                    planner.url(url, &block);
+                    let host = url_hosts.get(item).copied().unwrap_or_default();
+                    planner.url(url, &host);
                 }
             }
         }
@@ -766,8 +769,8 @@ pub(crate) struct Scratch {
     hashes: Vec<HashProbe>,
     /// The IP networks the probes look up.
     networks: Vec<IpKey>,
-    /// Per item (up to the last URL), its URL's host's fingerprint.
-    url_blocks: Vec<UrlBlock>,
+    /// Per item (up to the last URL), what stage 0 learnt of its URL's host.
+    url_hosts: Vec<UrlHost>,
     /// The domains (hosts and parents) to look up, before their filter.
     domains: Vec<DomainKey>,
     /// The probes whose key may be in their index, after the filters.
@@ -860,15 +863,15 @@ impl Planner<'_> {
     /// The URL's key and its parent paths whose filter bit is set (all in the line of the
     /// host's), then the lookups of an IP host (those of a DNS host were planned with the
     /// domains).
-    fn url(&mut self, url: &ObservedUrl, host_block: &UrlBlock) {
+    fn url(&mut self, url: &ObservedUrl, url_host: &UrlHost) {
         let host = url.host();
         let index = &self.set.indexes[IndexKind::Url as usize];
         if index.len() > 0 {
             let port = Some(url.port());
             let key = url.match_key().as_bytes();
             let without_query = url.key_without_query().len();
-            let block = host_block.block;
-            let mut prefixes = Prefixes::resume(key, host_block.progress);
+            let block = url_host.block;
+            let mut prefixes = Prefixes::resume(key, url_host.progress);
             let mut push = |len: usize| {
                 let fingerprint = match len == host.len() {
                     true => block,
@@ -892,7 +895,7 @@ impl Planner<'_> {
                 push(key.len());
             }
         }
-        if let Some(ip) = host_ip(host) {
+        if let Some(ip) = url_host.ip {
             self.ip(ip);
         }
     }
@@ -933,12 +936,14 @@ fn ends_block(labels: usize, first_label_len: usize) -> bool {
     (labels == 2 && first_label_len > 3) || labels == 3
 }
 
-/// The fingerprint of a URL's host, which places the filter bits of the URL's keys, and
-/// where hashing the URL's key stopped after it.
+/// What planning needs of a URL's host: its fingerprint, which places the filter bits of the
+/// URL's keys (0 when the set has no URL indicators), where hashing the URL's key stopped
+/// after it, and the IP address the host is, if it is one.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct UrlBlock {
+pub(crate) struct UrlHost {
     block: u64,
     progress: PrefixProgress,
+    ip: Option<IpAddr>,
 }
 
 /// One domain a host's lookup asks for: the host or a parent.
@@ -1050,7 +1055,8 @@ mod tests {
                 .chain(host.match_indices('.').map(|(dot, _)| dot + 1))
                 .map(|start| (host.as_bytes()[start..].into(), 0))
                 .collect();
-            let index = KeyIndex::build(suffixes.clone(), IndexKind::Domain.hashing());
+            let hashing = IndexKind::Domain.hashing();
+            let index = KeyIndex::build(suffixes.clone(), hashing);
             plan_domains(7, host, &index, &mut domains);
             assert_eq!(domains.len(), suffixes.len(), "{host}");
             for domain in &domains {
@@ -1058,7 +1064,7 @@ mod tests {
                 assert_eq!(domain.fingerprint, suffix_fingerprint(key), "{host}");
                 assert_eq!(
                     domain.filter,
-                    index.filter_hash(key, domain.fingerprint),
+                    hashing.filter_hash(key, domain.fingerprint),
                     "{host}"
                 );
                 assert!(index.may_contain(domain.filter), "{host}");
