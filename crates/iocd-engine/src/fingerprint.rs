@@ -69,23 +69,6 @@ impl<'a> Prefixes<'a> {
         }
     }
 
-    /// How far the hashing has gone, to [`Prefixes::resume`] it later over the same key.
-    pub(crate) fn progress(&self) -> PrefixProgress {
-        PrefixProgress {
-            state: self.state,
-            absorbed: self.absorbed,
-        }
-    }
-
-    /// Goes on hashing `key` from where [`Prefixes::progress`] over the same key left off.
-    pub(crate) fn resume(key: &'a [u8], progress: PrefixProgress) -> Prefixes<'a> {
-        Prefixes {
-            key,
-            state: progress.state,
-            absorbed: progress.absorbed.min(key.len() / 8 * 8),
-        }
-    }
-
     /// The [`fingerprint`] of the key's first `len` bytes (`len` at most the key's length and
     /// no less than the last one asked for).
     #[inline(always)]
@@ -103,13 +86,6 @@ impl<'a> Prefixes<'a> {
         let partial = bytes_word(self.key, self.absorbed, rest);
         finish(self.state, partial, rest, len)
     }
-}
-
-/// Where a [`Prefixes`] left off.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct PrefixProgress {
-    state: u64,
-    absorbed: usize,
 }
 
 /// Fingerprints of suffixes of one key, asked for in decreasing start position (increasing
@@ -211,17 +187,6 @@ mod tests {
             for start in (0..=bytes.len()).rev() {
                 let want = suffix_fingerprint(&bytes[start..]);
                 assert_eq!(suffixes.of(start), want, "{key} [{start}..]");
-            }
-            // Resumed where another left off, and out of order, still right.
-            for stop in 0..=bytes.len() {
-                let mut first = Prefixes::new(bytes);
-                first.of(stop);
-                let mut resumed = Prefixes::resume(bytes, first.progress());
-                assert_eq!(
-                    resumed.of(bytes.len()),
-                    fingerprint(bytes),
-                    "{key} from {stop}"
-                );
             }
             // Out of order still answers right.
             assert_eq!(prefixes.of(0), fingerprint(b""));

@@ -8,7 +8,7 @@
 //! key bytes of equal fingerprints, so a fingerprint collision can cost time but never a wrong
 //! answer.
 
-use crate::fingerprint::Direction;
+use crate::fingerprint::{Direction, suffix_fingerprint};
 use iocd_prefetch::{prefetch_at, prefetch_span, vec_for_random_access};
 
 /// A Bloom filter with 16 bits per key, two of them set by each key in one cache line: small
@@ -110,7 +110,8 @@ pub(crate) struct KeyHashing {
     pub(crate) direction: Direction,
     /// `None` puts a key's filter bit at its fingerprint; `Some(block_of)` puts it in the line
     /// of the block `block_of` cuts from the key (see [`in_block`]), so that keys a lookup
-    /// asks for together share a line.
+    /// asks for together share a line. Blocks are fingerprinted backward, as domains are, so
+    /// a URL's keys can be placed by a domain of their host and share its line.
     pub(crate) block: Option<BlockOf>,
 }
 
@@ -120,7 +121,7 @@ impl KeyHashing {
     pub(crate) fn filter_hash(&self, key: &[u8], fingerprint: u64) -> u64 {
         match self.block {
             None => fingerprint,
-            Some(block_of) => in_block(self.direction.fingerprint(block_of(key)), fingerprint),
+            Some(block_of) => in_block(suffix_fingerprint(block_of(key)), fingerprint),
         }
     }
 }
@@ -159,6 +160,23 @@ impl<V: Copy + Default> KeyIndex<V> {
         if pairs.is_empty() {
             return KeyIndex::default();
         }
+        let mut filter = PresenceFilter::new(pairs.len());
+        let mut index = KeyIndex::build_into(pairs, hashing, &mut filter);
+        index.filter = filter;
+        index
+    }
+
+    /// Builds the index as [`KeyIndex::build`] does, but sets its keys' filter bits in
+    /// `filter`, which other indexes may share (the index's own filter stays empty, so its
+    /// users ask `filter` instead).
+    pub(crate) fn build_into(
+        pairs: Vec<(Box<[u8]>, V)>,
+        hashing: KeyHashing,
+        filter: &mut PresenceFilter,
+    ) -> KeyIndex<V> {
+        if pairs.is_empty() {
+            return KeyIndex::default();
+        }
         let mut keyed: Vec<(u64, Box<[u8]>, V)> = pairs
             .into_iter()
             .map(|(key, value)| (hashing.direction.fingerprint(&key), key, value))
@@ -166,7 +184,6 @@ impl<V: Copy + Default> KeyIndex<V> {
         keyed.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let capacity = table_capacity(keyed.len());
         let len = keyed.len();
-        let mut filter = PresenceFilter::new(len);
         let mut key_bytes = vec_for_random_access(keyed.iter().map(|(_, k, _)| k.len()).sum());
         let homed = keyed.into_iter().map(|(fingerprint, key, value)| {
             filter.insert(hashing.filter_hash(&key, fingerprint));
@@ -185,7 +202,7 @@ impl<V: Copy + Default> KeyIndex<V> {
         };
         let slots = place_in_order(capacity, homed, empty);
         KeyIndex {
-            filter,
+            filter: PresenceFilter::default(),
             slots,
             key_bytes,
             capacity,

@@ -2,8 +2,8 @@
 //! per file hash kind; key indexes for certificates, IPv4, IPv6, domains, URLs), immutable once
 //! built and shared between threads.
 
-use crate::fingerprint::{Direction, PrefixProgress, Prefixes, Suffixes, fingerprint};
-use crate::index::{HashTable, KeyHashing, KeyIndex, in_block, spread};
+use crate::fingerprint::{Direction, Prefixes, Suffixes, fingerprint, suffix_fingerprint};
+use crate::index::{HashTable, KeyHashing, KeyIndex, PresenceFilter, in_block, spread};
 use crate::observable::{FileHashes, Observable, ObservedUrl, parse_thumbprint};
 use crate::policy::{Candidate, specificity};
 use iocd_model::{Action, IndicatorType, Timestamp, parse_ip_value};
@@ -74,15 +74,16 @@ const INDEX_KINDS: [IndexKind; 8] = [
 
 impl IndexKind {
     /// How the kind's [`KeyIndex`] fingerprints keys and places filter bits. A URL lookup
-    /// asks for prefixes of one key, so URL keys are fingerprinted forward and their filter
-    /// bits grouped by host; a domain lookup asks for suffixes, so domain keys are
-    /// fingerprinted backward and grouped by [`domain_block`]. The keys one lookup asks for
+    /// asks for prefixes of one key, so URL keys are fingerprinted forward; a domain lookup
+    /// asks for suffixes, so domain keys are fingerprinted backward. Both place their filter
+    /// bits by the [`domain_block`] of their host, in the one filter the two indexes share:
+    /// the keys a URL lookup asks for (its path prefixes, its host and the host's parents)
     /// then share their words' hashing and, mostly, one filter line.
     fn hashing(self) -> KeyHashing {
         match self {
             IndexKind::Url => KeyHashing {
                 direction: Direction::Forward,
-                block: Some(url_host),
+                block: Some(url_block),
             },
             IndexKind::Domain => KeyHashing {
                 direction: Direction::Backward,
@@ -92,7 +93,8 @@ impl IndexKind {
         }
     }
 
-    /// Whether planning asks the kind's filter (the stages then start after it).
+    /// Whether the kind's filter bits are in the set's shared network filter, which planning
+    /// asks (the stages then start after it).
     fn filtered_in_planning(self) -> bool {
         matches!(self, IndexKind::Url | IndexKind::Domain)
     }
@@ -328,6 +330,9 @@ pub struct MatchSet {
     sha256: HashTable<32, Entry>,
     /// Indexed by [`IndexKind`]; the three hash kinds above leave their slot here empty.
     indexes: [KeyIndex<Entry>; 8],
+    /// The filter of the URL and domain indexes (theirs stay empty), shared so that one line
+    /// holds the bits of a URL's keys and of its host's domains (see [`IndexKind::hashing`]).
+    network_filter: PresenceFilter,
     /// Scope 0 is "all devices" (empty).
     scopes: Vec<Arc<[String]>>,
     /// Prefix lengths present among IPv4 / IPv6 indicators, longest first.
@@ -381,8 +386,20 @@ impl MatchSet {
             prefixes.sort_unstable_by(|a, b| b.cmp(a));
             prefixes.dedup();
         }
+        let network_keys: usize = INDEX_KINDS
+            .into_iter()
+            .filter(|kind| kind.filtered_in_planning())
+            .map(|kind| pairs[kind as usize].len())
+            .sum();
+        if network_keys > 0 {
+            set.network_filter = PresenceFilter::new(network_keys);
+        }
         for (kind, pairs) in INDEX_KINDS.into_iter().zip(pairs) {
-            set.indexes[kind as usize] = KeyIndex::build(pairs, kind.hashing());
+            let hashing = kind.hashing();
+            set.indexes[kind as usize] = match kind.filtered_in_planning() {
+                true => KeyIndex::build_into(pairs, hashing, &mut set.network_filter),
+                false => KeyIndex::build(pairs, hashing),
+            };
         }
         set
     }
@@ -402,6 +419,7 @@ impl MatchSet {
     /// Heap memory held by the set, in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.indexes.iter().map(KeyIndex::heap_bytes).sum::<usize>()
+            + self.network_filter.heap_bytes()
             + self.md5.heap_bytes()
             + self.sha1.heap_bytes()
             + self.sha256.heap_bytes()
@@ -471,38 +489,37 @@ impl MatchSet {
         domains.clear();
         pending.clear();
         found.clear();
-        // Stage 0, for hosts: their URL and domain keys each have their filter bits in one
-        // line per host (see `IndexKind::hashing`). Ask for those lines, fingerprinting the
-        // host's domains on the way, before planning reads them.
+        // Stage 0, for hosts: their URL and domain keys have their filter bits in the line of
+        // the host's domain block (see `IndexKind::hashing`). Ask for that line, fingerprinting
+        // the host's domains on the way, before planning reads it.
         let url_index = &self.indexes[IndexKind::Url as usize];
         let domain_index = &self.indexes[IndexKind::Domain as usize];
+        let filter = &self.network_filter;
+        let plan_hosts = url_index.len() + domain_index.len() > 0;
+        let push_domains = domain_index.len() > 0;
         for (item, (observable, _)) in items.iter().enumerate() {
-            let host = match observable {
+            match observable {
                 Observable::Url(url) => {
                     let host = url.host();
-                    let mut prefixes = Prefixes::new(url.match_key().as_bytes());
-                    let mut block = 0;
-                    if url_index.len() > 0 {
-                        block = prefixes.of(host.len());
-                        url_index.prefetch_filter(block);
-                    }
                     let ip = host_ip(host);
+                    let block = match ip {
+                        _ if !plan_hosts => 0,
+                        // An IP host has no domains to look up, but its URLs' keys are placed
+                        // by its block all the same.
+                        Some(_) => {
+                            let block = suffix_fingerprint(domain_block(host.as_bytes()));
+                            filter.prefetch(block);
+                            block
+                        }
+                        None => plan_domains(item as u32, host, filter, push_domains, domains),
+                    };
                     url_hosts.resize(item, UrlHost::default());
-                    url_hosts.push(UrlHost {
-                        block,
-                        progress: prefixes.progress(),
-                        ip,
-                    });
-                    if ip.is_some() {
-                        continue;
-                    }
-                    host
+                    url_hosts.push(UrlHost { block, ip });
                 }
-                Observable::Domain(host) => host.as_str(),
-                _ => continue,
-            };
-            if domain_index.len() > 0 {
-                plan_domains(item as u32, host, domain_index, domains);
+                Observable::Domain(host) if push_domains => {
+                    plan_domains(item as u32, host, filter, true, domains);
+                }
+                _ => {}
             }
         }
         for (item, (observable, _)) in items.iter().enumerate() {
@@ -527,7 +544,7 @@ impl MatchSet {
         }
         // The domains whose filter bit is set.
         for domain in domains.iter() {
-            if domain_index.may_contain(domain.filter) {
+            if filter.may_contain(domain.filter) {
                 let specificity = specificity::domain(domain.labels as usize);
                 probes.push(Probe {
                     fingerprint: domain.fingerprint,
@@ -861,23 +878,21 @@ impl Planner<'_> {
     }
 
     /// The URL's key and its parent paths whose filter bit is set (all in the line of the
-    /// host's), then the lookups of an IP host (those of a DNS host were planned with the
-    /// domains).
+    /// host's domain block), then the lookups of an IP host (those of a DNS host were planned
+    /// with the domains).
     fn url(&mut self, url: &ObservedUrl, url_host: &UrlHost) {
         let host = url.host();
         let index = &self.set.indexes[IndexKind::Url as usize];
         if index.len() > 0 {
+            let filter = &self.set.network_filter;
             let port = Some(url.port());
             let key = url.match_key().as_bytes();
             let without_query = url.key_without_query().len();
             let block = url_host.block;
-            let mut prefixes = Prefixes::resume(key, url_host.progress);
+            let mut prefixes = Prefixes::new(key);
             let mut push = |len: usize| {
-                let fingerprint = match len == host.len() {
-                    true => block,
-                    false => prefixes.of(len),
-                };
-                if index.may_contain(in_block(block, fingerprint)) {
+                let fingerprint = prefixes.of(len);
+                if filter.may_contain(in_block(block, fingerprint)) {
                     let probe_key = ProbeKey::UrlKey { len: len as u32 };
                     let specificity = specificity::url(len - host.len());
                     self.push_probe(IndexKind::Url, probe_key, fingerprint, specificity, port);
@@ -900,13 +915,13 @@ impl Planner<'_> {
         }
     }
 }
-/// The part of a URL key its [`KeyIndex`] filter groups keys by: the host.
-fn url_host(key: &[u8]) -> &[u8] {
-    let end = key
+/// The part of a URL key its filter bits are placed by: the [`domain_block`] of its host.
+fn url_block(key: &[u8]) -> &[u8] {
+    let host_end = key
         .iter()
         .position(|&b| b == b'/' || b == b'?')
         .unwrap_or(key.len());
-    &key[..end]
+    domain_block(&key[..host_end])
 }
 
 /// The part of a domain key its [`KeyIndex`] filter groups keys by: its last two labels, or
@@ -936,13 +951,12 @@ fn ends_block(labels: usize, first_label_len: usize) -> bool {
     (labels == 2 && first_label_len > 3) || labels == 3
 }
 
-/// What planning needs of a URL's host: its fingerprint, which places the filter bits of the
-/// URL's keys (0 when the set has no URL indicators), where hashing the URL's key stopped
-/// after it, and the IP address the host is, if it is one.
+/// What planning needs of a URL's host: the backward fingerprint of its [`domain_block`],
+/// which places the filter bits of the URL's keys, and the IP address the host is, if it is
+/// one.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct UrlHost {
     block: u64,
-    progress: PrefixProgress,
     ip: Option<IpAddr>,
 }
 
@@ -959,46 +973,54 @@ pub(crate) struct DomainKey {
     labels: u32,
 }
 
-/// Appends the host and each parent domain of `host` to `domains` (fingerprinted backward in
-/// one pass, placed in the filter by their [`domain_block`]), and asks for the filter line of
-/// the host's block.
-fn plan_domains<V: Copy + Default>(
+/// Appends, if `push` says so, the host and each parent domain of `host` to `domains`
+/// (fingerprinted backward in one pass, placed in `filter` by their [`domain_block`]), asks
+/// for the filter line of the host's block, and returns the block's fingerprint.
+fn plan_domains(
     item: u32,
     host: &str,
-    index: &KeyIndex<V>,
+    filter: &PresenceFilter,
+    push: bool,
     domains: &mut Vec<DomainKey>,
-) {
+) -> u64 {
     let bytes = host.as_bytes();
     let mut suffixes = Suffixes::new(bytes);
     // The block's fingerprint, once the suffixes have reached it.
     let mut block = None;
     let mut labels = 1;
     let mut label_end = bytes.len();
-    let mut push = |start: usize, labels: usize, label_len: usize| {
+    let mut plan = |start: usize, labels: usize, label_len: usize| {
+        if !push && block.is_some() {
+            return;
+        }
         let fingerprint = suffixes.of(start);
-        let filter = match block {
+        let filter_hash = match block {
             Some(block) => in_block(block, fingerprint),
             None => fingerprint,
         };
         if block.is_none() && (ends_block(labels, label_len) || start == 0) {
             block = Some(fingerprint);
-            index.prefetch_filter(fingerprint);
+            filter.prefetch(fingerprint);
         }
-        domains.push(DomainKey {
-            fingerprint,
-            filter,
-            item,
-            start: start as u32,
-            labels: labels as u32,
-        });
+        if push {
+            domains.push(DomainKey {
+                fingerprint,
+                filter: filter_hash,
+                item,
+                start: start as u32,
+                labels: labels as u32,
+            });
+        }
     };
     // From the last label to the whole host.
     crate::bytes::for_each_position_rev(bytes, b'.', |dot| {
-        push(dot + 1, labels, label_end - dot - 1);
+        plan(dot + 1, labels, label_end - dot - 1);
         labels += 1;
         label_end = dot;
     });
-    push(0, labels, label_end);
+    plan(0, labels, label_end);
+    // `plan(0, ..)` sets the block if no shorter suffix did.
+    block.unwrap_or_default()
 }
 
 /// The IP address a URL's host is, if it is one.
@@ -1038,9 +1060,10 @@ mod tests {
         }
     }
 
-    /// Planning places each domain's filter bit where building the index does.
+    /// Planning places the filter bits of each domain and each URL key of a host where
+    /// building the indexes does, in the line of the host's domain block.
     #[test]
-    fn planned_domains_agree_with_the_index() {
+    fn planned_filter_positions_agree_with_the_indexes() {
         let hosts = [
             "localhost",
             "example.com",
@@ -1048,29 +1071,47 @@ mod tests {
             "news.bbc.co.uk",
             "x.www.cnn.com",
             "a.b.c.d.e.very-long-host-label.example.org",
+            "192.0.2.1",
+            "2001:db8::1",
         ];
+        let (domain_hashing, url_hashing) = (IndexKind::Domain.hashing(), IndexKind::Url.hashing());
         for host in hosts {
-            let mut domains = Vec::new();
             let suffixes: Vec<(Box<[u8]>, u32)> = std::iter::once(0)
                 .chain(host.match_indices('.').map(|(dot, _)| dot + 1))
                 .map(|start| (host.as_bytes()[start..].into(), 0))
                 .collect();
-            let hashing = IndexKind::Domain.hashing();
-            let index = KeyIndex::build(suffixes.clone(), hashing);
-            plan_domains(7, host, &index, &mut domains);
+            let urls: Vec<(Box<[u8]>, u32)> = ["", "/a", "/a/b", "/a/b?q=1"]
+                .iter()
+                .map(|path| (format!("{host}{path}").into_bytes().into(), 0))
+                .collect();
+            let mut filter = PresenceFilter::new(suffixes.len() + urls.len());
+            KeyIndex::build_into(suffixes.clone(), domain_hashing, &mut filter);
+            KeyIndex::build_into(urls.clone(), url_hashing, &mut filter);
+            let mut domains = Vec::new();
+            let block = plan_domains(7, host, &filter, true, &mut domains);
+            assert_eq!(block, suffix_fingerprint(domain_block(host.as_bytes())));
             assert_eq!(domains.len(), suffixes.len(), "{host}");
             for domain in &domains {
                 let key = &host.as_bytes()[domain.start as usize..];
                 assert_eq!(domain.fingerprint, suffix_fingerprint(key), "{host}");
                 assert_eq!(
                     domain.filter,
-                    hashing.filter_hash(key, domain.fingerprint),
+                    domain_hashing.filter_hash(key, domain.fingerprint),
                     "{host}"
                 );
-                assert!(index.may_contain(domain.filter), "{host}");
+                assert!(filter.may_contain(domain.filter), "{host}");
                 let labels = host[domain.start as usize..].split('.').count() as u32;
                 assert_eq!((domain.item, domain.labels), (7, labels), "{host}");
             }
+            for (key, _) in &urls {
+                let planned = in_block(block, fingerprint(key));
+                assert_eq!(planned, url_hashing.filter_hash(key, fingerprint(key)));
+                assert!(filter.may_contain(planned), "{host}");
+            }
+            // Without the domains, the same block.
+            let mut none = Vec::new();
+            assert_eq!(plan_domains(7, host, &filter, false, &mut none), block);
+            assert!(none.is_empty());
         }
     }
 }
