@@ -15,6 +15,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// The allocator: the matching engine allocates and frees one buffer per observed URL, and
+/// mimalloc spends less time on that than glibc's malloc (decision 0012).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "iocd",

@@ -19,6 +19,11 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// The allocator: the matching engine allocates and frees one buffer per observed URL, and
+/// mimalloc spends less time on that than glibc's malloc (decision 0012).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
