@@ -335,6 +335,9 @@ pub struct MatchSet {
     network_filter: PresenceFilter,
     /// Scope 0 is "all devices" (empty).
     scopes: Vec<Arc<[String]>>,
+    /// The numbers of labels domain indicators have: bit `n - 1` for `n` labels (bit 63 for
+    /// 64 or more). A lookup asks only for the host's suffixes with a number present.
+    domain_labels: u64,
     /// Prefix lengths present among IPv4 / IPv6 indicators, longest first.
     ipv4_prefixes: Vec<u8>,
     ipv6_prefixes: Vec<u8>,
@@ -372,6 +375,10 @@ impl MatchSet {
             .is_some();
             match indicator.kind {
                 IndexKind::Ipv4 => set.ipv4_prefixes.push(indicator.key[0]),
+                IndexKind::Domain => {
+                    let labels = 1 + indicator.key.iter().filter(|&&b| b == b'.').count();
+                    set.domain_labels |= label_bit(labels);
+                }
                 IndexKind::Ipv6 => set.ipv6_prefixes.push(indicator.key[0]),
                 _ => {}
             }
@@ -511,13 +518,16 @@ impl MatchSet {
                             filter.prefetch(block);
                             block
                         }
-                        None => plan_domains(item as u32, host, filter, push_domains, domains),
+                        None => {
+                            let wanted = if push_domains { self.domain_labels } else { 0 };
+                            plan_domains(item as u32, host, filter, wanted, domains)
+                        }
                     };
                     url_hosts.resize(item, UrlHost::default());
                     url_hosts.push(UrlHost { block, ip });
                 }
                 Observable::Domain(host) if push_domains => {
-                    plan_domains(item as u32, host, filter, true, domains);
+                    plan_domains(item as u32, host, filter, self.domain_labels, domains);
                 }
                 _ => {}
             }
@@ -973,14 +983,21 @@ pub(crate) struct DomainKey {
     labels: u32,
 }
 
-/// Appends, if `push` says so, the host and each parent domain of `host` to `domains`
-/// (fingerprinted backward in one pass, placed in `filter` by their [`domain_block`]), asks
-/// for the filter line of the host's block, and returns the block's fingerprint.
+/// The bit of [`MatchSet::domain_labels`] for a domain of `labels` labels.
+#[inline]
+fn label_bit(labels: usize) -> u64 {
+    1 << (labels.clamp(1, 64) - 1)
+}
+
+/// Appends to `domains` the host and each parent domain of `host` whose number of labels has
+/// its bit in `wanted` (see [`MatchSet::domain_labels`]; 0 for none), fingerprinted backward
+/// in one pass and placed in `filter` by their [`domain_block`]; asks for the filter line of
+/// the host's block, and returns the block's fingerprint.
 fn plan_domains(
     item: u32,
     host: &str,
     filter: &PresenceFilter,
-    push: bool,
+    wanted: u64,
     domains: &mut Vec<DomainKey>,
 ) -> u64 {
     let bytes = host.as_bytes();
@@ -990,7 +1007,9 @@ fn plan_domains(
     let mut labels = 1;
     let mut label_end = bytes.len();
     let mut plan = |start: usize, labels: usize, label_len: usize| {
-        if !push && block.is_some() {
+        let is_block = block.is_none() && (ends_block(labels, label_len) || start == 0);
+        let is_wanted = wanted & label_bit(labels) != 0;
+        if !(is_block || is_wanted) {
             return;
         }
         let fingerprint = suffixes.of(start);
@@ -998,11 +1017,11 @@ fn plan_domains(
             Some(block) => in_block(block, fingerprint),
             None => fingerprint,
         };
-        if block.is_none() && (ends_block(labels, label_len) || start == 0) {
+        if is_block {
             block = Some(fingerprint);
             filter.prefetch(fingerprint);
         }
-        if push {
+        if is_wanted {
             domains.push(DomainKey {
                 fingerprint,
                 filter: filter_hash,
@@ -1088,7 +1107,7 @@ mod tests {
             KeyIndex::build_into(suffixes.clone(), domain_hashing, &mut filter);
             KeyIndex::build_into(urls.clone(), url_hashing, &mut filter);
             let mut domains = Vec::new();
-            let block = plan_domains(7, host, &filter, true, &mut domains);
+            let block = plan_domains(7, host, &filter, u64::MAX, &mut domains);
             assert_eq!(block, suffix_fingerprint(domain_block(host.as_bytes())));
             assert_eq!(domains.len(), suffixes.len(), "{host}");
             for domain in &domains {
@@ -1108,10 +1127,19 @@ mod tests {
                 assert_eq!(planned, url_hashing.filter_hash(key, fingerprint(key)));
                 assert!(filter.may_contain(planned), "{host}");
             }
-            // Without the domains, the same block.
+            // Without the domains, the same block; with some label counts, just those.
             let mut none = Vec::new();
-            assert_eq!(plan_domains(7, host, &filter, false, &mut none), block);
+            assert_eq!(plan_domains(7, host, &filter, 0, &mut none), block);
             assert!(none.is_empty());
+            let mut two_labels = Vec::new();
+            assert_eq!(plan_domains(7, host, &filter, 0b10, &mut two_labels), block);
+            let with_two: Vec<u32> = domains
+                .iter()
+                .filter(|d| d.labels == 2)
+                .map(|d| d.start)
+                .collect();
+            let starts: Vec<u32> = two_labels.iter().map(|d| d.start).collect();
+            assert_eq!(starts, with_two, "{host}");
         }
     }
 }

@@ -34,6 +34,7 @@ impl Rng {
 
 const HOSTS: &[&str] = &[
     "localhost",
+    "com",
     "co.uk",
     "bbc.co.uk",
     "news.bbc.co.uk",
