@@ -123,9 +123,14 @@ fn with_match_key(canonical: CanonicalUrl) -> ObservedUrl {
     } = canonical;
     let canonical_len = text.len();
     text.reserve(canonical_len);
-    text.extend_from_within(host.clone());
     let trimmed_path_len = text[path.clone()].trim_end_matches('/').len();
-    text.extend_from_within(path.start..path.start + trimmed_path_len);
+    if host.end == path.start {
+        // No port between them: host and path in one copy.
+        text.extend_from_within(host.start..path.start + trimmed_path_len);
+    } else {
+        text.extend_from_within(host.clone());
+        text.extend_from_within(path.start..path.start + trimmed_path_len);
+    }
     let key_path_len = text.len() - canonical_len;
     if let Some(query) = &query {
         text.push('?');

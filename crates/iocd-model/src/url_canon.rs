@@ -179,6 +179,8 @@ mod class {
     pub const FRAGMENT: u8 = 16;
     pub const DOT: u8 = 32;
     pub const HYPHEN: u8 = 64;
+    /// `A` to `Z`: a host holding one is not already canonical.
+    pub const UPPER: u8 = 128;
 }
 
 const BYTE_CLASS: [u8; 256] = {
@@ -194,6 +196,9 @@ const BYTE_CLASS: [u8; 256] = {
         }
         if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.' {
             table[b] |= class::HOST;
+        }
+        if byte.is_ascii_uppercase() {
+            table[b] |= class::UPPER;
         }
         table[b] |= match byte {
             b'/' => class::AUTHORITY_END,
@@ -219,9 +224,10 @@ fn is_punycode_label(label: &[u8]) -> bool {
 }
 
 /// The scheme at the start of `bytes` if it is `http://` or `https://` in any letter case
-/// and something follows it: the scheme in lower case, its default port and its length.
+/// and something follows it: the scheme in lower case, its default port, its length, and
+/// whether it was written in lower case.
 #[inline]
-fn http_scheme(bytes: &[u8]) -> Option<(&'static str, u16, usize)> {
+fn http_scheme(bytes: &[u8]) -> Option<(&'static str, u16, usize, bool)> {
     let head: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
     let word = u64::from_le_bytes(head);
     // Setting bit 5 of a letter's byte lower-cases it (`H` and `h` both become `h`, and no
@@ -230,12 +236,14 @@ fn http_scheme(bytes: &[u8]) -> Option<(&'static str, u16, usize)> {
         let len = letters + 3;
         let mask = u64::MAX >> (64 - 8 * len);
         let fold = 0x2020_2020_2020_2020 >> (64 - 8 * letters);
-        (word | fold) & mask == u64::from_le_bytes(*scheme) & mask && bytes.len() > len
+        let expected = u64::from_le_bytes(*scheme) & mask;
+        let matched = (word | fold) & mask == expected && bytes.len() > len;
+        matched.then_some(word & mask == expected)
     };
-    if matches(b"http://\0", 4) {
-        Some(("http", 80, 7))
-    } else if matches(b"https://", 5) {
-        Some(("https", 443, 8))
+    if let Some(lower) = matches(b"http://\0", 4) {
+        Some(("http", 80, 7, lower))
+    } else if let Some(lower) = matches(b"https://", 5) {
+        Some(("https", 443, 8, lower))
     } else {
         None
     }
@@ -255,19 +263,21 @@ fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
         _ => raw.trim_matches([' ', '\n', '\r', '\t']),
     };
     let bytes = text.as_bytes();
-    let (scheme, default_port, authority_start) = http_scheme(bytes)?;
+    let (scheme, default_port, authority_start, lower_scheme) = http_scheme(bytes)?;
     // The host: host bytes up to the first other byte. Adjacent classes are AND-ed into
     // `pairs`, so a `..` (or a leading `.`: `previous` starts as a dot) shows as DOT and a
     // `--` as HYPHEN.
     let mut position = authority_start;
     let mut previous = class::DOT;
     let mut pairs = 0;
+    let mut host_classes = 0;
     while let Some(&b) = bytes.get(position) {
         let class = class_of(b);
         if class & class::HOST == 0 {
             break;
         }
         pairs |= previous & class;
+        host_classes |= class;
         previous = class;
         position += 1;
     }
@@ -299,8 +309,9 @@ fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
     }
     // One trailing dot goes; an empty host or label, an IPv4-like last label or a punycode
     // label needs the general path.
-    if let [rest @ .., b'.'] = host {
-        host = rest;
+    let trailing_dot = host.last() == Some(&b'.');
+    if trailing_dot {
+        host = &host[..host.len() - 1];
     }
     let last_label = host
         .iter()
@@ -355,8 +366,27 @@ fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
     // The tail is ASCII, so these byte positions are character boundaries.
     let tail_start = position;
     let path = &text[tail_start..tail_start + path_end];
+    let empty_query = query_start.is_some_and(|query_start| query_start + 1 == end);
     // Room for the canonical URL and, in `iocd-engine`, the match key appended after it.
     let mut out = String::with_capacity(2 * text.len() + 2);
+    // Most URLs are canonical already, up to their fragment: copied as they are.
+    if lower_scheme
+        && host_classes & class::UPPER == 0
+        && !trailing_dot
+        && port.is_none()
+        && !path.is_empty()
+        && !empty_query
+    {
+        out.push_str(&text[..tail_start + end]);
+        return Some(CanonicalUrl {
+            text: out,
+            host: authority_start..tail_start,
+            explicit_port: None,
+            default_port,
+            path: tail_start..tail_start + path_end,
+            query: query_start.map(|query_start| tail_start + query_start + 1..tail_start + end),
+        });
+    }
     out.push_str(scheme);
     out.push_str("://");
     let host_start = out.len();
