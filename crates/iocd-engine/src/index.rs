@@ -27,7 +27,26 @@ pub(crate) struct PresenceFilter {
 /// One cache line of filter bits.
 #[derive(Debug, Default, Clone, Copy)]
 #[repr(C, align(64))]
-struct FilterLine([u64; 8]);
+pub(crate) struct FilterLine([u64; 8]);
+
+impl FilterLine {
+    /// The two bits a filter hash sets in its line, as (word, mask) pairs: its lowest and
+    /// highest nine bits.
+    #[inline]
+    fn bits(hash: u64) -> [(usize, u64); 2] {
+        let bit = |position: u64| ((position / 64) as usize, 1u64 << (position % 64));
+        [bit(hash & BIT_IN_LINE), bit(hash >> 55)]
+    }
+
+    /// Whether this line, the one of `hash`'s block, has both of `hash`'s bits set: the
+    /// filter's answer for a key placed with [`in_block`] under that block (only the bits
+    /// outside the line field matter, so the key's own fingerprint will do).
+    #[inline]
+    pub(crate) fn may_contain(&self, hash: u64) -> bool {
+        let [(word_a, mask_a), (word_b, mask_b)] = FilterLine::bits(hash);
+        self.0[word_a] & mask_a != 0 && self.0[word_b] & mask_b != 0
+    }
+}
 
 /// Bits in one [`FilterLine`], and the mask of a bit's position in it.
 const LINE_BITS: u64 = 512;
@@ -57,8 +76,14 @@ impl PresenceFilter {
     #[inline]
     fn place(&self, hash: u64) -> (usize, [(usize, u64); 2]) {
         let line = ((hash & LINE_FIELD) >> 9) as usize & self.lines.len().wrapping_sub(1);
-        let bit = |position: u64| ((position / 64) as usize, 1u64 << (position % 64));
-        (line, [bit(hash & BIT_IN_LINE), bit(hash >> 55)])
+        (line, FilterLine::bits(hash))
+    }
+
+    /// The line keys placed under the block whose fingerprint is `block` keep their bits in
+    /// (`None` for an empty filter).
+    #[inline]
+    pub(crate) fn line(&self, block: u64) -> Option<&FilterLine> {
+        self.lines.get(self.place(block).0)
     }
 
     pub(crate) fn insert(&mut self, hash: u64) {
@@ -70,10 +95,7 @@ impl PresenceFilter {
 
     #[inline]
     pub(crate) fn may_contain(&self, hash: u64) -> bool {
-        let (line, [(word_a, mask_a), (word_b, mask_b)]) = self.place(hash);
-        self.lines
-            .get(line)
-            .is_some_and(|line| line.0[word_a] & mask_a != 0 && line.0[word_b] & mask_b != 0)
+        self.line(hash).is_some_and(|line| line.may_contain(hash))
     }
 
     /// Asks for the line [`PresenceFilter::may_contain`] will read for `hash`.

@@ -488,6 +488,7 @@ impl MatchSet {
             domains,
             pending,
             found,
+            cuts,
         } = scratch;
         networks.clear();
         probes.clear();
@@ -538,6 +539,7 @@ impl MatchSet {
                 item: item as u32,
                 probes,
                 networks,
+                cuts,
             };
             match observable {
                 Observable::File(file) => {
@@ -802,6 +804,8 @@ pub(crate) struct Scratch {
     domains: Vec<DomainKey>,
     /// The probes whose key may be in their index, after the filters.
     pending: Vec<u32>,
+    /// The prefix lengths of the URL being planned.
+    cuts: Vec<u32>,
     /// (probe, slot position) of every slot that may hold a probe's key.
     found: Vec<(u32, u32)>,
 }
@@ -826,6 +830,8 @@ struct Planner<'a> {
     item: u32,
     probes: &'a mut Vec<Probe>,
     networks: &'a mut Vec<IpKey>,
+    /// The lengths of the URL prefixes to look up (reused memory).
+    cuts: &'a mut Vec<u32>,
 }
 
 impl Planner<'_> {
@@ -893,31 +899,40 @@ impl Planner<'_> {
     fn url(&mut self, url: &ObservedUrl, url_host: &UrlHost) {
         let host = url.host();
         let index = &self.set.indexes[IndexKind::Url as usize];
-        if index.len() > 0 {
-            let filter = &self.set.network_filter;
+        let line = self.set.network_filter.line(url_host.block);
+        if let Some(line) = line.filter(|_| index.len() > 0) {
             let port = Some(url.port());
             let key = url.match_key().as_bytes();
             let without_query = url.key_without_query().len();
-            let block = url_host.block;
-            let mut prefixes = Prefixes::new(key);
-            let mut push = |len: usize| {
-                let fingerprint = prefixes.of(len);
-                if filter.may_contain(in_block(block, fingerprint)) {
-                    let probe_key = ProbeKey::UrlKey { len: len as u32 };
-                    let specificity = specificity::url(len - host.len());
-                    self.push_probe(IndexKind::Url, probe_key, fingerprint, specificity, port);
-                }
-            };
             // Shortest first: the host, the path cut before each inner `/`, the whole path,
             // then with the query.
-            push(host.len());
+            let cuts = &mut *self.cuts;
+            cuts.clear();
+            cuts.push(host.len() as u32);
             let path = key.get(host.len() + 1..without_query).unwrap_or_default();
-            crate::bytes::for_each_position(path, b'/', |at| push(host.len() + 1 + at));
+            crate::bytes::for_each_position(path, b'/', |at| {
+                cuts.push((host.len() + 1 + at) as u32);
+            });
             if without_query > host.len() {
-                push(without_query);
+                cuts.push(without_query as u32);
             }
             if key.len() > without_query {
-                push(key.len());
+                cuts.push(key.len() as u32);
+            }
+            // Every key's bits are in the host's block's line.
+            let mut prefixes = Prefixes::new(key);
+            for &len in cuts.iter() {
+                let fingerprint = prefixes.of(len as usize);
+                if line.may_contain(fingerprint) {
+                    self.probes.push(Probe {
+                        item: self.item,
+                        kind: IndexKind::Url,
+                        key: ProbeKey::UrlKey { len },
+                        fingerprint,
+                        specificity: specificity::url(len as usize - host.len()),
+                        port,
+                    });
+                }
             }
         }
         if let Some(ip) = url_host.ip {
