@@ -58,20 +58,50 @@ pub(crate) fn for_each_position(bytes: &[u8], needle: u8, mut found: impl FnMut(
 /// Calls `found` with every position of `needle` in `bytes`, last to first.
 #[inline]
 pub(crate) fn for_each_position_rev(bytes: &[u8], needle: u8, mut found: impl FnMut(usize)) {
-    let mut end = bytes.len();
-    while end > 0 {
-        let start = end.saturating_sub(8);
-        let len = end - start;
-        let mut hits = matches(load(bytes, start, len), needle);
-        if len < 8 {
-            hits &= HIGH >> (8 * (8 - len));
+    positions_rev(bytes, needle).for_each(&mut found);
+}
+
+/// Every position of `needle` in `bytes`, last to first, found a word at a time.
+#[inline]
+pub(crate) fn positions_rev(bytes: &[u8], needle: u8) -> PositionsRev<'_> {
+    PositionsRev {
+        bytes,
+        needle,
+        start: bytes.len(),
+        hits: 0,
+    }
+}
+
+/// The iterator of [`positions_rev`].
+pub(crate) struct PositionsRev<'a> {
+    bytes: &'a [u8],
+    needle: u8,
+    /// Where the word whose `hits` are left starts; the bytes before it are not read yet.
+    start: usize,
+    /// The high bit of each matching byte of that word not returned yet.
+    hits: u64,
+}
+
+impl Iterator for PositionsRev<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.hits == 0 {
+            if self.start == 0 {
+                return None;
+            }
+            let end = self.start;
+            self.start = end.saturating_sub(8);
+            let len = end - self.start;
+            self.hits = matches(load(self.bytes, self.start, len), self.needle);
+            if len < 8 {
+                self.hits &= HIGH >> (8 * (8 - len));
+            }
         }
-        while hits != 0 {
-            let top = 63 - hits.leading_zeros() as usize;
-            found(start + top / 8);
-            hits &= !(1 << top);
-        }
-        end = start;
+        let top = 63 - self.hits.leading_zeros() as usize;
+        self.hits &= !(1 << top);
+        Some(self.start + top / 8)
     }
 }
 

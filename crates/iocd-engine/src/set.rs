@@ -1019,41 +1019,43 @@ fn plan_domains(
     let mut suffixes = Suffixes::new(bytes);
     // The block's fingerprint, once the suffixes have reached it.
     let mut block = None;
-    let mut labels = 1;
+    // From the last label to the whole host: the suffix from `start`, whose first label ends
+    // at `label_end`, has `labels` labels.
+    let mut dots = crate::bytes::positions_rev(bytes, b'.');
+    let mut labels = 0;
     let mut label_end = bytes.len();
-    let mut plan = |start: usize, labels: usize, label_len: usize| {
-        let is_block = block.is_none() && (ends_block(labels, label_len) || start == 0);
-        let is_wanted = wanted & label_bit(labels) != 0;
-        if !(is_block || is_wanted) {
-            return;
-        }
-        let fingerprint = suffixes.of(start);
-        let filter_hash = match block {
-            Some(block) => in_block(block, fingerprint),
-            None => fingerprint,
-        };
-        if is_block {
-            block = Some(fingerprint);
-            filter.prefetch(fingerprint);
-        }
-        if is_wanted {
-            domains.push(DomainKey {
-                fingerprint,
-                filter: filter_hash,
-                item,
-                start: start as u32,
-                labels: labels as u32,
-            });
-        }
-    };
-    // From the last label to the whole host.
-    crate::bytes::for_each_position_rev(bytes, b'.', |dot| {
-        plan(dot + 1, labels, label_end - dot - 1);
+    loop {
+        let dot = dots.next();
+        let start = dot.map_or(0, |dot| dot + 1);
         labels += 1;
-        label_end = dot;
-    });
-    plan(0, labels, label_end);
-    // `plan(0, ..)` sets the block if no shorter suffix did.
+        let is_block = block.is_none() && (ends_block(labels, label_end - start) || start == 0);
+        let is_wanted = wanted & label_bit(labels) != 0;
+        if is_block || is_wanted {
+            let fingerprint = suffixes.of(start);
+            let filter_hash = match block {
+                Some(block) => in_block(block, fingerprint),
+                None => fingerprint,
+            };
+            if is_block {
+                block = Some(fingerprint);
+                filter.prefetch(fingerprint);
+            }
+            if is_wanted {
+                domains.push(DomainKey {
+                    fingerprint,
+                    filter: filter_hash,
+                    item,
+                    start: start as u32,
+                    labels: labels as u32,
+                });
+            }
+        }
+        match dot {
+            Some(dot) => label_end = dot,
+            None => break,
+        }
+    }
+    // The whole host (`start == 0`) sets the block if no shorter suffix did.
     block.unwrap_or_default()
 }
 
