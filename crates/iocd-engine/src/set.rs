@@ -504,7 +504,8 @@ impl MatchSet {
         let domain_index = &self.indexes[IndexKind::Domain as usize];
         let filter = &self.network_filter;
         let plan_hosts = url_index.len() + domain_index.len() > 0;
-        let push_domains = domain_index.len() > 0;
+        // 0 when the set has no domain indicators: then no domains are asked for.
+        let wanted = self.domain_labels;
         for (item, (observable, _)) in items.iter().enumerate() {
             match observable {
                 Observable::Url(url) => {
@@ -519,16 +520,13 @@ impl MatchSet {
                             filter.prefetch(block);
                             block
                         }
-                        None => {
-                            let wanted = if push_domains { self.domain_labels } else { 0 };
-                            plan_domains(item as u32, host, filter, wanted, domains)
-                        }
+                        None => plan_domains(item as u32, host, filter, wanted, domains),
                     };
                     url_hosts.resize(item, UrlHost::default());
                     url_hosts.push(UrlHost { block, ip });
                 }
-                Observable::Domain(host) if push_domains => {
-                    plan_domains(item as u32, host, filter, self.domain_labels, domains);
+                Observable::Domain(host) if wanted != 0 => {
+                    plan_domains(item as u32, host, filter, wanted, domains);
                 }
                 _ => {}
             }
@@ -835,44 +833,26 @@ struct Planner<'a> {
 }
 
 impl Planner<'_> {
-    /// Adds a probe for `key`, whose bytes are `bytes`, unless its index is empty.
-    fn push_key(
-        &mut self,
-        kind: IndexKind,
-        key: ProbeKey,
-        bytes: &[u8],
-        specificity: u32,
-        port: Option<u16>,
-    ) {
+    /// Adds a probe for `key`, whose bytes are `bytes`, unless its index is empty (the URL
+    /// probes, which carry a port, are added by [`Planner::url`]).
+    fn push_key(&mut self, kind: IndexKind, key: ProbeKey, bytes: &[u8], specificity: u32) {
         if self.set.indexes[kind as usize].len() > 0 {
-            self.push_probe(kind, key, fingerprint(bytes), specificity, port);
+            self.probes.push(Probe {
+                item: self.item,
+                kind,
+                key,
+                fingerprint: fingerprint(bytes),
+                specificity,
+                port: None,
+            });
         }
-    }
-
-    /// Adds a probe for a key whose fingerprint is known.
-    fn push_probe(
-        &mut self,
-        kind: IndexKind,
-        key: ProbeKey,
-        fingerprint: u64,
-        specificity: u32,
-        port: Option<u16>,
-    ) {
-        self.probes.push(Probe {
-            item: self.item,
-            kind,
-            key,
-            fingerprint,
-            specificity,
-            port,
-        });
     }
 
     /// The signer's thumbprint (the hashes take [`MatchSet::plan_hashes`]).
     fn certificate(&mut self, hashes: &FileHashes) {
         if let Some(thumbprint) = &hashes.certificate {
             let key = ProbeKey::Certificate;
-            self.push_key(IndexKind::Certificate, key, thumbprint, 0, None);
+            self.push_key(IndexKind::Certificate, key, thumbprint, 0);
         }
     }
 
@@ -888,7 +868,7 @@ impl Planner<'_> {
                 network: self.networks.len() as u32,
             };
             let specificity = specificity::ip(prefix_len);
-            self.push_key(network.kind, key, network.as_bytes(), specificity, None);
+            self.push_key(network.kind, key, network.as_bytes(), specificity);
             self.networks.push(network);
         }
     }

@@ -7,6 +7,7 @@
 //! Usage: `memory-bench [--mib N]` (default 1024: a region well past the last-level cache).
 
 use anyhow::{Context, Result};
+use iocd_bench::Rng;
 use iocd_prefetch::{prefetch, vec_for_random_access};
 use std::hint::black_box;
 use std::time::Instant;
@@ -27,15 +28,10 @@ fn region(words: usize, huge: bool) -> Vec<u64> {
 
 /// Reads of random words, each on a random page, through the region.
 fn random_offsets(words: usize) -> Vec<usize> {
-    let mut state = 0x1234_5678_9ABC_DEF1u64;
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
     let pages = words / PAGE_WORDS - 1;
     (0..READS)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state as usize % pages) * PAGE_WORDS + (state >> 40) as usize % 8 * 8
-        })
+        .map(|_| rng.below(pages) * PAGE_WORDS + rng.below(8) * 8)
         .collect()
 }
 
