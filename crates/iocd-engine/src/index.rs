@@ -307,7 +307,8 @@ impl<V: Copy + Default> KeyIndex<V> {
                 break;
             }
             if slot.fingerprint == fingerprint {
-                prefetch_at(&self.key_bytes, slot.key_start as usize);
+                let start = slot.key_start as usize;
+                prefetch_span(&self.key_bytes, start..start + slot.key_len as usize);
                 found(position as u32);
             }
         }
