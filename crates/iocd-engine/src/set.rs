@@ -3,7 +3,9 @@
 //! built and shared between threads.
 
 use crate::fingerprint::{Direction, Prefixes, Suffixes, fingerprint, suffix_fingerprint};
-use crate::index::{HashTable, KeyHashing, KeyIndex, PresenceFilter, in_block, spread};
+use crate::index::{
+    HashTable, KeyHashing, KeyIndex, PresenceFilter, RecordValue, in_block, record_bytes, spread,
+};
 use crate::observable::{FileHashes, Observable, ObservedUrl, parse_thumbprint};
 use crate::policy::{Candidate, specificity};
 use iocd_model::{Action, IndicatorType, Timestamp, parse_ip_value};
@@ -124,6 +126,37 @@ pub(crate) struct Entry {
     pub(crate) port: u16,
     pub(crate) action: Action,
     pub(crate) generate_alert: bool,
+}
+
+/// An entry in a [`KeyIndex`] record: its fields in order, little-endian, 24 bytes.
+impl RecordValue for Entry {
+    const LEN: usize = 24;
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.to_le_bytes());
+        out.extend_from_slice(&self.expires.to_le_bytes());
+        out.extend_from_slice(&self.scope.to_le_bytes());
+        out.extend_from_slice(&self.port.to_le_bytes());
+        out.push(self.action as u8);
+        out.push(u8::from(self.generate_alert));
+    }
+
+    #[inline]
+    fn read(bytes: &[u8]) -> Entry {
+        let [action, generate_alert] = record_bytes(bytes, 22);
+        Entry {
+            id: i64::from_le_bytes(record_bytes(bytes, 0)),
+            expires: i64::from_le_bytes(record_bytes(bytes, 8)),
+            scope: u32::from_le_bytes(record_bytes(bytes, 16)),
+            port: u16::from_le_bytes(record_bytes(bytes, 20)),
+            // Written from an `Action`, so always one.
+            action: Action::ALL
+                .get(usize::from(action))
+                .copied()
+                .unwrap_or(Action::Audit),
+            generate_alert: generate_alert != 0,
+        }
+    }
 }
 
 /// What an empty index slot holds (never read as an indicator): an expired audit.
@@ -1054,6 +1087,27 @@ fn host_ip(host: &str) -> Option<IpAddr> {
 mod tests {
     use super::*;
     use crate::fingerprint::suffix_fingerprint;
+
+    #[test]
+    fn entries_read_back_as_written() {
+        let mut entries = vec![Entry::default()];
+        for (n, &action) in Action::ALL.iter().enumerate() {
+            entries.push(Entry {
+                id: -(n as i64) * 0x0123_4567_89AB,
+                expires: i64::MAX - n as i64,
+                scope: u32::MAX - n as u32,
+                port: 65_535 - n as u16,
+                action,
+                generate_alert: n % 2 == 0,
+            });
+        }
+        for entry in entries {
+            let mut bytes = vec![0xEE; 3];
+            entry.write(&mut bytes);
+            assert_eq!(bytes.len(), 3 + Entry::LEN);
+            assert_eq!(Entry::read(&bytes[3..]), entry);
+        }
+    }
 
     #[test]
     fn domain_blocks() {
