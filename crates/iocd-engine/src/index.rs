@@ -1,12 +1,13 @@
 //! The engine's immutable key indexes, built once and searched without allocation, both
-//! ordered open-addressing tables with the value in the slot: [`KeyIndex`] for byte-string
-//! keys (placed by a 64-bit fingerprint, key bytes beside the table) and [`HashTable`] for
-//! file hashes (fixed-size keys, in the slot).
+//! ordered open-addressing tables: [`KeyIndex`] for byte-string keys (placed by a 64-bit
+//! fingerprint, value and key bytes in a record beside the table) and [`HashTable`] for file
+//! hashes (fixed-size keys and the value in the slot).
 //!
 //! A [`KeyIndex`] holds per key 2 bytes of filter, 1.5 slots of 16 bytes and one record: the
 //! value, then the key bytes, not crossing a cache line if it fits in one. A search reads a
 //! run of about three slots from the key's home (one or two cache lines), then the record of
-//! each equal fingerprint, whose key bytes it compares, so a fingerprint collision can cost time but never a wrong answer.
+//! each equal fingerprint, whose key bytes it compares, so a fingerprint collision can cost
+//! time but never a wrong answer.
 
 use crate::fingerprint::{Direction, suffix_fingerprint};
 use iocd_prefetch::{prefetch_at, prefetch_span, vec_for_random_access};
@@ -260,7 +261,10 @@ impl<V: RecordValue> KeyIndex<V> {
             let slot = KeySlot {
                 fingerprint,
                 // Past 32 GiB of records (some 500 million keys) the index would be wrong.
-                record: u32::try_from(record).expect("records of one index exceed 32 GiB"),
+                record: u32::try_from(record)
+                    .ok()
+                    .filter(|&record| record != EMPTY)
+                    .expect("records of one index exceed 32 GiB"),
                 key_len: key.len() as u32,
             };
             value.write(&mut records);
@@ -379,7 +383,7 @@ impl<V: RecordValue> KeyIndex<V> {
         self.key_at(position as usize) == key
     }
 
-    /// The value in the slot at `position`.
+    /// The value in the record of the slot at `position`.
     #[inline]
     pub(crate) fn value(&self, position: u32) -> V {
         let (start, _) = self.record_at(position as usize);
