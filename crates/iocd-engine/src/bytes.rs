@@ -55,12 +55,6 @@ pub(crate) fn for_each_position(bytes: &[u8], needle: u8, mut found: impl FnMut(
     }
 }
 
-/// Calls `found` with every position of `needle` in `bytes`, last to first.
-#[inline]
-pub(crate) fn for_each_position_rev(bytes: &[u8], needle: u8, mut found: impl FnMut(usize)) {
-    positions_rev(bytes, needle).for_each(&mut found);
-}
-
 /// Every position of `needle` in `bytes`, last to first, found a word at a time.
 #[inline]
 pub(crate) fn positions_rev(bytes: &[u8], needle: u8) -> PositionsRev<'_> {
@@ -128,8 +122,7 @@ mod tests {
                 let mut forward = Vec::new();
                 for_each_position(bytes, needle, |p| forward.push(p));
                 assert_eq!(forward, want, "{bytes:?} {needle}");
-                let mut backward = Vec::new();
-                for_each_position_rev(bytes, needle, |p| backward.push(p));
+                let mut backward: Vec<usize> = positions_rev(bytes, needle).collect();
                 backward.reverse();
                 assert_eq!(backward, want, "{bytes:?} {needle} reversed");
             }

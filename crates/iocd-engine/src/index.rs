@@ -592,9 +592,9 @@ fn table_order<const N: usize>(a: &[u8; N], b: &[u8; N]) -> std::cmp::Ordering {
 /// Slots a search of a [`HashTable`] reads on average, for the prefetch.
 const RUN_SLOTS: usize = 2;
 
-/// Slots of a [`KeyIndex`] a search asks for: most runs are shorter (about 2.8 slots at
-/// 10,000,000 indicators, counting the slot that ends them), and asking for a fourth costs
-/// more lines than it saves.
+/// Slots of a [`KeyIndex`] a search asks for: a search at 10,000,000 indicators reads about
+/// 2.8 on average, counting the slot that ends it (temporary counters, session 7), and
+/// asking for two or four did no better (docs/benchmarks.md).
 const KEY_RUN_SLOTS: usize = 3;
 
 /// The capacity (the range of homes) of an ordered open-addressing table of `len` keys: a

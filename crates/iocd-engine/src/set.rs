@@ -159,20 +159,6 @@ impl RecordValue for Entry {
     }
 }
 
-/// What an empty index slot holds (never read as an indicator): an expired audit.
-impl Default for Entry {
-    fn default() -> Entry {
-        Entry {
-            id: 0,
-            expires: i64::MIN,
-            scope: 0,
-            port: 0,
-            action: Action::Audit,
-            generate_alert: false,
-        }
-    }
-}
-
 /// An indicator turned into an index key, ready to build a set from (or to carry from one set
 /// into the next when merging).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -969,17 +955,14 @@ fn url_block(key: &[u8]) -> &[u8] {
 /// host and each parent at least as long as its block have the same block. Only speed
 /// depends on the choice of labels.
 pub(crate) fn domain_block(key: &[u8]) -> &[u8] {
-    let mut block_start = None;
-    let mut labels = 1;
     let mut label_end = key.len();
-    crate::bytes::for_each_position_rev(key, b'.', |dot| {
-        if block_start.is_none() && ends_block(labels, label_end - dot - 1) {
-            block_start = Some(dot + 1);
+    for (labels, dot) in (1..).zip(crate::bytes::positions_rev(key, b'.')) {
+        if ends_block(labels, label_end - dot - 1) {
+            return &key[dot + 1..];
         }
-        labels += 1;
         label_end = dot;
-    });
-    &key[block_start.unwrap_or(0)..]
+    }
+    key
 }
 
 /// Whether the suffix of `labels` labels whose first (leftmost) label is `first_label_len`
@@ -1090,7 +1073,14 @@ mod tests {
 
     #[test]
     fn entries_read_back_as_written() {
-        let mut entries = vec![Entry::default()];
+        let mut entries = vec![Entry {
+            id: 0,
+            expires: i64::MIN,
+            scope: 0,
+            port: 0,
+            action: Action::Audit,
+            generate_alert: false,
+        }];
         for (n, &action) in Action::ALL.iter().enumerate() {
             entries.push(Entry {
                 id: -(n as i64) * 0x0123_4567_89AB,
