@@ -128,8 +128,8 @@ const EMPTY: u32 = u32::MAX;
 /// Records start at multiples of this many bytes, so a `u32` reaches 32 GiB of them.
 const RECORD_ALIGN: usize = 8;
 
-/// A cache line's bytes.
-const LINE: usize = 64;
+/// A cache line's bytes (a [`FilterLine`] is one).
+const LINE: usize = std::mem::size_of::<FilterLine>();
 
 /// A value a [`KeyIndex`] keeps in its records, beside the key bytes: written as a fixed
 /// number of bytes and read back from them.
@@ -142,7 +142,7 @@ pub(crate) trait RecordValue: Copy {
     fn read(bytes: &[u8]) -> Self;
 }
 
-/// The first `N` bytes of `bytes`, or zeros if there are fewer (never, for a record).
+/// The `N` bytes of `bytes` from `at`, or zeros if there are fewer (never, for a record).
 #[inline]
 pub(crate) fn record_bytes<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     bytes
