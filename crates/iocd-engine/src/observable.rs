@@ -45,8 +45,10 @@ impl FileHashes {
 
 /// A URL as observed, canonicalised and split into the parts matching uses.
 ///
-/// One buffer holds the canonical URL followed by its match key, so parsing allocates once
-/// and every key a lookup probes (the whole key, then shorter path prefixes) is a slice of it.
+/// The match key (host, path without trailing slashes, `?query`) is most often a part of the
+/// canonical URL itself (no port, and no trailing slash before a query); otherwise it is
+/// appended after it, in the same buffer. Either way parsing allocates once and every key a
+/// lookup probes (the whole key, then shorter path prefixes) is a slice of one buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedUrl {
     text: String,
@@ -57,12 +59,14 @@ pub struct ObservedUrl {
     /// The port written in the URL, if any (canonical URLs omit the scheme's default port).
     explicit_port: Option<u16>,
     default_port: u16,
+    /// Where the match key is in `text`.
+    key: std::ops::Range<usize>,
     /// Length of the match key's host and path part (the key without `?query`).
     key_path_len: usize,
 }
 
 impl ObservedUrl {
-    /// Canonicalises `raw` with the model crate's rules and appends the match key.
+    /// Canonicalises `raw` with the model crate's rules and finds (or appends) the match key.
     pub fn parse(raw: &str) -> Result<ObservedUrl, ObservableError> {
         let canonical = canonicalise_url_parts(raw)
             .map_err(|e| ObservableError::new("URL", raw, e.to_string()))?;
@@ -97,7 +101,7 @@ impl ObservedUrl {
     /// The key URL indicators and sightings use: host, path without a trailing slash, then
     /// `?query` when there is one.
     pub fn match_key(&self) -> &str {
-        &self.text[self.canonical_len..]
+        &self.text[self.key.clone()]
     }
 
     /// The match key without its `?query`: host and path without a trailing slash.
@@ -111,7 +115,9 @@ impl ObservedUrl {
     }
 }
 
-/// Appends the match key (host, path without trailing slashes, `?query`) to a canonical URL.
+/// Finds the match key (host, path without trailing slashes, `?query`) of a canonical URL:
+/// the part of it from the host on when no port comes between host and path and no trailing
+/// slash before a query, else a copy appended after it.
 fn with_match_key(canonical: CanonicalUrl) -> ObservedUrl {
     let CanonicalUrl {
         mut text,
@@ -122,20 +128,25 @@ fn with_match_key(canonical: CanonicalUrl) -> ObservedUrl {
         query,
     } = canonical;
     let canonical_len = text.len();
-    text.reserve(canonical_len);
-    let trimmed_path_len = text[path.clone()].trim_end_matches('/').len();
-    if host.end == path.start {
-        // No port between them: host and path in one copy.
-        text.extend_from_within(host.start..path.start + trimmed_path_len);
+    let trimmed_path_end = path.start + text[path.clone()].trim_end_matches('/').len();
+    let contiguous = host.end == path.start && (query.is_none() || trimmed_path_end == path.end);
+    let (key, key_path_len) = if contiguous {
+        let end = match &query {
+            Some(query) => query.end,
+            None => trimmed_path_end,
+        };
+        (host.start..end, trimmed_path_end - host.start)
     } else {
+        text.reserve(canonical_len);
         text.extend_from_within(host.clone());
-        text.extend_from_within(path.start..path.start + trimmed_path_len);
-    }
-    let key_path_len = text.len() - canonical_len;
-    if let Some(query) = &query {
-        text.push('?');
-        text.extend_from_within(query.clone());
-    }
+        text.extend_from_within(path.start..trimmed_path_end);
+        let key_path_len = text.len() - canonical_len;
+        if let Some(query) = &query {
+            text.push('?');
+            text.extend_from_within(query.clone());
+        }
+        (canonical_len..text.len(), key_path_len)
+    };
     ObservedUrl {
         text,
         canonical_len,
@@ -144,6 +155,7 @@ fn with_match_key(canonical: CanonicalUrl) -> ObservedUrl {
         query,
         explicit_port,
         default_port,
+        key,
         key_path_len,
     }
 }
@@ -292,4 +304,62 @@ pub fn normalise_host(raw: &str) -> Result<String, ObservableError> {
     }
     iocd_model::normalise_value(iocd_model::IndicatorType::DomainName, trimmed, true)
         .map_err(|e| ObservableError::new("domain name", raw, e.message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_keys_drop_scheme_port_trailing_slashes_and_fragment() {
+        // (observed URL, canonical URL, match key, match key without its query)
+        let cases = [
+            (
+                "http://a.com/x/y",
+                "http://a.com/x/y",
+                "a.com/x/y",
+                "a.com/x/y",
+            ),
+            ("http://a.com/x/", "http://a.com/x/", "a.com/x", "a.com/x"),
+            ("http://a.com", "http://a.com/", "a.com", "a.com"),
+            (
+                "https://A.com/x?q=1#f",
+                "https://a.com/x?q=1",
+                "a.com/x?q=1",
+                "a.com/x",
+            ),
+            (
+                "http://a.com/x/?q",
+                "http://a.com/x/?q",
+                "a.com/x?q",
+                "a.com/x",
+            ),
+            ("http://a.com/?q", "http://a.com/?q", "a.com?q", "a.com"),
+            (
+                "http://a.com:8080/x",
+                "http://a.com:8080/x",
+                "a.com/x",
+                "a.com/x",
+            ),
+            (
+                "http://a.com:8080/x/?q",
+                "http://a.com:8080/x/?q",
+                "a.com/x?q",
+                "a.com/x",
+            ),
+            (
+                "https://a.com:443/x",
+                "https://a.com/x",
+                "a.com/x",
+                "a.com/x",
+            ),
+            ("http://[::1]:81/x?", "http://[::1]:81/x", "::1/x", "::1/x"),
+        ];
+        for (raw, canonical, key, without_query) in cases {
+            let url = ObservedUrl::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(url.as_str(), canonical, "{raw}");
+            assert_eq!(url.match_key(), key, "{raw}");
+            assert_eq!(url.key_without_query(), without_query, "{raw}");
+        }
+    }
 }

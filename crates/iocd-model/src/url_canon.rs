@@ -367,8 +367,8 @@ fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
     let tail_start = position;
     let path = &text[tail_start..tail_start + path_end];
     let empty_query = query_start.is_some_and(|query_start| query_start + 1 == end);
-    // Room for the canonical URL and, in `iocd-engine`, the match key appended after it.
-    let mut out = String::with_capacity(2 * text.len() + 2);
+    // Never longer than the text, but for a `/` added to an empty path.
+    let mut out = String::with_capacity(text.len() + 1);
     // Most URLs are canonical already, up to their fragment: copied as they are.
     if lower_scheme
         && host_classes & class::UPPER == 0
