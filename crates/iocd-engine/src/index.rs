@@ -3,11 +3,12 @@
 //! fingerprint, value and key bytes in a record beside the table) and [`HashTable`] for file
 //! hashes (fixed-size keys and the value in the slot).
 //!
-//! A [`KeyIndex`] holds per key 2 bytes of filter, 1.5 slots of 16 bytes and one record: the
-//! value, then the key bytes, not crossing a cache line if it fits in one. A search reads a
-//! run of about three slots from the key's home (one or two cache lines), then the record of
-//! each equal fingerprint, whose key bytes it compares, so a fingerprint collision can cost
-//! time but never a wrong answer.
+//! A [`KeyIndex`] holds per key 2 bytes of filter, 1.5 slots of 8 bytes and one record: the
+//! value, the key's length and the key bytes, not crossing a cache line if it fits in one. A
+//! search reads a run of about three slots from the key's home (one cache line, or two a
+//! quarter of the time), then the record of each slot whose tag (the fingerprint's high half)
+//! is the key's, whose key bytes it compares, so a tag collision can cost time but never a
+//! wrong answer.
 
 use crate::fingerprint::{Direction, suffix_fingerprint};
 use iocd_prefetch::{prefetch_at, prefetch_span, vec_for_random_access};
@@ -110,16 +111,30 @@ impl PresenceFilter {
     }
 }
 
-/// One key's slot in a [`KeyIndex`]: its fingerprint and where its record is, so four slots
-/// share a cache line and a hit reads its run of slots, then its record, nothing else.
+/// One key's slot in a [`KeyIndex`]: its tag and where its record is, so eight slots share a
+/// cache line and a hit reads its run of slots, then its record, nothing else.
 #[derive(Debug, Default, Clone, Copy)]
-#[repr(C, align(16))]
+#[repr(C, align(8))]
 struct KeySlot {
-    fingerprint: u64,
+    /// The high half of the key's fingerprint (see [`tag_of`]).
+    tag: u32,
     /// Where the record starts in [`KeyIndex::records`], in [`RECORD_ALIGN`]-byte units;
     /// [`EMPTY`] for a slot without a key.
     record: u32,
-    key_len: u32,
+}
+
+/// The tag a [`KeySlot`] keeps of a fingerprint: its high half. Homes grow with fingerprints
+/// ([`home_slot`] takes their high bits), so slots in table order have tags in order too, and
+/// a search can stop at the first greater one.
+#[inline]
+fn tag_of(fingerprint: u64) -> u32 {
+    (fingerprint >> 32) as u32
+}
+
+/// Bytes of a record before the key: the value, then the key's length (`u32`, little-endian).
+#[inline]
+const fn key_offset<V: RecordValue>() -> usize {
+    V::LEN + 4
 }
 
 /// The `record` of an empty [`KeySlot`].
@@ -186,8 +201,9 @@ pub(crate) struct KeyIndex<V> {
     filter: PresenceFilter,
     /// Ends with at least one empty slot, so every run ends inside the vector.
     slots: Vec<KeySlot>,
-    /// Per key, in slot order: `V::LEN` bytes of value, then the key bytes; each record starts
-    /// at a multiple of [`RECORD_ALIGN`], and one no longer than a cache line within one.
+    /// Per key, in slot order: `V::LEN` bytes of value, the key's length as a little-endian
+    /// `u32`, then the key bytes; each record starts at a multiple of [`RECORD_ALIGN`], and one
+    /// no longer than a cache line within one.
     records: Vec<u8>,
     /// Homes lie in `0..capacity`.
     capacity: u64,
@@ -239,7 +255,8 @@ impl<V: RecordValue> KeyIndex<V> {
         keyed.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let capacity = table_capacity(keyed.len());
         let len = keyed.len();
-        let record_len = |key: &[u8]| (V::LEN + key.len()).next_multiple_of(RECORD_ALIGN);
+        let record_len =
+            |key: &[u8]| (key_offset::<V>() + key.len()).next_multiple_of(RECORD_ALIGN);
         // A record that fits in a cache line starts where it does not cross one (the large
         // vectors this matters for start on a line: the allocator aligns them to pages).
         let record_start = |offset: usize, len: usize| {
@@ -259,15 +276,17 @@ impl<V: RecordValue> KeyIndex<V> {
             records.resize(record_start(records.len(), record_len(&key)), 0);
             let record = records.len() / RECORD_ALIGN;
             let slot = KeySlot {
-                fingerprint,
+                tag: tag_of(fingerprint),
                 // Past 32 GiB of records (some 500 million keys) the index would be wrong.
                 record: u32::try_from(record)
                     .ok()
                     .filter(|&record| record != EMPTY)
                     .expect("records of one index exceed 32 GiB"),
-                key_len: key.len() as u32,
             };
             value.write(&mut records);
+            // Keys are parts of indicator values, far shorter than 4 GiB.
+            let key_len = u32::try_from(key.len()).expect("a key of 4 GiB");
+            records.extend_from_slice(&key_len.to_le_bytes());
             records.extend_from_slice(&key);
             records.resize(records.len().next_multiple_of(RECORD_ALIGN), 0);
             (home_slot(fingerprint, capacity), slot)
@@ -297,16 +316,17 @@ impl<V: RecordValue> KeyIndex<V> {
         home_slot(fingerprint, self.capacity)
     }
 
-    /// Where the record of the slot at `position` starts in `records`, and the key's length.
+    /// Where the record of the slot at `position` starts in `records`.
     #[inline]
-    fn record_at(&self, position: usize) -> (usize, usize) {
-        let slot = &self.slots[position];
-        (slot.record as usize * RECORD_ALIGN, slot.key_len as usize)
+    fn record_at(&self, position: usize) -> usize {
+        self.slots[position].record as usize * RECORD_ALIGN
     }
 
+    #[inline]
     fn key_at(&self, position: usize) -> &[u8] {
-        let (start, key_len) = self.record_at(position);
-        let key_start = start + V::LEN;
+        let start = self.record_at(position);
+        let key_len = u32::from_le_bytes(record_bytes(&self.records, start + V::LEN)) as usize;
+        let key_start = start + key_offset::<V>();
         self.records
             .get(key_start..key_start + key_len)
             .unwrap_or_default()
@@ -321,7 +341,7 @@ impl<V: RecordValue> KeyIndex<V> {
             return;
         }
         self.prefetch_run(fingerprint);
-        self.same_fingerprint(fingerprint, |position| {
+        self.same_tag(fingerprint, key.len(), |position| {
             if self.key_is(position, key) {
                 found(self.value(position));
             }
@@ -355,23 +375,23 @@ impl<V: RecordValue> KeyIndex<V> {
         }
     }
 
-    /// Stage 3: calls `found(position)` for each slot with exactly `fingerprint`, after
-    /// asking for its record.
+    /// Stage 3: calls `found(position)` for each slot with the tag of `fingerprint`, after
+    /// asking for its record as far as a key of `key_len` bytes would reach.
     #[inline]
-    pub(crate) fn same_fingerprint(&self, fingerprint: u64, mut found: impl FnMut(u32)) {
+    pub(crate) fn same_tag(&self, fingerprint: u64, key_len: usize, mut found: impl FnMut(u32)) {
         if self.len == 0 {
             return;
         }
+        let tag = tag_of(fingerprint);
         let home = self.home(fingerprint);
         for (position, slot) in self.slots.iter().enumerate().skip(home) {
-            // Past an empty slot or a later fingerprint, no slot holds this one.
-            if slot.record == EMPTY || slot.fingerprint > fingerprint {
+            // Past an empty slot or a later tag, no slot holds this key.
+            if slot.record == EMPTY || slot.tag > tag {
                 break;
             }
-            if slot.fingerprint == fingerprint {
+            if slot.tag == tag {
                 let start = slot.record as usize * RECORD_ALIGN;
-                let end = start + V::LEN + slot.key_len as usize;
-                prefetch_span(&self.records, start..end);
+                prefetch_span(&self.records, start..start + key_offset::<V>() + key_len);
                 found(position as u32);
             }
         }
@@ -386,7 +406,7 @@ impl<V: RecordValue> KeyIndex<V> {
     /// The value in the record of the slot at `position`.
     #[inline]
     pub(crate) fn value(&self, position: u32) -> V {
-        let (start, _) = self.record_at(position as usize);
+        let start = self.record_at(position as usize);
         V::read(self.records.get(start..).unwrap_or_default())
     }
 
@@ -485,6 +505,25 @@ mod tests {
             );
             assert_eq!(index.iter().count(), 5000);
         }
+    }
+
+    #[test]
+    fn keys_sharing_a_tag_are_told_apart_by_their_bytes() {
+        // Two keys whose fingerprints share their high half (found by trying keys in turn:
+        // about 2^16 of them make such a pair likely) sit in one run with equal tags.
+        let mut seen = std::collections::HashMap::new();
+        let (first, second) = (0u32..)
+            .map(|n| format!("key-{n}"))
+            .find_map(|key| {
+                let tag = tag_of(fingerprint(key.as_bytes()));
+                seen.insert(tag, key.clone()).map(|other| (other, key))
+            })
+            .expect("some pair of keys shares a tag");
+        let index = build(&[(&first, 1), (&second, 2), ("other", 3)]);
+        let find = |key: &str| find_with(&index, &KeyHashing::default(), key);
+        assert_eq!(find(&first), [1]);
+        assert_eq!(find(&second), [2]);
+        assert_eq!(find("other"), [3]);
     }
 
     #[test]

@@ -652,8 +652,10 @@ impl MatchSet {
         }
         for &number in pending.iter() {
             let probe = &probes[number as usize];
-            self.indexes[probe.kind as usize]
-                .same_fingerprint(probe.fingerprint, |position| found.push((number, position)));
+            let key_len = probe.key.len_hint();
+            self.indexes[probe.kind as usize].same_tag(probe.fingerprint, key_len, |position| {
+                found.push((number, position))
+            });
         }
         // Stage 4: the other kinds compare key bytes (fingerprints can collide) and accept.
         for &(number, position) in found.iter() {
@@ -762,6 +764,17 @@ enum ProbeKey {
 }
 
 impl ProbeKey {
+    /// The key's length where the probe alone tells it (URL keys, the long ones), else 0:
+    /// enough for [`KeyIndex::same_tag`] to ask for the start of a record, which holds all of
+    /// a short key.
+    #[inline]
+    fn len_hint(&self) -> usize {
+        match self {
+            ProbeKey::UrlKey { len } => *len as usize,
+            _ => 0,
+        }
+    }
+
     /// The key's bytes, found in its observable (empty if the observable lacks it, which
     /// planning never lets happen).
     fn resolve<'a>(&self, observable: &'a Observable, networks: &'a [IpKey]) -> &'a [u8] {
