@@ -397,7 +397,7 @@ impl<V: RecordValue> KeyIndex<V> {
         }
     }
 
-    /// Stage 4: whether the slot at `position` holds exactly `key` (fingerprints can collide).
+    /// Stage 4: whether the slot at `position` holds exactly `key` (tags can collide).
     #[inline]
     pub(crate) fn key_is(&self, position: u32, key: &[u8]) -> bool {
         self.key_at(position as usize) == key

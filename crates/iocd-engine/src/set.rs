@@ -623,7 +623,7 @@ impl MatchSet {
             pending.push(number as u32);
         }
         // Stage 3: file hashes are found, entries and all; the other kinds find the slots
-        // with their fingerprint, and ask for those slots' key bytes.
+        // with their tag, and ask for those slots' records.
         for probe in hashes.iter() {
             let item = probe.item as usize;
             let (Observable::File(file), device) = items[item] else {
@@ -657,7 +657,7 @@ impl MatchSet {
                 found.push((number, position))
             });
         }
-        // Stage 4: the other kinds compare key bytes (fingerprints can collide) and accept.
+        // Stage 4: the other kinds compare key bytes (tags can collide) and accept.
         for &(number, position) in found.iter() {
             let probe = &probes[number as usize];
             let index = &self.indexes[probe.kind as usize];
