@@ -123,6 +123,14 @@ struct KeySlot {
     record: u32,
 }
 
+impl KeySlot {
+    /// Where the slot's record starts in [`KeyIndex::records`], in bytes.
+    #[inline]
+    fn record_start(&self) -> usize {
+        self.record as usize * RECORD_ALIGN
+    }
+}
+
 /// The tag a [`KeySlot`] keeps of a fingerprint: its high half. Homes grow with fingerprints
 /// ([`home_slot`] takes their high bits), so slots in table order have tags in order too, and
 /// a search can stop at the first greater one.
@@ -319,7 +327,7 @@ impl<V: RecordValue> KeyIndex<V> {
     /// Where the record of the slot at `position` starts in `records`.
     #[inline]
     fn record_at(&self, position: usize) -> usize {
-        self.slots[position].record as usize * RECORD_ALIGN
+        self.slots[position].record_start()
     }
 
     #[inline]
@@ -390,7 +398,7 @@ impl<V: RecordValue> KeyIndex<V> {
                 break;
             }
             if slot.tag == tag {
-                let start = slot.record as usize * RECORD_ALIGN;
+                let start = slot.record_start();
                 prefetch_span(&self.records, start..start + key_offset::<V>() + key_len);
                 found(position as u32);
             }
