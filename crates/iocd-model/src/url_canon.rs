@@ -253,8 +253,8 @@ fn http_scheme(bytes: &[u8]) -> Option<(&'static str, u16, usize, bool)> {
 /// plain DNS host and nothing any rule would change except letter case, a default port, a
 /// trailing dot, a fragment or an empty query. Returns `None` whenever the URL needs the
 /// general path; a property test checks both paths agree. Every observed URL goes through
-/// here, so the common case is one pass over the bytes that looks each byte's class up in a
-/// table, and one allocation.
+/// here, so the common case is one pass over the bytes that finds each byte's class (sixteen
+/// at a time with SSSE3, see [`wide`]; else one by one in a table), and one allocation.
 fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
     let is_pad = |b: &u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
     let bytes = raw.as_bytes();
@@ -267,20 +267,11 @@ fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
     // The host: host bytes up to the first other byte. Adjacent classes are AND-ed into
     // `pairs`, so a `..` (or a leading `.`: `previous` starts as a dot) shows as DOT and a
     // `--` as HYPHEN.
-    let mut position = authority_start;
-    let mut previous = class::DOT;
-    let mut pairs = 0;
-    let mut host_classes = 0;
-    while let Some(&b) = bytes.get(position) {
-        let class = class_of(b);
-        if class & class::HOST == 0 {
-            break;
-        }
-        pairs |= previous & class;
-        host_classes |= class;
-        previous = class;
-        position += 1;
-    }
+    let HostBytes {
+        end: mut position,
+        pairs,
+        classes: host_classes,
+    } = scan_host(bytes, authority_start);
     let mut host = &bytes[authority_start..position];
     // Then an optional port, and the end of the authority.
     let mut port = None;
@@ -328,22 +319,7 @@ fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
     }
     // Then the path to the first `?` or `#`, the query to the first `#`, and the fragment:
     // every byte must be simple, and no path segment may be `.` or `..`.
-    let mut simple = class::SIMPLE;
-    let mut seen = 0;
-    let mut words = tail.chunks_exact(8);
-    for word in &mut words {
-        let classes = word.iter().fold([class::SIMPLE, 0], |[all, any], &b| {
-            let class = class_of(b);
-            [all & class, any | class]
-        });
-        simple &= classes[0];
-        seen |= classes[1];
-    }
-    for &b in words.remainder() {
-        let class = class_of(b);
-        simple &= class;
-        seen |= class;
-    }
+    let (simple, seen) = tail_classes(tail);
     if simple == 0 {
         return None;
     }
@@ -420,6 +396,351 @@ fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
         path,
         query,
     })
+}
+
+/// `class` if `on`, else 0.
+#[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
+#[inline(always)]
+fn bit(on: bool, class: u8) -> u8 {
+    if on { class } else { 0 }
+}
+
+/// What [`scan_host`] found: where the host's bytes end, the classes of adjacent pairs of
+/// them AND-ed (a leading byte pairs with a `.`), so `..`, a leading `.` and `--` show as
+/// `DOT` and `HYPHEN`, and all their classes OR-ed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HostBytes {
+    end: usize,
+    pairs: u8,
+    classes: u8,
+}
+
+/// Scans the host bytes (letters, digits, `-`, `.`) of `bytes` from `start` on: sixteen at a
+/// time where the target allows, the rest one by one.
+#[inline]
+fn scan_host(bytes: &[u8], start: usize) -> HostBytes {
+    #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
+    {
+        let scan = wide::scan_host(bytes, start);
+        let so_far = HostBytes {
+            end: scan.position,
+            pairs: bit(scan.dot_pair, class::DOT) | bit(scan.hyphen_pair, class::HYPHEN),
+            classes: bit(scan.upper, class::UPPER),
+        };
+        let previous = bit(scan.after_dot, class::DOT) | bit(scan.after_hyphen, class::HYPHEN);
+        scan_host_one_by_one(bytes, so_far, previous)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "ssse3")))]
+    {
+        let start = HostBytes {
+            end: start,
+            pairs: 0,
+            classes: 0,
+        };
+        scan_host_one_by_one(bytes, start, class::DOT)
+    }
+}
+
+/// Goes on scanning host bytes from `so_far.end`, one at a time; `previous` is the class of
+/// the byte before (`DOT` before the first).
+#[inline]
+fn scan_host_one_by_one(bytes: &[u8], so_far: HostBytes, mut previous: u8) -> HostBytes {
+    let HostBytes {
+        end: mut position,
+        mut pairs,
+        classes: mut host_classes,
+    } = so_far;
+    while let Some(&b) = bytes.get(position) {
+        let class = class_of(b);
+        if class & class::HOST == 0 {
+            break;
+        }
+        pairs |= previous & class;
+        host_classes |= class;
+        previous = class;
+        position += 1;
+    }
+    HostBytes {
+        end: position,
+        pairs,
+        classes: host_classes,
+    }
+}
+
+/// Whether every byte of a URL's tail (path, query, fragment) is simple (`SIMPLE`, else 0),
+/// and their classes OR-ed (of which `QUERY`, `FRAGMENT` and `DOT` are used): sixteen bytes
+/// at a time where the target allows.
+#[inline]
+fn tail_classes(tail: &[u8]) -> (u8, u8) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
+    if let Some((simple, seen)) = wide::scan_tail(tail) {
+        let seen = bit(seen & wide::TAIL_QUERY != 0, class::QUERY)
+            | bit(seen & wide::TAIL_FRAGMENT != 0, class::FRAGMENT)
+            | bit(seen & wide::TAIL_DOT != 0, class::DOT);
+        return (bit(simple, class::SIMPLE), seen);
+    }
+    tail_classes_one_by_one(tail)
+}
+
+/// [`tail_classes`], eight bytes to a fold.
+fn tail_classes_one_by_one(tail: &[u8]) -> (u8, u8) {
+    let mut simple = class::SIMPLE;
+    let mut seen = 0;
+    let mut words = tail.chunks_exact(8);
+    for word in &mut words {
+        let classes = word.iter().fold([class::SIMPLE, 0], |[all, any], &b| {
+            let class = class_of(b);
+            [all & class, any | class]
+        });
+        simple &= classes[0];
+        seen |= classes[1];
+    }
+    for &b in words.remainder() {
+        let class = class_of(b);
+        simple &= class;
+        seen |= class;
+    }
+    (simple, seen)
+}
+
+/// The fast path's two scans sixteen bytes at a time, for builds whose target has SSSE3
+/// (`.cargo/config.toml` asks for it on x86-64; decision 0013): each byte's class comes from
+/// two 16-entry tables, one looked up by its low four bits and one by its high four, AND-ed
+/// (`pshufb` does sixteen lookups in one instruction). The tables encode the same classes as
+/// [`BYTE_CLASS`]; a test compares them for every byte. Fewer than sixteen bytes left at the
+/// end are scanned one by one, as without SSSE3.
+#[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
+mod wide {
+    use safe_arch::{
+        bitand_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i, shr_imm_u16_m128i, shuffle_av_i8z_all_m128i,
+    };
+
+    /// Tail bits: bits 0-4 mark the bytes that are not simple (0: controls and non-ASCII; 1:
+    /// space `"` `%` `'`; 2: `<` `>` `\` `^`; 3: `@` and backtick; 4: `{` `|` `}` and DEL), 5
+    /// `?`, 6 `#`, 7 `.`.
+    const TAIL_NOT_SIMPLE: u8 = 0x1F;
+    pub(super) const TAIL_QUERY: u8 = 0x20;
+    pub(super) const TAIL_FRAGMENT: u8 = 0x40;
+    pub(super) const TAIL_DOT: u8 = 0x80;
+    const TAIL_BY_LOW: [u8; 16] = [
+        0x0B, 0x01, 0x03, 0x41, 0x01, 0x03, 0x01, 0x03, // 0-7
+        0x01, 0x01, 0x01, 0x11, 0x15, 0x11, 0x85, 0x31, // 8-F
+    ];
+    const TAIL_BY_HIGH: [u8; 16] = [
+        0x01, 0x01, 0xC2, 0x24, 0x08, 0x04, 0x08, 0x10, // 0-7
+        0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, // 8-F
+    ];
+
+    /// Host bits: 0 `A`-`O` `a`-`o`, 1 `P`-`Z` `p`-`z`, 2 digits, 3 `-`, 4 `.`, 5 `A`-`O`,
+    /// 6 `P`-`Z`.
+    const HOST: u8 = 0x1F;
+    const HOST_HYPHEN: u8 = 0x08;
+    const HOST_DOT: u8 = 0x10;
+    const HOST_UPPER: u8 = 0x60;
+    const HOST_BY_LOW: [u8; 16] = [
+        0x46, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, 0x67, // 0-7
+        0x67, 0x67, 0x63, 0x21, 0x21, 0x29, 0x31, 0x21, // 8-F
+    ];
+    const HOST_BY_HIGH: [u8; 16] = [
+        0x00, 0x00, 0x18, 0x04, 0x21, 0x42, 0x01, 0x02, // 0-7
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 8-F
+    ];
+
+    /// The class bits of each of sixteen bytes, by the two tables.
+    #[inline(always)]
+    fn classes(bytes: &[u8; 16], by_low: [u8; 16], by_high: [u8; 16]) -> m128i {
+        let bytes = load_unaligned_m128i(bytes);
+        let nibble = set_splat_i8_m128i(0x0F);
+        let low = bitand_m128i(bytes, nibble);
+        let high = bitand_m128i(shr_imm_u16_m128i::<4>(bytes), nibble);
+        bitand_m128i(
+            shuffle_av_i8z_all_m128i(m128i::from(by_low), low),
+            shuffle_av_i8z_all_m128i(m128i::from(by_high), high),
+        )
+    }
+
+    /// A bit per byte (bit `i` for byte `i`) whose class has any of `bits`.
+    #[inline(always)]
+    fn with_any(classes: m128i, bits: u8) -> u32 {
+        let zero = set_splat_i8_m128i(0);
+        let none =
+            cmp_eq_mask_i8_m128i(bitand_m128i(classes, set_splat_i8_m128i(bits as i8)), zero);
+        !(move_mask_i8_m128i(none) as u32) & 0xFFFF
+    }
+
+    /// The sixteen bytes of `bytes` from `at`, if there are as many.
+    #[inline(always)]
+    fn chunk(bytes: &[u8], at: usize) -> Option<&[u8; 16]> {
+        bytes.get(at..)?.first_chunk::<16>()
+    }
+
+    /// Where the scan of a host stands.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+    pub(super) struct HostScan {
+        /// The first byte not yet scanned.
+        pub(super) position: usize,
+        /// Whether the last byte scanned is a `.` (true before the first, so a leading dot
+        /// counts as a pair) or a `-`.
+        pub(super) after_dot: bool,
+        pub(super) after_hyphen: bool,
+        /// Whether the bytes scanned hold `..` (or a leading `.`), `--`, a capital letter.
+        pub(super) dot_pair: bool,
+        pub(super) hyphen_pair: bool,
+        pub(super) upper: bool,
+    }
+
+    /// Scans host bytes from `position` sixteen at a time while sixteen remain.
+    #[inline]
+    pub(super) fn scan_host(bytes: &[u8], position: usize) -> HostScan {
+        let mut scan = HostScan {
+            position,
+            after_dot: true,
+            ..HostScan::default()
+        };
+        while let Some(chunk) = chunk(bytes, scan.position) {
+            let classes = classes(chunk, HOST_BY_LOW, HOST_BY_HIGH);
+            let host = with_any(classes, HOST);
+            // Host bytes up to the first other one.
+            let len = (!host | 0x1_0000).trailing_zeros();
+            let taken = (1u32 << len) - 1;
+            let dots = with_any(classes, HOST_DOT) & taken;
+            let hyphens = with_any(classes, HOST_HYPHEN) & taken;
+            scan.dot_pair |= dots & (dots << 1 | u32::from(scan.after_dot)) != 0;
+            scan.hyphen_pair |= hyphens & (hyphens << 1 | u32::from(scan.after_hyphen)) != 0;
+            scan.upper |= with_any(classes, HOST_UPPER) & taken != 0;
+            if len > 0 {
+                scan.after_dot = dots >> (len - 1) & 1 != 0;
+                scan.after_hyphen = hyphens >> (len - 1) & 1 != 0;
+            }
+            scan.position += len as usize;
+            if len < 16 {
+                break;
+            }
+        }
+        scan
+    }
+
+    /// The tail's classes, sixteen bytes at a time (the last sixteen overlapping the ones
+    /// before): whether every byte is simple, and which of [`TAIL_QUERY`], [`TAIL_FRAGMENT`]
+    /// and [`TAIL_DOT`] it holds. `None` for a tail shorter than sixteen bytes.
+    #[inline]
+    pub(super) fn scan_tail(tail: &[u8]) -> Option<(bool, u8)> {
+        let last = chunk(tail, tail.len().checked_sub(16)?)?;
+        let mut all = classes(last, TAIL_BY_LOW, TAIL_BY_HIGH);
+        let mut chunks = tail.chunks_exact(16);
+        for chunk in &mut chunks {
+            if let Some(chunk) = chunk.first_chunk::<16>() {
+                all = safe_arch::bitor_m128i(all, classes(chunk, TAIL_BY_LOW, TAIL_BY_HIGH));
+            }
+        }
+        let simple = with_any(all, TAIL_NOT_SIMPLE) == 0;
+        let seen = [TAIL_QUERY, TAIL_FRAGMENT, TAIL_DOT]
+            .into_iter()
+            .filter(|&bit| with_any(all, bit) != 0)
+            .fold(0, |seen, bit| seen | bit);
+        Some((simple, seen))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::{BYTE_CLASS, class};
+        use super::*;
+
+        /// The class of one byte by the tables, as the scans compute it.
+        fn class_by_tables(byte: u8, by_low: [u8; 16], by_high: [u8; 16]) -> u8 {
+            let classes: [u8; 16] = classes(&[byte; 16], by_low, by_high).into();
+            classes[0]
+        }
+
+        #[test]
+        fn tables_agree_with_the_byte_classes_for_every_byte() {
+            for byte in 0..=255u8 {
+                let expected = BYTE_CLASS[usize::from(byte)];
+                let tail = class_by_tables(byte, TAIL_BY_LOW, TAIL_BY_HIGH);
+                let host = class_by_tables(byte, HOST_BY_LOW, HOST_BY_HIGH);
+                let cases = [
+                    (
+                        tail & TAIL_NOT_SIMPLE == 0,
+                        expected & class::SIMPLE != 0,
+                        "simple",
+                    ),
+                    (tail & TAIL_QUERY != 0, byte == b'?', "query"),
+                    (tail & TAIL_FRAGMENT != 0, byte == b'#', "fragment"),
+                    (tail & TAIL_DOT != 0, byte == b'.', "tail dot"),
+                    (host & HOST != 0, expected & class::HOST != 0, "host"),
+                    (host & HOST_DOT != 0, byte == b'.', "host dot"),
+                    (host & HOST_HYPHEN != 0, byte == b'-', "hyphen"),
+                    (
+                        host & HOST_UPPER != 0,
+                        expected & class::UPPER != 0,
+                        "upper",
+                    ),
+                ];
+                for (got, want, what) in cases {
+                    assert_eq!(got, want, "{what} for byte {byte:#04x}");
+                }
+            }
+        }
+
+        /// Sixteen at a time and one by one, the scans find the same for hosts and tails
+        /// of every length up to 70, drawn from bytes every class and pair test cares about.
+        #[test]
+        fn wide_scans_agree_with_scanning_one_by_one() {
+            let alphabet = b"aZz09-.-..//?#%@`{|}~ \\^<>\"'\x7f\xc3\x00_=&\t";
+            let mut state = 0x2545_F491_4F6C_DD1Du64;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            for round in 0..20_000 {
+                let len = (next() % 71) as usize;
+                // Mostly host-like bytes, so hosts run long; sometimes anything.
+                let text: Vec<u8> = (0..len)
+                    .map(|_| match (next() % 10, round % 3) {
+                        (0..=6, 0 | 1) => b"abcxyzABQZ0189-."[(next() % 16) as usize],
+                        _ => alphabet[(next() % alphabet.len() as u64) as usize],
+                    })
+                    .collect();
+                let start = (next() % 4) as usize;
+                let start = start.min(text.len());
+                let wide = super::super::scan_host(&text, start);
+                let one_by_one = super::super::scan_host_one_by_one(
+                    &text,
+                    super::super::HostBytes {
+                        end: start,
+                        pairs: 0,
+                        classes: 0,
+                    },
+                    class::DOT,
+                );
+                let text_shown = String::from_utf8_lossy(&text);
+                assert_eq!(wide.end, one_by_one.end, "host end in {text_shown:?}");
+                let pair_bits = class::DOT | class::HYPHEN;
+                assert_eq!(
+                    wide.pairs & pair_bits,
+                    one_by_one.pairs & pair_bits,
+                    "pairs in {text_shown:?}"
+                );
+                assert_eq!(
+                    wide.classes & class::UPPER,
+                    one_by_one.classes & class::UPPER,
+                    "upper in {text_shown:?}"
+                );
+                let (simple, seen) = super::super::tail_classes(&text);
+                let (simple_one, seen_one) = super::super::tail_classes_one_by_one(&text);
+                let seen_bits = class::QUERY | class::FRAGMENT | class::DOT;
+                assert_eq!(simple, simple_one, "simple in {text_shown:?}");
+                assert_eq!(
+                    seen & seen_bits,
+                    seen_one & seen_bits,
+                    "seen in {text_shown:?}"
+                );
+            }
+        }
+    }
 }
 
 /// Decodes `%XX` escapes of unreserved characters (RFC 3986 §2.3) and upper-cases the hex
