@@ -512,8 +512,8 @@ fn tail_classes_one_by_one(tail: &[u8]) -> (u8, u8) {
 #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
 mod wide {
     use safe_arch::{
-        bitand_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, m128i, move_mask_i8_m128i,
-        set_splat_i8_m128i, shr_imm_u16_m128i, shuffle_av_i8z_all_m128i,
+        bitand_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, m128i,
+        move_mask_i8_m128i, set_splat_i8_m128i, shr_imm_u16_m128i, shuffle_av_i8z_all_m128i,
     };
 
     /// Tail bits: bits 0-4 mark the bytes that are not simple (0: controls and non-ASCII; 1:
@@ -628,10 +628,9 @@ mod wide {
     pub(super) fn scan_tail(tail: &[u8]) -> Option<(bool, u8)> {
         let last = chunk(tail, tail.len().checked_sub(16)?)?;
         let mut all = classes(last, TAIL_BY_LOW, TAIL_BY_HIGH);
-        let mut chunks = tail.chunks_exact(16);
-        for chunk in &mut chunks {
+        for chunk in tail.chunks_exact(16) {
             if let Some(chunk) = chunk.first_chunk::<16>() {
-                all = safe_arch::bitor_m128i(all, classes(chunk, TAIL_BY_LOW, TAIL_BY_HIGH));
+                all = bitor_m128i(all, classes(chunk, TAIL_BY_LOW, TAIL_BY_HIGH));
             }
         }
         let simple = with_any(all, TAIL_NOT_SIMPLE) == 0;
