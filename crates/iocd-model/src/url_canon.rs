@@ -398,13 +398,6 @@ fn canonicalise_simple(raw: &str) -> Option<CanonicalUrl> {
     })
 }
 
-/// `class` if `on`, else 0.
-#[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
-#[inline(always)]
-fn bit(on: bool, class: u8) -> u8 {
-    if on { class } else { 0 }
-}
-
 /// What [`scan_host`] found: where the host's bytes end, the classes of adjacent pairs of
 /// them AND-ed (a leading byte pairs with a `.`), so `..`, a leading `.` and `--` show as
 /// `DOT` and `HYPHEN`, and all their classes OR-ed.
@@ -415,30 +408,26 @@ struct HostBytes {
     classes: u8,
 }
 
+impl HostBytes {
+    /// Before the first byte, at `start`.
+    fn at(start: usize) -> HostBytes {
+        HostBytes {
+            end: start,
+            pairs: 0,
+            classes: 0,
+        }
+    }
+}
+
 /// Scans the host bytes (letters, digits, `-`, `.`) of `bytes` from `start` on: sixteen at a
 /// time where the target allows, the rest one by one.
 #[inline]
 fn scan_host(bytes: &[u8], start: usize) -> HostBytes {
     #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
-    {
-        let scan = wide::scan_host(bytes, start);
-        let so_far = HostBytes {
-            end: scan.position,
-            pairs: bit(scan.dot_pair, class::DOT) | bit(scan.hyphen_pair, class::HYPHEN),
-            classes: bit(scan.upper, class::UPPER),
-        };
-        let previous = bit(scan.after_dot, class::DOT) | bit(scan.after_hyphen, class::HYPHEN);
-        scan_host_one_by_one(bytes, so_far, previous)
-    }
+    let (so_far, previous) = wide::scan_host(bytes, start);
     #[cfg(not(all(target_arch = "x86_64", target_feature = "ssse3")))]
-    {
-        let start = HostBytes {
-            end: start,
-            pairs: 0,
-            classes: 0,
-        };
-        scan_host_one_by_one(bytes, start, class::DOT)
-    }
+    let (so_far, previous) = (HostBytes::at(start), class::DOT);
+    scan_host_one_by_one(bytes, so_far, previous)
 }
 
 /// Goes on scanning host bytes from `so_far.end`, one at a time; `previous` is the class of
@@ -473,11 +462,8 @@ fn scan_host_one_by_one(bytes: &[u8], so_far: HostBytes, mut previous: u8) -> Ho
 #[inline]
 fn tail_classes(tail: &[u8]) -> (u8, u8) {
     #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
-    if let Some((simple, seen)) = wide::scan_tail(tail) {
-        let seen = bit(seen & wide::TAIL_QUERY != 0, class::QUERY)
-            | bit(seen & wide::TAIL_FRAGMENT != 0, class::FRAGMENT)
-            | bit(seen & wide::TAIL_DOT != 0, class::DOT);
-        return (bit(simple, class::SIMPLE), seen);
+    if let Some(classes) = wide::scan_tail(tail) {
+        return classes;
     }
     tail_classes_one_by_one(tail)
 }
@@ -511,6 +497,7 @@ fn tail_classes_one_by_one(tail: &[u8]) -> (u8, u8) {
 /// end are scanned one by one, as without SSSE3.
 #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
 mod wide {
+    use super::{HostBytes, class};
     use safe_arch::{
         bitand_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, m128i,
         move_mask_i8_m128i, set_splat_i8_m128i, shr_imm_u16_m128i, shuffle_av_i8z_all_m128i,
@@ -520,9 +507,9 @@ mod wide {
     /// space `"` `%` `'`; 2: `<` `>` `\` `^`; 3: `@` and backtick; 4: `{` `|` `}` and DEL), 5
     /// `?`, 6 `#`, 7 `.`.
     const TAIL_NOT_SIMPLE: u8 = 0x1F;
-    pub(super) const TAIL_QUERY: u8 = 0x20;
-    pub(super) const TAIL_FRAGMENT: u8 = 0x40;
-    pub(super) const TAIL_DOT: u8 = 0x80;
+    const TAIL_QUERY: u8 = 0x20;
+    const TAIL_FRAGMENT: u8 = 0x40;
+    const TAIL_DOT: u8 = 0x80;
     const TAIL_BY_LOW: [u8; 16] = [
         0x0B, 0x01, 0x03, 0x41, 0x01, 0x03, 0x01, 0x03, // 0-7
         0x01, 0x01, 0x01, 0x11, 0x15, 0x11, 0x85, 0x31, // 8-F
@@ -575,57 +562,50 @@ mod wide {
         bytes.get(at..)?.first_chunk::<16>()
     }
 
-    /// Where the scan of a host stands.
-    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-    pub(super) struct HostScan {
-        /// The first byte not yet scanned.
-        pub(super) position: usize,
-        /// Whether the last byte scanned is a `.` (true before the first, so a leading dot
-        /// counts as a pair) or a `-`.
-        pub(super) after_dot: bool,
-        pub(super) after_hyphen: bool,
-        /// Whether the bytes scanned hold `..` (or a leading `.`), `--`, a capital letter.
-        pub(super) dot_pair: bool,
-        pub(super) hyphen_pair: bool,
-        pub(super) upper: bool,
+    /// `class` if `on`, else 0.
+    #[inline(always)]
+    fn bit(on: bool, class: u8) -> u8 {
+        if on { class } else { 0 }
     }
 
-    /// Scans host bytes from `position` sixteen at a time while sixteen remain.
+    /// Scans host bytes from `start` sixteen at a time while sixteen remain: what they hold
+    /// (see [`HostBytes`]), and the class bits of the last one that matter to pairs (`DOT`
+    /// or `HYPHEN`; `DOT` before the first byte), for the one-by-one scan to go on from.
     #[inline]
-    pub(super) fn scan_host(bytes: &[u8], position: usize) -> HostScan {
-        let mut scan = HostScan {
-            position,
-            after_dot: true,
-            ..HostScan::default()
-        };
-        while let Some(chunk) = chunk(bytes, scan.position) {
+    pub(super) fn scan_host(bytes: &[u8], start: usize) -> (HostBytes, u8) {
+        let mut so_far = HostBytes::at(start);
+        let (mut after_dot, mut after_hyphen) = (true, false);
+        let (mut dot_pair, mut hyphen_pair, mut upper) = (false, false, false);
+        while let Some(chunk) = chunk(bytes, so_far.end) {
             let classes = classes(chunk, HOST_BY_LOW, HOST_BY_HIGH);
-            let host = with_any(classes, HOST);
             // Host bytes up to the first other one.
-            let len = (!host | 0x1_0000).trailing_zeros();
+            let len = (!with_any(classes, HOST) | 0x1_0000).trailing_zeros();
             let taken = (1u32 << len) - 1;
             let dots = with_any(classes, HOST_DOT) & taken;
             let hyphens = with_any(classes, HOST_HYPHEN) & taken;
-            scan.dot_pair |= dots & (dots << 1 | u32::from(scan.after_dot)) != 0;
-            scan.hyphen_pair |= hyphens & (hyphens << 1 | u32::from(scan.after_hyphen)) != 0;
-            scan.upper |= with_any(classes, HOST_UPPER) & taken != 0;
+            dot_pair |= dots & (dots << 1 | u32::from(after_dot)) != 0;
+            hyphen_pair |= hyphens & (hyphens << 1 | u32::from(after_hyphen)) != 0;
+            upper |= with_any(classes, HOST_UPPER) & taken != 0;
             if len > 0 {
-                scan.after_dot = dots >> (len - 1) & 1 != 0;
-                scan.after_hyphen = hyphens >> (len - 1) & 1 != 0;
+                after_dot = dots >> (len - 1) & 1 != 0;
+                after_hyphen = hyphens >> (len - 1) & 1 != 0;
             }
-            scan.position += len as usize;
+            so_far.end += len as usize;
             if len < 16 {
                 break;
             }
         }
-        scan
+        so_far.pairs = bit(dot_pair, class::DOT) | bit(hyphen_pair, class::HYPHEN);
+        so_far.classes = bit(upper, class::UPPER);
+        let previous = bit(after_dot, class::DOT) | bit(after_hyphen, class::HYPHEN);
+        (so_far, previous)
     }
 
-    /// The tail's classes, sixteen bytes at a time (the last sixteen overlapping the ones
-    /// before): whether every byte is simple, and which of [`TAIL_QUERY`], [`TAIL_FRAGMENT`]
-    /// and [`TAIL_DOT`] it holds. `None` for a tail shorter than sixteen bytes.
+    /// [`super::tail_classes`] sixteen bytes at a time (the last sixteen overlapping the
+    /// ones before), with `QUERY`, `FRAGMENT` and `DOT` the classes it reports as seen;
+    /// `None` for a tail shorter than sixteen bytes.
     #[inline]
-    pub(super) fn scan_tail(tail: &[u8]) -> Option<(bool, u8)> {
+    pub(super) fn scan_tail(tail: &[u8]) -> Option<(u8, u8)> {
         let last = chunk(tail, tail.len().checked_sub(16)?)?;
         let mut all = classes(last, TAIL_BY_LOW, TAIL_BY_HIGH);
         for chunk in tail.chunks_exact(16) {
@@ -633,17 +613,18 @@ mod wide {
                 all = bitor_m128i(all, classes(chunk, TAIL_BY_LOW, TAIL_BY_HIGH));
             }
         }
-        let simple = with_any(all, TAIL_NOT_SIMPLE) == 0;
-        let seen = [TAIL_QUERY, TAIL_FRAGMENT, TAIL_DOT]
-            .into_iter()
-            .filter(|&bit| with_any(all, bit) != 0)
-            .fold(0, |seen, bit| seen | bit);
+        let simple = bit(with_any(all, TAIL_NOT_SIMPLE) == 0, class::SIMPLE);
+        let seen = bit(with_any(all, TAIL_QUERY) != 0, class::QUERY)
+            | bit(with_any(all, TAIL_FRAGMENT) != 0, class::FRAGMENT)
+            | bit(with_any(all, TAIL_DOT) != 0, class::DOT);
         Some((simple, seen))
     }
 
     #[cfg(test)]
     mod tests {
-        use super::super::{BYTE_CLASS, class};
+        use super::super::{
+            BYTE_CLASS, scan_host_one_by_one, tail_classes, tail_classes_one_by_one,
+        };
         use super::*;
 
         /// The class of one byte by the tables, as the scans compute it.
@@ -706,15 +687,7 @@ mod wide {
                 let start = (next() % 4) as usize;
                 let start = start.min(text.len());
                 let wide = super::super::scan_host(&text, start);
-                let one_by_one = super::super::scan_host_one_by_one(
-                    &text,
-                    super::super::HostBytes {
-                        end: start,
-                        pairs: 0,
-                        classes: 0,
-                    },
-                    class::DOT,
-                );
+                let one_by_one = scan_host_one_by_one(&text, HostBytes::at(start), class::DOT);
                 let text_shown = String::from_utf8_lossy(&text);
                 assert_eq!(wide.end, one_by_one.end, "host end in {text_shown:?}");
                 let pair_bits = class::DOT | class::HYPHEN;
@@ -728,8 +701,8 @@ mod wide {
                     one_by_one.classes & class::UPPER,
                     "upper in {text_shown:?}"
                 );
-                let (simple, seen) = super::super::tail_classes(&text);
-                let (simple_one, seen_one) = super::super::tail_classes_one_by_one(&text);
+                let (simple, seen) = tail_classes(&text);
+                let (simple_one, seen_one) = tail_classes_one_by_one(&text);
                 let seen_bits = class::QUERY | class::FRAGMENT | class::DOT;
                 assert_eq!(simple, simple_one, "simple in {text_shown:?}");
                 assert_eq!(
