@@ -159,6 +159,8 @@ async fn malformed_requests_get_mde_errors() {
         ("DELETE", "/api/indicators/-1", None, String::new(), 400, "InvalidInput"),
         ("GET", "/api/indicators?$filter=title%20eq", None, String::new(), 400, "ODataError"),
         ("GET", "/api/indicators?$filter=nosuch%20eq%20'x'", None, String::new(), 400, "ODataError"),
+        ("GET", "/api/indicators?$filter=$", None, String::new(), 400, "ODataError"),
+        ("GET", "/api/indicators?$filter=title%20eq%20'x'%20and%20$", None, String::new(), 400, "ODataError"),
         ("GET", "/api/indicators?$top=10001", None, String::new(), 400, "ODataError"),
         ("GET", "/api/indicators?$top=ten", None, String::new(), 400, "ODataError"),
         ("GET", "/api/indicators?$orderby=title%20up", None, String::new(), 400, "ODataError"),

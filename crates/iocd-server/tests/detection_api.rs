@@ -109,6 +109,10 @@ async fn mde_events_raise_alerts_with_the_indicators_own_fields_and_fold_per_dev
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.body["error"]["code"], "ODataError");
+    // A lone `$` once looped the lexer until the process was killed.
+    let dollar = api.get("/api/alerts?$filter=$", &reader).await;
+    assert_eq!(dollar.status, StatusCode::BAD_REQUEST, "{}", dollar.text);
+    assert_eq!(dollar.body["error"]["code"], "ODataError");
 }
 
 #[tokio::test]

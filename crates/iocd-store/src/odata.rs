@@ -386,6 +386,9 @@ fn tokenize(input: &str) -> Result<Vec<Token>, ODataError> {
             }
             c if c.is_alphabetic() || c == '_' || c == '$' => {
                 let start = i;
+                // The first character is taken whatever it is (`$` starts an identifier but
+                // does not continue one), so the lexer always moves on.
+                i += 1;
                 while i < chars.len()
                     && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '.'))
                 {
@@ -881,6 +884,41 @@ mod tests {
         for (query, reason) in bad {
             let error = parse_filter(query).expect_err(query);
             assert!(error.0.contains(reason), "{query}: {error}");
+        }
+    }
+
+    #[test]
+    fn every_character_moves_the_lexer_on() {
+        // A lone `$` once started an identifier that took no characters, so the lexer pushed
+        // empty tokens forever (issue 15's critical finding).
+        for query in [
+            "$",
+            "$$",
+            "title eq 'x' and $",
+            "$filter eq 'x'",
+            "a$b eq 'x'",
+        ] {
+            assert!(parse_filter(query).is_err(), "{query}");
+        }
+        // Random strings over the characters the lexer treats specially: each ends, and no
+        // more tokens than characters come out.
+        let alphabet: Vec<char> = "$_.'() ,/:-+09aZéx€\t".chars().collect();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..20_000 {
+            let mut query = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            for _ in 0..(state % 24) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                query.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            if let Ok(tokens) = tokenize(&query) {
+                assert!(tokens.len() <= query.chars().count(), "{query:?}");
+            }
+            let _ = parse_filter(&query);
         }
     }
 
