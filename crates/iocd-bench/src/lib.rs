@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use iocd_engine::EngineIndicator;
-use iocd_model::{Action, IndicatorType, parse_ip_value, url_canon::canonicalise_url};
+use iocd_model::{Action, CanonicalUrl, IndicatorType, IndicatorValue, parse_ip_network};
 use std::path::Path;
 
 /// A small deterministic generator (xorshift64*), so every run uses the same data.
@@ -71,7 +71,7 @@ impl RealData {
             hashes: read_lines(&dir.join("hashes.txt"))?,
             cidrs: read_lines(&dir.join("cidrs.txt"))?
                 .into_iter()
-                .filter_map(|c| parse_ip_value(&c, true).ok().map(|ip| ip.to_string()))
+                .filter_map(|c| parse_ip_network(&c, true).ok().map(|ip| ip.to_string()))
                 .collect(),
         })
     }
@@ -119,8 +119,8 @@ pub fn indicator_set(data: &RealData, count: usize, rng: &mut Rng) -> Vec<Engine
                 IndicatorType::Url => {
                     let host = &data.origins[rng.below(data.origins.len())];
                     let raw = format!("https://{host}{}", rng.path());
-                    match canonicalise_url(&raw) {
-                        Ok(url) => url,
+                    match CanonicalUrl::parse(&raw) {
+                        Ok(url) => url.to_string(),
                         Err(_) => format!("https://example.com/{n}"),
                     }
                 }
@@ -134,7 +134,7 @@ pub fn indicator_set(data: &RealData, count: usize, rng: &mut Rng) -> Vec<Engine
                 IndicatorType::CertificateThumbprint => rng.hex(40),
             };
             // Real lists hold a few values MDE's rules refuse (`_wildcard_.example`): skip them.
-            let Ok(value) = iocd_model::normalise_value(indicator_type, &value, true) else {
+            let Ok(value) = IndicatorValue::parse(indicator_type, &value, true) else {
                 continue;
             };
             let action = match (indicator_type.is_file_like(), rng.below(10)) {
@@ -146,7 +146,6 @@ pub fn indicator_set(data: &RealData, count: usize, rng: &mut Rng) -> Vec<Engine
             };
             out.push(EngineIndicator {
                 id: out.len() as i64 + 1,
-                indicator_type,
                 value,
                 action,
                 groups: if rng.below(20) == 0 {

@@ -18,19 +18,11 @@ pub mod policy;
 mod set;
 
 pub use live::{Change, LiveMatcher, MergePlan, MergedBase, Snapshot};
-pub use observable::{FileHashes, Observable, ObservableError, ObservableKind, ObservedUrl};
+pub use observable::{FileHashes, Observable, ObservableError, ObservableKind};
 pub use policy::{Candidate, DecidingRule, DetectorVerdict, Matched, Verdict, decide, investigate};
-pub use set::{CompileError, CompiledIndicator, Device, EngineIndicator, MatchSet, compile};
+pub use set::{CompiledIndicator, Device, EngineIndicator, MatchSet, compile};
 
-/// Compiles `indicators` into a set, returning the ones that could not be compiled separately.
-pub fn build_set(indicators: &[EngineIndicator]) -> (MatchSet, Vec<CompileError>) {
-    let mut compiled = Vec::with_capacity(indicators.len());
-    let mut errors = Vec::new();
-    for indicator in indicators {
-        match compile(indicator) {
-            Ok(c) => compiled.push(c),
-            Err(e) => errors.push(e),
-        }
-    }
-    (MatchSet::build(compiled), errors)
+/// Compiles `indicators` into a set.
+pub fn build_set(indicators: &[EngineIndicator]) -> MatchSet {
+    MatchSet::build(indicators.iter().map(compile).collect())
 }

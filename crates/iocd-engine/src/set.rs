@@ -6,9 +6,9 @@ use crate::fingerprint::{Direction, Prefixes, Suffixes, fingerprint, suffix_fing
 use crate::index::{
     HashTable, KeyHashing, KeyIndex, PresenceFilter, RecordValue, in_block, record_bytes, spread,
 };
-use crate::observable::{FileHashes, Observable, ObservedUrl, parse_thumbprint};
+use crate::observable::{FileHashes, Observable};
 use crate::policy::{Candidate, specificity};
-use iocd_model::{Action, IndicatorType, Timestamp, parse_ip_value};
+use iocd_model::{Action, CanonicalUrl, IndicatorType, IndicatorValue, Timestamp};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,9 +17,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineIndicator {
     pub id: i64,
-    pub indicator_type: IndicatorType,
-    /// The normalised value, as the model crate stores it.
-    pub value: String,
+    /// The parsed value; its variant is the indicator type.
+    pub value: IndicatorValue,
     pub action: Action,
     /// Device groups the indicator applies to; empty means all devices.
     pub groups: Vec<String>,
@@ -31,22 +30,13 @@ impl From<&iocd_model::Indicator> for EngineIndicator {
     fn from(indicator: &iocd_model::Indicator) -> Self {
         EngineIndicator {
             id: indicator.id,
-            indicator_type: indicator.spec.indicator_type,
-            value: indicator.spec.indicator_value.clone(),
+            value: indicator.spec.value.clone(),
             action: indicator.spec.action,
             groups: indicator.spec.rbac_group_names.clone(),
             expires: indicator.spec.expiration_time,
             generate_alert: indicator.spec.generate_alert,
         }
     }
-}
-
-/// An indicator value the engine cannot index (the model crate never stores one).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("indicator {id}: {reason}")]
-pub struct CompileError {
-    pub id: i64,
-    pub reason: String,
 }
 
 /// Which of the eight indexes a key lives in.
@@ -234,71 +224,32 @@ fn ip_key(address: IpAddr, prefix_len: u8) -> (IndexKind, Box<[u8]>) {
     (key.kind, key.as_bytes().into())
 }
 
-fn hex_bytes(id: i64, value: &str) -> Result<Box<[u8]>, CompileError> {
-    parse_thumbprint(value)
-        .map(Vec::into_boxed_slice)
-        .or_else(|_| {
-            // MD5 is 32 hex digits, which the thumbprint parser refuses.
-            crate::observable::parse_hex::<16>("MD5", value).map(|b| b.to_vec().into_boxed_slice())
-        })
-        .map_err(|e| CompileError {
-            id,
-            reason: e.to_string(),
-        })
-}
-
-/// Compiles one indicator. `groups` are lower-cased so scope comparison ignores case.
-pub fn compile(indicator: &EngineIndicator) -> Result<CompiledIndicator, CompileError> {
-    let id = indicator.id;
-    let fail = |reason: String| CompileError { id, reason };
+/// Compiles one indicator into its index key. `groups` are lower-cased so scope comparison
+/// ignores case. Every parsed value has a key, so this cannot fail.
+pub fn compile(indicator: &EngineIndicator) -> CompiledIndicator {
     let mut port = 0u16;
-    let (kind, key) = match indicator.indicator_type {
-        IndicatorType::FileMd5 => (IndexKind::Md5, hex_bytes(id, &indicator.value)?),
-        IndicatorType::FileSha1 => (IndexKind::Sha1, hex_bytes(id, &indicator.value)?),
-        IndicatorType::FileSha256 => (IndexKind::Sha256, hex_bytes(id, &indicator.value)?),
-        IndicatorType::CertificateThumbprint => {
-            (IndexKind::Certificate, hex_bytes(id, &indicator.value)?)
+    let (kind, key): (IndexKind, Box<[u8]>) = match &indicator.value {
+        IndicatorValue::FileMd5(bytes) => (IndexKind::Md5, bytes.as_slice().into()),
+        IndicatorValue::FileSha1(bytes) => (IndexKind::Sha1, bytes.as_slice().into()),
+        IndicatorValue::FileSha256(bytes) => (IndexKind::Sha256, bytes.as_slice().into()),
+        IndicatorValue::CertificateThumbprint(thumbprint) => {
+            (IndexKind::Certificate, thumbprint.as_bytes().into())
         }
-        IndicatorType::IpAddress => {
-            let ip = parse_ip_value(&indicator.value, true).map_err(|e| fail(e.message))?;
-            let full = if ip.address.is_ipv4() { 32 } else { 128 };
-            ip_key(ip.address, ip.prefix_len.unwrap_or(full))
-        }
-        IndicatorType::DomainName => (
-            IndexKind::Domain,
-            indicator
-                .value
-                .trim_end_matches('.')
-                .to_ascii_lowercase()
-                .into_bytes()
-                .into_boxed_slice(),
-        ),
-        IndicatorType::Url => {
-            let url = ObservedUrl::parse(&indicator.value).map_err(|e| fail(e.to_string()))?;
+        IndicatorValue::IpAddress(network) => ip_key(network.address, network.prefix_len_or_full()),
+        IndicatorValue::DomainName(name) => (IndexKind::Domain, name.as_str().as_bytes().into()),
+        IndicatorValue::Url(url) => {
             port = url.explicit_port().unwrap_or(0);
             (IndexKind::Url, url.match_key().as_bytes().into())
         }
     };
-    let expected_len = match kind {
-        IndexKind::Md5 => Some(16),
-        IndexKind::Sha1 => Some(20),
-        IndexKind::Sha256 => Some(32),
-        _ => None,
-    };
-    if expected_len.is_some_and(|len| len != key.len()) {
-        return Err(fail(format!(
-            "{} is not a {}",
-            indicator.value, indicator.indicator_type
-        )));
-    }
     let mut groups: Vec<String> = indicator.groups.iter().map(|g| g.to_lowercase()).collect();
     groups.sort_unstable();
     groups.dedup();
-    Ok(CompiledIndicator {
+    CompiledIndicator {
         kind,
         key,
         entry: Entry {
-            id,
+            id: indicator.id,
             expires: indicator.expires.map_or(i64::MAX, Timestamp::ticks),
             scope: 0,
             port,
@@ -306,7 +257,7 @@ pub fn compile(indicator: &EngineIndicator) -> Result<CompiledIndicator, Compile
             generate_alert: indicator.generate_alert,
         },
         groups: groups.into(),
-    })
+    }
 }
 
 /// `key` as an array of `N` bytes, if it has that length.
@@ -384,7 +335,7 @@ impl MatchSet {
                     })
             };
             let entry = indicator.entry;
-            // `compile` checked the hash lengths, so `fixed` takes every hash.
+            // Hash keys are the hash's bytes, so `fixed` takes every one.
             let hashed = match indicator.kind {
                 IndexKind::Md5 => fixed(&indicator.key).map(|key| md5.push((key, entry))),
                 IndexKind::Sha1 => fixed(&indicator.key).map(|key| sha1.push((key, entry))),
@@ -781,7 +732,9 @@ impl ProbeKey {
         let host = |host: &'a str, start: u32| host.as_bytes().get(start as usize..);
         let key = match (self, observable) {
             (ProbeKey::Ip { network }, _) => networks.get(*network as usize).map(IpKey::as_bytes),
-            (ProbeKey::Certificate, Observable::File(file)) => file.certificate.as_deref(),
+            (ProbeKey::Certificate, Observable::File(file)) => {
+                file.certificate.as_ref().map(|t| t.as_bytes())
+            }
             (ProbeKey::UrlKey { len }, Observable::Url(url)) => {
                 url.match_key().as_bytes().get(..*len as usize)
             }
@@ -884,7 +837,7 @@ impl Planner<'_> {
     fn certificate(&mut self, hashes: &FileHashes) {
         if let Some(thumbprint) = &hashes.certificate {
             let key = ProbeKey::Certificate;
-            self.push_key(IndexKind::Certificate, key, thumbprint, 0);
+            self.push_key(IndexKind::Certificate, key, thumbprint.as_bytes(), 0);
         }
     }
 
@@ -908,7 +861,7 @@ impl Planner<'_> {
     /// The URL's key and its parent paths whose filter bit is set (all in the line of the
     /// host's domain block), then the lookups of an IP host (those of a DNS host were planned
     /// with the domains).
-    fn url(&mut self, url: &ObservedUrl, url_host: &UrlHost) {
+    fn url(&mut self, url: &CanonicalUrl, url_host: &UrlHost) {
         let host = url.host();
         let index = &self.set.indexes[IndexKind::Url as usize];
         let line = self.set.network_filter.line(url_host.block);

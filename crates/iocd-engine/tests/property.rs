@@ -7,7 +7,9 @@ use iocd_engine::{
     Candidate, Change, Device, EngineIndicator, LiveMatcher, MatchSet, Observable, ObservableKind,
     compile, decide, policy::specificity,
 };
-use iocd_model::{Action, IndicatorType, Timestamp, parse_ip_value};
+use iocd_model::{
+    Action, CanonicalUrl, IndicatorType, IndicatorValue, Timestamp, parse_ip_network,
+};
 use std::net::IpAddr;
 
 /// SplitMix64: small, deterministic, good enough to draw test cases.
@@ -115,12 +117,13 @@ fn random_indicator(rng: &mut Rng, pools: &Pools, id: i64, now: Timestamp) -> En
         }
         2 => {
             let raw = rng.pick(IPS);
-            let value = parse_ip_value(raw, true).unwrap().to_string();
+            let value = parse_ip_network(raw, true).unwrap().to_string();
             (IndicatorType::IpAddress, value)
         }
         3..=4 => {
             let host = *rng.pick(HOSTS);
-            let host = if host.starts_with("10.") {
+            // Domain indicators have two labels or more (the model refuses fewer).
+            let host = if host.starts_with("10.") || !host.contains('.') {
                 "a.com"
             } else {
                 host
@@ -128,7 +131,7 @@ fn random_indicator(rng: &mut Rng, pools: &Pools, id: i64, now: Timestamp) -> En
             (IndicatorType::DomainName, host.to_owned())
         }
         _ => {
-            let value = iocd_model::url_canon::canonicalise_url(&url(rng)).unwrap();
+            let value = CanonicalUrl::parse(&url(rng)).unwrap().to_string();
             (IndicatorType::Url, value)
         }
     };
@@ -144,8 +147,7 @@ fn random_indicator(rng: &mut Rng, pools: &Pools, id: i64, now: Timestamp) -> En
     };
     EngineIndicator {
         id,
-        indicator_type,
-        value,
+        value: IndicatorValue::parse(indicator_type, &value, true).expect("a valid value"),
         action: *rng.pick(Action::ALL),
         groups,
         expires,
@@ -218,7 +220,7 @@ fn to_observable(seen: &Seen) -> Observable {
 fn naive_match(indicator: &EngineIndicator, seen: &Seen) -> Option<u32> {
     match seen {
         Seen::File(hashes) => {
-            let slot = match indicator.indicator_type {
+            let slot = match indicator.value.indicator_type() {
                 IndicatorType::FileSha256 => 0,
                 IndicatorType::FileSha1 => 1,
                 IndicatorType::FileMd5 => 2,
@@ -227,17 +229,16 @@ fn naive_match(indicator: &EngineIndicator, seen: &Seen) -> Option<u32> {
             };
             hashes[slot]
                 .as_ref()
-                .filter(|h| h.eq_ignore_ascii_case(&indicator.value))
+                .filter(|h| h.eq_ignore_ascii_case(&indicator.value.to_string()))
                 .map(|_| 0)
         }
         Seen::One(ObservableKind::IpAddress, text) => naive_ip(indicator, &naive_parse_ip(text)),
         Seen::One(ObservableKind::DomainName, text) => naive_host(indicator, &text.to_lowercase()),
         Seen::One(ObservableKind::Url, text) => {
-            let seen =
-                url::Url::parse(&iocd_model::url_canon::canonicalise_url(text).unwrap()).unwrap();
+            let seen = url::Url::parse(CanonicalUrl::parse(text).unwrap().as_str()).unwrap();
             let host = seen.host_str().unwrap().trim_matches(['[', ']']).to_owned();
-            if indicator.indicator_type == IndicatorType::Url {
-                let wanted = url::Url::parse(&indicator.value).unwrap();
+            if indicator.value.indicator_type() == IndicatorType::Url {
+                let wanted = url::Url::parse(&indicator.value.to_string()).unwrap();
                 let wanted_host = wanted.host_str().unwrap().trim_matches(['[', ']']);
                 if wanted_host != host {
                     return None;
@@ -274,10 +275,10 @@ fn naive_parse_ip(text: &str) -> IpAddr {
 }
 
 fn naive_ip(indicator: &EngineIndicator, seen: &IpAddr) -> Option<u32> {
-    if indicator.indicator_type != IndicatorType::IpAddress {
+    if indicator.value.indicator_type() != IndicatorType::IpAddress {
         return None;
     }
-    let network = parse_ip_value(&indicator.value, true).unwrap();
+    let network = parse_ip_network(&indicator.value.to_string(), true).unwrap();
     let (seen_bits, net_bits, width) = match (seen, network.address) {
         (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(*a)), u128::from(u32::from(b)), 32),
         (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(*a), u128::from(b), 128),
@@ -293,10 +294,10 @@ fn naive_ip(indicator: &EngineIndicator, seen: &IpAddr) -> Option<u32> {
 }
 
 fn naive_host(indicator: &EngineIndicator, host: &str) -> Option<u32> {
-    if indicator.indicator_type != IndicatorType::DomainName {
+    if indicator.value.indicator_type() != IndicatorType::DomainName {
         return None;
     }
-    let domain = &indicator.value;
+    let domain = &indicator.value.to_string();
     (host == domain || host.ends_with(&format!(".{domain}")))
         .then(|| specificity::domain(domain.split('.').count()))
 }
@@ -321,7 +322,7 @@ fn naive_verdict(
             }
             naive_match(i, seen).map(|specificity| Candidate {
                 id: i.id,
-                indicator_type: i.indicator_type,
+                indicator_type: i.value.indicator_type(),
                 action: i.action,
                 scoped,
                 specificity,
@@ -360,14 +361,11 @@ fn engine_agrees_with_naive_scan() {
             .map(|i| random_indicator(&mut rng, &pools, i as i64 + 1, now))
             .collect();
         let base_count = rng.below(count + 1);
-        let base: Vec<_> = current[..base_count]
-            .iter()
-            .map(|i| compile(i).unwrap())
-            .collect();
+        let base: Vec<_> = current[..base_count].iter().map(compile).collect();
         let mut live = LiveMatcher::new(MatchSet::build(base));
         let mut changes: Vec<Change> = current[base_count..]
             .iter()
-            .map(|i| Change::Upsert(compile(i).unwrap()))
+            .map(|i| Change::Upsert(compile(i)))
             .collect();
         // Updates and removals of existing ids.
         for _ in 0..rng.below(6) {
@@ -381,7 +379,7 @@ fn engine_agrees_with_naive_scan() {
                 }
             } else {
                 let replacement = random_indicator(&mut rng, &pools, current[victim].id, now);
-                changes.push(Change::Upsert(compile(&replacement).unwrap()));
+                changes.push(Change::Upsert(compile(&replacement)));
                 current[victim] = replacement;
             }
         }

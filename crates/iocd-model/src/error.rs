@@ -3,6 +3,7 @@
 use std::fmt;
 
 /// The machine-readable error codes of MDE's API (`api/common-errors.md`) that iocd returns.
+/// Transport-neutral: the HTTP server maps each to its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     BadRequest,
@@ -50,21 +51,6 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => "TooManyRequests",
             ErrorCode::QuotaExceeded => "QuotaExceeded",
             ErrorCode::InternalServerError => "InternalServerError",
-        }
-    }
-
-    /// The HTTP status MDE uses for this code.
-    pub fn http_status(self) -> u16 {
-        match self {
-            ErrorCode::Unauthorized => 401,
-            ErrorCode::Forbidden | ErrorCode::DisallowedOperation | ErrorCode::QuotaExceeded => 403,
-            ErrorCode::NotFound => 404,
-            ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::PayloadTooLarge => 413,
-            ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::TooManyRequests => 429,
-            ErrorCode::InternalServerError => 500,
-            _ => 400,
         }
     }
 }

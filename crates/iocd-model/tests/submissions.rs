@@ -29,8 +29,17 @@ struct Case {
 
 fn field(spec: &IndicatorSpec, name: &str) -> String {
     match name {
-        "indicator_value" => spec.indicator_value.clone(),
-        "indicator_type" => spec.indicator_type.to_string(),
+        "indicator_value" => spec.value.to_string(),
+        "indicator_type" => spec.indicator_type().to_string(),
+        "look_back_period" => spec
+            .look_back_period
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        "certificate_info" => spec
+            .certificate_info
+            .clone()
+            .map(|info| serde_json::Value::Object(info).to_string())
+            .unwrap_or_default(),
         "action" => spec.action.to_string(),
         "severity" => spec.severity.to_string(),
         "category" => spec.category.number().to_string(),

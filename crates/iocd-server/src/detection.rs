@@ -6,7 +6,7 @@ use iocd_engine::{
     Device, FileHashes, Observable, ObservableKind, Snapshot, observable::parse_hex,
     observable::parse_thumbprint,
 };
-use iocd_model::{IndicatorType, Timestamp, parse_ip_value};
+use iocd_model::{IndicatorValue, Timestamp};
 use iocd_store::detections::{AlertHit, DeviceRef, Sighting, SightingKind, SightingQuery};
 use serde_json::{Value, json};
 use std::net::IpAddr;
@@ -318,7 +318,7 @@ pub fn extract_mde_line(line: &[u8], now: Timestamp) -> Result<DeviceEvent, Stri
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    iocd_model::hex_string(bytes)
 }
 
 fn ip_key(ip: IpAddr) -> String {
@@ -360,6 +360,7 @@ pub fn sightings(observable: &Observable, device: &DeviceRef, time: Timestamp) -
                 out.push(make(SightingKind::Md5, hex(h), hex(h)));
             }
             if let Some(h) = &hashes.certificate {
+                let h = h.as_bytes();
                 out.push(make(SightingKind::Certificate, hex(h), hex(h)));
             }
             out
@@ -377,13 +378,8 @@ pub fn sightings(observable: &Observable, device: &DeviceRef, time: Timestamp) -
     }
 }
 
-/// The sighting query that finds everything `indicator_type`/`value` would have matched.
-pub fn retro_hunt_query(
-    indicator_type: IndicatorType,
-    value: &str,
-    since: Timestamp,
-    limit: usize,
-) -> Option<SightingQuery> {
+/// The sighting query that finds everything an indicator of `value` would have matched.
+pub fn retro_hunt_query(value: &IndicatorValue, since: Timestamp, limit: usize) -> SightingQuery {
     let mut query = SightingQuery {
         kind: SightingKind::Sha256,
         exact: Vec::new(),
@@ -391,27 +387,27 @@ pub fn retro_hunt_query(
         since,
         limit,
     };
-    match indicator_type {
-        IndicatorType::FileSha256 | IndicatorType::FileSha1 | IndicatorType::FileMd5 => {
-            query.kind = match indicator_type {
-                IndicatorType::FileSha256 => SightingKind::Sha256,
-                IndicatorType::FileSha1 => SightingKind::Sha1,
-                _ => SightingKind::Md5,
-            };
-            query.exact.push(value.to_ascii_lowercase());
+    match value {
+        IndicatorValue::FileSha256(bytes) => query.exact.push(hex(bytes)),
+        IndicatorValue::FileSha1(bytes) => {
+            query.kind = SightingKind::Sha1;
+            query.exact.push(hex(bytes));
         }
-        IndicatorType::CertificateThumbprint => {
+        IndicatorValue::FileMd5(bytes) => {
+            query.kind = SightingKind::Md5;
+            query.exact.push(hex(bytes));
+        }
+        IndicatorValue::CertificateThumbprint(thumbprint) => {
             query.kind = SightingKind::Certificate;
-            query.exact.push(hex(&parse_thumbprint(value).ok()?));
+            query.exact.push(hex(thumbprint.as_bytes()));
         }
-        IndicatorType::IpAddress => {
-            let ip = parse_ip_value(value, true).ok()?;
+        IndicatorValue::IpAddress(network) => {
             query.kind = SightingKind::Ip;
-            let (bits, width) = match ip.address {
+            let (bits, width) = match network.address {
                 IpAddr::V4(v4) => (u128::from(v4.to_ipv6_mapped()), 32u32),
                 IpAddr::V6(v6) => (u128::from(v6), 128u32),
             };
-            let host_bits = width - u32::from(ip.prefix_len.unwrap_or(width as u8)).min(width);
+            let host_bits = width - u32::from(network.prefix_len_or_full()).min(width);
             let low = if host_bits == 128 {
                 0
             } else {
@@ -427,16 +423,15 @@ pub fn retro_hunt_query(
                 .ranges
                 .push((format!("{low:032x}"), format!("{high:032x}0")));
         }
-        IndicatorType::DomainName => {
+        IndicatorValue::DomainName(name) => {
             query.kind = SightingKind::Domain;
-            let reversed = reversed_host(value);
+            let reversed = reversed_host(name.as_str());
             query
                 .ranges
                 .push((format!("{reversed}."), format!("{reversed}/")));
             query.exact.push(reversed);
         }
-        IndicatorType::Url => {
-            let url = iocd_engine::ObservedUrl::parse(value).ok()?;
+        IndicatorValue::Url(url) => {
             query.kind = SightingKind::Url;
             let key = url.match_key();
             if url.query().is_none() {
@@ -446,7 +441,7 @@ pub fn retro_hunt_query(
             query.exact.push(key.to_owned());
         }
     }
-    Some(query)
+    query
 }
 
 /// Turns a sighting back into the observable it recorded.
@@ -495,80 +490,9 @@ pub fn retro_hunt_hits(
         .collect()
 }
 
-/// Reads MDE's `lookBackPeriod`: an ISO 8601 duration (`P30D`, `PT12H`, `P1DT6H`), a .NET
-/// time span (`30.00:00:00`, `12:00:00`) or a number of days. `None` when absent or unreadable.
-pub fn look_back_seconds(value: Option<&Value>) -> Option<i64> {
-    match value? {
-        Value::Number(n) => n.as_f64().map(|days| (days * 86_400.0) as i64),
-        Value::String(text) => parse_duration_text(text.trim()),
-        _ => None,
-    }
-}
-
-fn parse_duration_text(text: &str) -> Option<i64> {
-    if let Some(rest) = text.strip_prefix('P').or_else(|| text.strip_prefix('p')) {
-        let mut seconds = 0i64;
-        let mut number = String::new();
-        let mut in_time = false;
-        for c in rest.chars() {
-            match c.to_ascii_uppercase() {
-                '0'..='9' | '.' => number.push(c),
-                'T' => in_time = true,
-                unit => {
-                    let n: f64 = number.parse().ok()?;
-                    number.clear();
-                    let factor = match (unit, in_time) {
-                        ('W', false) => 7 * 86_400,
-                        ('D', false) => 86_400,
-                        ('H', true) => 3_600,
-                        ('M', true) => 60,
-                        ('S', true) => 1,
-                        _ => return None,
-                    };
-                    seconds += (n * factor as f64) as i64;
-                }
-            }
-        }
-        return number.is_empty().then_some(seconds);
-    }
-    let (days, clock) = match text.split_once('.') {
-        Some((days, clock)) if clock.contains(':') => (days.parse::<i64>().ok()?, clock),
-        _ => (0, text),
-    };
-    let parts: Vec<&str> = clock.split(':').collect();
-    if parts.len() != 3 {
-        return text.parse::<f64>().ok().map(|d| (d * 86_400.0) as i64);
-    }
-    let hours: i64 = parts[0].parse().ok()?;
-    let minutes: i64 = parts[1].parse().ok()?;
-    let seconds: f64 = parts[2].parse().ok()?;
-    Some(days * 86_400 + hours * 3_600 + minutes * 60 + seconds as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn look_back_periods() {
-        let cases: &[(Value, Option<i64>)] = &[
-            (json!("P30D"), Some(30 * 86_400)),
-            (json!("PT12H"), Some(12 * 3_600)),
-            (json!("P1DT6H30M"), Some(86_400 + 6 * 3_600 + 1_800)),
-            (json!("P2W"), Some(14 * 86_400)),
-            (json!("30.00:00:00"), Some(30 * 86_400)),
-            (json!("12:00:00"), Some(12 * 3_600)),
-            (json!(7), Some(7 * 86_400)),
-            (json!("7"), Some(7 * 86_400)),
-            (json!("soon"), None),
-            (json!("P1X"), None),
-            (json!(true), None),
-        ];
-        for (value, expected) in cases {
-            assert_eq!(look_back_seconds(Some(value)), *expected, "{value}");
-        }
-        assert_eq!(look_back_seconds(None), None);
-    }
 
     #[test]
     fn fields_are_found_nested_flat_or_mixed() {
@@ -581,13 +505,10 @@ mod tests {
 
     #[test]
     fn ip_ranges_cover_exactly_the_network() {
-        let query = retro_hunt_query(
-            IndicatorType::IpAddress,
-            "10.1.0.0/16",
-            Timestamp::from_ticks(0),
-            10,
-        )
-        .unwrap();
+        let network =
+            IndicatorValue::parse(iocd_model::IndicatorType::IpAddress, "10.1.0.0/16", true)
+                .unwrap();
+        let query = retro_hunt_query(&network, Timestamp::from_ticks(0), 10);
         let (low, high) = &query.ranges[0];
         let inside = ip_key("10.1.255.255".parse().unwrap());
         let first = ip_key("10.1.0.0".parse().unwrap());

@@ -4,13 +4,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use iocd_model::{ErrorCode, ValidationError};
 
-/// An error answered to an API client. `target` in the body is a fresh correlation id, which
-/// is also logged, so an operator can find the server-side details of a 5xx.
+/// An error answered to an API client. `target` in the body is a fresh correlation id; a 5xx
+/// is logged in one line holding that id and the server-side details, which the client never
+/// sees.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub retry_after_seconds: Option<u64>,
+    /// What went wrong inside, for the log line of a 5xx.
+    detail: Option<String>,
 }
 
 impl ApiError {
@@ -19,6 +22,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_seconds: None,
+            detail: None,
         }
     }
 
@@ -47,15 +51,52 @@ impl ApiError {
 
     /// An unexpected server-side failure: the details go to the log, not to the client.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
-        tracing::error!(%error, "internal error");
-        ApiError::new(
-            ErrorCode::InternalServerError,
-            "An internal error occurred; retry the request.",
-        )
+        ApiError {
+            detail: Some(error.to_string()),
+            ..ApiError::new(
+                ErrorCode::InternalServerError,
+                "An internal error occurred; retry the request.",
+            )
+        }
     }
 
+    /// The same error, telling the client to retry after `seconds` (`Retry-After`).
+    pub fn retry_after(self, seconds: u64) -> Self {
+        ApiError {
+            retry_after_seconds: Some(seconds),
+            ..self
+        }
+    }
+
+    /// The HTTP status MDE answers this error's code with.
     pub fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+        status_of(self.code)
+    }
+}
+
+/// The one mapping from error codes to HTTP statuses.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BadRequest
+        | ErrorCode::ODataError
+        | ErrorCode::InvalidInput
+        | ErrorCode::InvalidRequestBody
+        | ErrorCode::InvalidHashValue
+        | ErrorCode::InvalidDomainName
+        | ErrorCode::InvalidIpAddress
+        | ErrorCode::InvalidUrl
+        | ErrorCode::MaximumBatchSizeExceeded
+        | ErrorCode::MissingRequiredParameter => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden | ErrorCode::DisallowedOperation | ErrorCode::QuotaExceeded => {
+            StatusCode::FORBIDDEN
+        }
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::InternalServerError => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -71,7 +112,7 @@ impl From<iocd_store::StoreError> for ApiError {
     }
 }
 
-/// The JSON body of an MDE error.
+/// The JSON body of an MDE error, with a fresh correlation id as its `target`.
 pub fn error_body(code: ErrorCode, message: &str) -> serde_json::Value {
     let target = uuid::Uuid::new_v4().to_string();
     serde_json::json!({"error": {"code": code.as_str(), "message": message, "target": target}})
@@ -82,7 +123,13 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = error_body(self.code, &self.message);
         if status.is_server_error() {
-            tracing::warn!(target_id = %body["error"]["target"], code = %self.code, "request failed");
+            let detail = self.detail.as_deref().unwrap_or(&self.message);
+            tracing::error!(
+                target_id = %body["error"]["target"],
+                code = %self.code,
+                error = detail,
+                "request failed"
+            );
         }
         let mut response = (status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after_seconds

@@ -147,12 +147,12 @@ impl AppState {
         self.inner
             .limiter
             .check(&principal.tenant, &principal.app_id, operation, now)
-            .map_err(|wait| ApiError {
-                retry_after_seconds: Some(wait),
-                ..ApiError::new(
+            .map_err(|wait| {
+                ApiError::new(
                     ErrorCode::TooManyRequests,
                     format!("Rate limit exceeded; retry after {wait} seconds."),
                 )
+                .retry_after(wait)
             })
     }
 

@@ -81,13 +81,7 @@ impl TenantMatcher {
             Pending::Removes(ids) => ids.into_iter().map(Change::Remove).collect(),
             Pending::Upserts(items) => items
                 .iter()
-                .filter_map(|indicator| match compile(indicator) {
-                    Ok(compiled) => Some(Change::Upsert(compiled)),
-                    Err(error) => {
-                        tracing::warn!(%error, "indicator stored but not matchable");
-                        None
-                    }
-                })
+                .map(|indicator| Change::Upsert(compile(indicator)))
                 .collect(),
         };
         let mut live = lock(&self.live);
@@ -139,17 +133,13 @@ impl Engines {
     /// Builds every tenant's match set from the store's active indicators.
     pub fn load(store: &dyn IndicatorStore, now: Timestamp) -> Result<Engines, StoreError> {
         let mut compiled: HashMap<String, Vec<iocd_engine::CompiledIndicator>> = HashMap::new();
-        let mut skipped = 0usize;
-        store.scan_active(
-            now,
-            &mut |tenant, indicator| match compile(&EngineIndicator::from(&indicator)) {
-                Ok(c) => compiled.entry(tenant.to_owned()).or_default().push(c),
-                Err(error) => {
-                    skipped += 1;
-                    tracing::warn!(tenant, %error, "indicator not loaded into the matcher");
-                }
-            },
-        )?;
+        store.scan_active(now, &mut |tenant, indicator| {
+            let indicator = compile(&EngineIndicator::from(&indicator));
+            compiled
+                .entry(tenant.to_owned())
+                .or_default()
+                .push(indicator);
+        })?;
         let engines = Engines::default();
         {
             let mut tenants = engines
@@ -166,12 +156,6 @@ impl Engines {
                 };
                 tenants.insert(tenant, Arc::new(matcher));
             }
-        }
-        if skipped > 0 {
-            tracing::warn!(
-                skipped,
-                "some indicators could not be compiled for matching"
-            );
         }
         Ok(engines)
     }
@@ -301,17 +285,11 @@ impl MatchingStore {
         let mut hits = Vec::new();
         for (id, spec) in wanted {
             let retention = self.retention_seconds as i64;
-            let look_back = crate::detection::look_back_seconds(spec.look_back_period.as_ref())
-                .map_or(retention, |s| s.clamp(0, retention));
+            let look_back = spec
+                .look_back_period
+                .map_or(retention, |period| (period.seconds() as i64).min(retention));
             let since = now.plus_seconds(-look_back);
-            let Some(query) = crate::detection::retro_hunt_query(
-                spec.indicator_type,
-                &spec.indicator_value,
-                since,
-                RETRO_HUNT_LIMIT,
-            ) else {
-                continue;
-            };
+            let query = crate::detection::retro_hunt_query(&spec.value, since, RETRO_HUNT_LIMIT);
             match self.detections.find_sightings(tenant, &query) {
                 Ok(found) => hits.extend(crate::detection::retro_hunt_hits(
                     &snapshot, id, &found, now,
@@ -339,8 +317,7 @@ fn upsert_changes(specs: &[IndicatorSpec], outcomes: &[UpsertOutcome]) -> Pendin
             .filter_map(|(spec, outcome)| {
                 Some(EngineIndicator {
                     id: outcome.id()?,
-                    indicator_type: spec.indicator_type,
-                    value: spec.indicator_value.clone(),
+                    value: spec.value.clone(),
                     action: spec.action,
                     groups: spec.rbac_group_names.clone(),
                     expires: spec.expiration_time,

@@ -209,8 +209,8 @@ pub fn ids_are_sequential_per_tenant_and_tenants_are_isolated(store: &dyn Indica
         .get("t2", 1, &Visibility::All, t(NOW))
         .unwrap()
         .unwrap();
-    assert_eq!(t1_first.spec.indicator_value, "a.example");
-    assert_eq!(t2_first.spec.indicator_value, "b.example");
+    assert_eq!(t1_first.spec.value.to_string(), "a.example");
+    assert_eq!(t2_first.spec.value.to_string(), "b.example");
     assert!(
         store
             .get("t3", 1, &Visibility::All, t(NOW))
@@ -736,7 +736,7 @@ pub fn scan_active_visits_every_active_indicator_of_every_tenant(store: &dyn Ind
             seen.push((
                 tenant.to_owned(),
                 indicator.id,
-                indicator.spec.indicator_value,
+                indicator.spec.value.to_string(),
                 indicator.spec.action.as_str(),
             ))
         })

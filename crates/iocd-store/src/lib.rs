@@ -151,10 +151,12 @@ pub struct TypeCount {
     pub count: u64,
 }
 
+/// Why a store call failed. Backend-neutral: a backend turns its own errors into these.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database refused or failed the operation (the backend's own error inside).
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot open the store at {path}: {reason}")]
     Open { path: String, reason: String },
     #[error("stored data is inconsistent: {0}")]

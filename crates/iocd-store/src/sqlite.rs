@@ -12,7 +12,8 @@ use crate::{
     TypeCount, UpsertOutcome, Visibility, WriteContext,
 };
 use iocd_model::{
-    Action, Category, ErrorCode, Indicator, IndicatorSpec, IndicatorType, Severity, Timestamp,
+    Action, Category, ErrorCode, Indicator, IndicatorSpec, IndicatorType, IndicatorValue,
+    LookBackPeriod, Severity, Timestamp,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
@@ -43,6 +44,12 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Database(Box::new(error))
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,6 +218,26 @@ fn optional_json(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<serde_j
         .transpose()
 }
 
+/// `certificateInfo`: an object. Rows written before it had to be one may hold another JSON
+/// value, which is read as `{"value": <it>}` rather than lost.
+fn certificate_info(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    Ok(optional_json(row, index)?.and_then(|value| match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::Object(map) => Some(map),
+        other => Some(serde_json::Map::from_iter([("value".to_owned(), other)])),
+    }))
+}
+
+/// `lookBackPeriod`, stored as the JSON of its ISO 8601 text. Rows written before it was
+/// parsed at validation may hold text no reader understands; that meant (and means) the full
+/// retention, as no period does.
+fn look_back_period(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<LookBackPeriod>> {
+    Ok(optional_json(row, index)?.and_then(|value| LookBackPeriod::from_json(&value)))
+}
+
 fn indicator_from_row(row: &Row<'_>) -> rusqlite::Result<Indicator> {
     indicator_from_row_at(row, 0)
 }
@@ -218,15 +245,18 @@ fn indicator_from_row(row: &Row<'_>) -> rusqlite::Result<Indicator> {
 /// Reads the [`COLUMNS`] of an indicator starting at column `base` of `row`.
 fn indicator_from_row_at(row: &Row<'_>, base: usize) -> rusqlite::Result<Indicator> {
     let type_text: String = row.get(base + 1)?;
+    let indicator_type =
+        IndicatorType::parse(&type_text).ok_or_else(|| corrupt("type", &type_text))?;
+    let value_text: String = row.get(base + 2)?;
+    let value = IndicatorValue::parse(indicator_type, &value_text, true)
+        .map_err(|_| corrupt("indicator value", &value_text))?;
     let action_text: String = row.get(base + 3)?;
     let severity_text: String = row.get(base + 8)?;
     let category: i64 = row.get(base + 15)?;
     Ok(Indicator {
         id: row.get(base)?,
         spec: IndicatorSpec {
-            indicator_type: IndicatorType::parse(&type_text)
-                .ok_or_else(|| corrupt("type", &type_text))?,
-            indicator_value: row.get(base + 2)?,
+            value,
             action: Action::parse(&action_text).ok_or_else(|| corrupt("action", &action_text))?,
             title: row.get(base + 4)?,
             description: row.get(base + 5)?,
@@ -249,9 +279,9 @@ fn indicator_from_row_at(row: &Row<'_>, base: usize) -> rusqlite::Result<Indicat
             notification_id: row.get(base + 18)?,
             notification_body: row.get(base + 19)?,
             version: row.get(base + 20)?,
-            certificate_info: optional_json(row, base + 21)?,
+            certificate_info: certificate_info(row, base + 21)?,
             historical_detection: row.get(base + 22)?,
-            look_back_period: optional_json(row, base + 23)?,
+            look_back_period: look_back_period(row, base + 23)?,
             additional_info: row.get(base + 24)?,
         },
         created_by: row.get(base + 25)?,
@@ -269,14 +299,15 @@ fn find_by_key(
     find: &mut rusqlite::CachedStatement<'_>,
     tenant_no: i64,
     spec: &IndicatorSpec,
+    value_text: &str,
 ) -> Result<Option<(i64, Indicator)>, StoreError> {
     Ok(find
         .query_row(
             params![
                 tenant_no,
-                value_hash(&spec.indicator_value),
-                spec.indicator_value,
-                spec.indicator_type.as_str(),
+                value_hash(value_text),
+                value_text,
+                spec.indicator_type().as_str(),
                 spec.action.as_str()
             ],
             |row| Ok((row.get(0)?, indicator_from_row_at(row, 1)?)),
@@ -436,7 +467,8 @@ impl IndicatorStore for SqliteStore {
             let now = context.now;
             let mut outcomes = Vec::with_capacity(specs.len());
             for spec in specs {
-                let existing = match find_by_key(&mut find, tenant_no, spec)? {
+                let value_text = spec.value.to_string();
+                let existing = match find_by_key(&mut find, tenant_no, spec, &value_text)? {
                     Some((pk, old)) if old.spec.expiration_time.is_some_and(|t| t <= now) => {
                         // Expired but not yet swept: expire it now; a new indicator takes its place.
                         remove_row(tx, tenant_no, pk, &old, HistoryOp::Expire, now, None)?;
@@ -471,7 +503,7 @@ impl IndicatorStore for SqliteStore {
                     outcomes.push(quota_failure(context));
                     continue;
                 }
-                insert_new(tx, &mut insert, tenant_no, next_id, spec, actor, now)?;
+                insert_new(tx, &mut insert, tenant_no, next_id, spec, &value_text, actor, now)?;
                 if create_entry.is_none() {
                     create_entry = Some(record_create_range(tx, tenant_no, next_id, now, actor)?);
                 }
@@ -757,22 +789,25 @@ const INSERT_INDICATOR: &str = "INSERT INTO indicators (tenant_no, id, indicator
                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?30, NULL, ?31, ?32)
 ";
 
-/// Inserts a new indicator (the caller has checked that its key is free).
-/// Its `create` history entry is written once per batch by the caller (see `upsert_batch`).
+/// Inserts a new indicator (the caller has checked that its key is free); `value_text` is
+/// the spec's value as text. Its `create` history entry is written once per batch by the
+/// caller (see `upsert_batch`).
+#[allow(clippy::too_many_arguments)]
 fn insert_new(
     tx: &Transaction<'_>,
     insert: &mut rusqlite::CachedStatement<'_>,
     tenant_no: i64,
     id: i64,
     spec: &IndicatorSpec,
+    value_text: &str,
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     insert.execute(params![
         tenant_no,
         id,
-        spec.indicator_type.as_str(),
-        spec.indicator_value,
+        spec.indicator_type().as_str(),
+        value_text,
         spec.action.as_str(),
         spec.title,
         spec.description,
@@ -793,13 +828,13 @@ fn insert_new(
         spec.version,
         spec.certificate_info.as_ref().map(json_text),
         spec.historical_detection,
-        spec.look_back_period.as_ref().map(json_text),
+        spec.look_back_period.map(|period| json_text(&period)),
         spec.additional_info,
         actor.id,
         actor.display_name,
         actor.source,
         now.ticks(),
-        value_hash(&spec.indicator_value),
+        value_hash(value_text),
         row_key(tenant_no, id),
     ])?;
     if !spec.rbac_group_names.is_empty() {
@@ -844,7 +879,7 @@ fn update_existing(
         spec.notification_id,
         spec.notification_body,
         spec.historical_detection,
-        spec.look_back_period.as_ref().map(json_text),
+        spec.look_back_period.map(|period| json_text(&period)),
         spec.additional_info,
         now.ticks(),
         actor.id,

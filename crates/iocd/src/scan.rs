@@ -8,7 +8,9 @@ use iocd_engine::{
     Device, EngineIndicator, MatchSet, Observable, ObservableKind, Snapshot, build_set,
 };
 use iocd_model::csv_format::CsvReader;
-use iocd_model::{Action, IndicatorType, Timestamp, ValidationOptions, validate_submission};
+use iocd_model::{
+    Action, IndicatorType, IndicatorValue, Timestamp, ValidationOptions, validate_submission,
+};
 use iocd_server::detection::{EventProfile, extract, extract_mde_line};
 use serde_json::{Value, json};
 use std::io::{BufWriter, Read, Write};
@@ -96,8 +98,7 @@ fn indicators_from_csv(path: &PathBuf) -> Result<Vec<EngineIndicator>> {
         match spec {
             Ok(spec) => out.push(EngineIndicator {
                 id: row.line as i64,
-                indicator_type: spec.indicator_type,
-                value: spec.indicator_value,
+                value: spec.value,
                 action: spec.action,
                 groups: spec.rbac_group_names,
                 expires: spec.expiration_time,
@@ -139,8 +140,10 @@ fn indicators_from_server(server: &str, token: &str) -> Result<Vec<EngineIndicat
             .unwrap_or_default()
         {
             let field = |name: &str| entity[name].as_str().unwrap_or_default();
-            let (Some(indicator_type), Some(action), Ok(id)) = (
-                IndicatorType::parse(field("indicatorType")),
+            let value = IndicatorType::parse(field("indicatorType"))
+                .and_then(|t| IndicatorValue::parse(t, field("indicatorValue"), true).ok());
+            let (Some(value), Some(action), Ok(id)) = (
+                value,
                 Action::parse(field("action")),
                 field("id").parse::<i64>(),
             ) else {
@@ -148,8 +151,7 @@ fn indicators_from_server(server: &str, token: &str) -> Result<Vec<EngineIndicat
             };
             out.push(EngineIndicator {
                 id,
-                indicator_type,
-                value: field("indicatorValue").to_owned(),
+                value,
                 action,
                 groups: entity["rbacGroupNames"]
                     .as_array()
@@ -174,11 +176,7 @@ fn load(source: &IndicatorSource) -> Result<MatchSet> {
         (None, Some(server), Some(token)) => indicators_from_server(server, token)?,
         _ => bail!("give --indicators FILE.csv, or --server URL with --token TOKEN"),
     };
-    let (set, errors) = build_set(&indicators);
-    for error in &errors {
-        eprintln!("not matchable: {error}");
-    }
-    Ok(set)
+    Ok(build_set(&indicators))
 }
 
 /// Guesses an observable's type from its shape.

@@ -30,32 +30,27 @@ fn write_indicators(indicators: &[EngineIndicator], csv: &Path, values: &Path) -
     )?;
     let mut fixed = BufWriter::new(std::fs::File::create(values)?);
     for indicator in indicators {
+        let indicator_type = indicator.value.indicator_type();
+        let value = indicator.value.to_string();
         let action = match indicator.action.as_str() {
             "Audit" => "Audit",
             "Allowed" => "Allowed",
-            "Warn" if !indicator.indicator_type.is_file_like() => "Warn",
-            _ if indicator.indicator_type.is_file_like() => "BlockAndRemediate",
+            "Warn" if !indicator_type.is_file_like() => "Warn",
+            _ if indicator_type.is_file_like() => "BlockAndRemediate",
             _ => "Block",
         };
         writeln!(
             out,
             "{},{},,{action},Medium,bench,generated,,,,,{}",
-            indicator.indicator_type,
-            indicator.value,
+            indicator_type,
+            value,
             action == "Audit" || indicator.generate_alert
         )?;
         // What a grep user would search for: the value as it appears in events.
-        let text = match indicator.indicator_type {
-            IndicatorType::Url => indicator
-                .value
-                .split_once("://")
-                .map_or(&*indicator.value, |(_, r)| r),
-            IndicatorType::IpAddress => indicator
-                .value
-                .split('/')
-                .next()
-                .unwrap_or(&indicator.value),
-            _ => &indicator.value,
+        let text = match indicator_type {
+            IndicatorType::Url => value.split_once("://").map_or(&*value, |(_, r)| r),
+            IndicatorType::IpAddress => value.split('/').next().unwrap_or(&value),
+            _ => &value,
         };
         writeln!(fixed, "{text}")?;
     }
@@ -77,7 +72,7 @@ fn write_events(
     let of = |t: IndicatorType| -> Vec<&EngineIndicator> {
         indicators
             .iter()
-            .filter(|i| i.indicator_type == t)
+            .filter(|i| i.value.indicator_type() == t)
             .collect()
     };
     let sha256 = of(IndicatorType::FileSha256);
@@ -92,7 +87,7 @@ fn write_events(
         let second = n % 86_400;
         let line = if n.is_multiple_of(2) {
             let hash = if hit && !sha256.is_empty() {
-                sha256[rng.below(sha256.len())].value.clone()
+                sha256[rng.below(sha256.len())].value.to_string()
             } else {
                 rng.hex(64)
             };
