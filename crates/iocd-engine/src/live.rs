@@ -180,6 +180,41 @@ impl Snapshot {
         });
     }
 
+    /// The latest version of every indicator active at `now`: the base's and each chunk's,
+    /// less those a later chunk changed.
+    fn current(&self, now: Timestamp) -> Vec<CompiledIndicator> {
+        let chunks = &self.chunks;
+        let live = |c: &CompiledIndicator| c.expires().is_none_or(|e| e > now);
+        let superseded_after =
+            |level: usize, id: i64| chunks[level..].iter().any(|c| c.touched.contains(&id));
+        let mut indicators: Vec<CompiledIndicator> = self
+            .base
+            .indicators()
+            .filter(|c| live(c) && !superseded_after(0, c.id()))
+            .collect();
+        for (level, chunk) in chunks.iter().enumerate() {
+            indicators.extend(
+                chunk
+                    .set
+                    .indicators()
+                    .filter(|c| live(c) && !superseded_after(level + 1, c.id())),
+            );
+        }
+        indicators
+    }
+
+    /// The ids of the indicators this snapshot matches at `now`, ascending: what the store
+    /// should hold as active, for tests and diagnostics (it visits every indicator).
+    pub fn active_ids(&self, now: Timestamp) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .current(now)
+            .iter()
+            .map(CompiledIndicator::id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Indicators in the base set.
     pub fn base_len(&self) -> usize {
         self.base.len()
@@ -210,29 +245,12 @@ pub struct MergePlan {
 impl MergePlan {
     /// Builds the merged base, leaving out indicators expired at `now`.
     pub fn build(self, now: Timestamp) -> MergedBase {
-        let Snapshot { base, chunks } = self.snapshot;
-        let live = |c: &CompiledIndicator| c.expires().is_none_or(|e| e > now);
-        let superseded_after =
-            |level: usize, id: i64| chunks[level..].iter().any(|c| c.touched.contains(&id));
-        let mut indicators: Vec<CompiledIndicator> = base
-            .indicators()
-            .filter(|c| live(c) && !superseded_after(0, c.id()))
-            .collect();
-        for (level, chunk) in chunks.iter().enumerate() {
-            indicators.extend(
-                chunk
-                    .set
-                    .indicators()
-                    .filter(|c| live(c) && !superseded_after(level + 1, c.id())),
-            );
-        }
         MergedBase {
-            set: MatchSet::build(indicators),
-            upto: chunks.last().map_or(0, |c| c.last),
+            set: MatchSet::build(self.snapshot.current(now)),
+            upto: self.snapshot.chunks.last().map_or(0, |c| c.last),
         }
     }
 }
-
 /// A merged base, ready for [`LiveMatcher::install`].
 #[derive(Debug)]
 pub struct MergedBase {

@@ -113,7 +113,7 @@ pub async fn list(
     let tenant = principal.tenant.clone();
     let query = options.query.clone();
     let page = state
-        .detections_blocking(move |store| store.list_alerts(&tenant, &query))
+        .blocking(move |service| service.detections().list_alerts(&tenant, &query))
         .await?;
     let page = ListPage {
         entity_set: "Alerts",
@@ -143,7 +143,7 @@ pub async fn get_one(
     let id = parse_id(&id)?;
     let tenant = principal.tenant.clone();
     let alert = state
-        .detections_blocking(move |store| store.get_alert(&tenant, id))
+        .blocking(move |service| service.detections().get_alert(&tenant, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?;
     Ok(odata_response(
@@ -225,7 +225,7 @@ pub async fn update(
     let tenant = principal.tenant.clone();
     let now = state.now();
     let alert = state
-        .detections_blocking(move |store| store.update_alert(&tenant, id, &update, now))
+        .blocking(move |service| service.detections().update_alert(&tenant, id, &update, now))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?;
     Ok(odata_response(

@@ -8,9 +8,7 @@
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::indicators::{
-    actor, item_result, odata_response, upsert_submissions, validation_options, write_context,
-};
+use crate::indicators::{actor, item_result, odata_response, validation_options, write_context};
 use crate::rate_limit::Operation;
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -21,7 +19,8 @@ use iocd_model::csv_format::CsvReader;
 use iocd_model::{
     ErrorCode, IndicatorSubmission, SubmissionSource, ValidationOptions, validate_submission,
 };
-use iocd_store::{Actor, IndicatorStore, UpsertOutcome, WriteContext};
+use iocd_service::Service;
+use iocd_store::{Actor, UpsertOutcome, WriteContext};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -118,7 +117,7 @@ struct WriterGone;
 
 /// The second pipeline stage: stores each batch in one transaction and tallies the results.
 fn write_batches(
-    store: &dyn IndicatorStore,
+    service: &Service,
     tenant: &str,
     actor: &Actor,
     context: &WriteContext,
@@ -134,7 +133,7 @@ fn write_batches(
             validated.push(item.spec);
         }
         let started = std::time::Instant::now();
-        let outcomes = upsert_submissions(store, tenant, actor, context, validated)?;
+        let outcomes = service.upsert_validated(tenant, actor, context, validated)?;
         report.store_time += started.elapsed();
         for ((line, echo), outcome) in lines.into_iter().zip(outcomes) {
             report.received += 1;
@@ -280,12 +279,12 @@ pub async fn bulk(
 
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(32);
     let (batch_sender, batch_receiver) = std::sync::mpsc::sync_channel::<Vec<Pending>>(2);
-    let store = Arc::clone(state.store());
+    let service = Arc::clone(state.service());
     let tenant = principal.tenant.clone();
     let actor = actor(&principal);
     let writer = tokio::task::spawn_blocking(move || {
         write_batches(
-            store.as_ref(),
+            &service,
             &tenant,
             &actor,
             &context,

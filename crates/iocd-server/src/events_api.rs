@@ -5,25 +5,20 @@
 
 use crate::AppState;
 use crate::auth::Principal;
-use crate::detection::{EventProfile, extract, sightings};
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use iocd_engine::{Device, Observable};
 use iocd_model::ErrorCode;
-use iocd_store::detections::AlertHit;
+use iocd_service::EventInput;
+use iocd_service::events::EventProfile;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 
-/// An event and where it was in the request (NDJSON line or array index).
-struct Numbered {
-    position: u64,
-    event: Result<Value, String>,
-}
-
-fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<Numbered>, &'static str), ApiError> {
+fn parse_body(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Vec<EventInput>, &'static str), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -36,7 +31,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<Numbered>, &'stat
             .split(|b| *b == b'\n')
             .enumerate()
             .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-            .map(|(index, line)| Numbered {
+            .map(|(index, line)| EventInput {
                 position: index as u64 + 1,
                 event: serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}")),
             })
@@ -55,12 +50,12 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<Numbered>, &'stat
         Value::Array(items) => items
             .into_iter()
             .enumerate()
-            .map(|(index, event)| Numbered {
+            .map(|(index, event)| EventInput {
                 position: index as u64,
                 event: Ok(event),
             })
             .collect(),
-        other => vec![Numbered {
+        other => vec![EventInput {
             position: 0,
             event: Ok(other),
         }],
@@ -105,80 +100,20 @@ pub async fn ingest(
     let (events, position_name) = parse_body(&headers, &body)?;
     let tenant = principal.tenant.clone();
     let now = state.now();
-    let snapshot = state.engines().snapshot(&tenant);
-    let detections = state.detections().clone();
-    let summary = tokio::task::spawn_blocking(move || -> Result<Value, iocd_store::StoreError> {
-        let mut failed = Vec::new();
-        let mut hits = Vec::new();
-        let mut seen_index = Vec::new();
-        let (mut accepted, mut matches) = (0u64, 0u64);
-        let mut extracted = Vec::new();
-        for numbered in events {
-            let event = match numbered.event.and_then(|event| extract(profile, &event, now)) {
-                Ok(event) => event,
-                Err(reason) => {
-                    failed.push(json!({position_name: numbered.position, "reason": reason}));
-                    continue;
-                }
-            };
-            accepted += 1;
-            for reason in &event.invalid {
-                failed.push(json!({position_name: numbered.position, "reason": reason}));
-            }
-            for seen in &event.seen {
-                seen_index.extend(sightings(&seen.observable, &event.device, event.time));
-            }
-            let device = Device::new(event.device.group.as_slice());
-            extracted.push((event, device));
-        }
-        // Every observable of the request in one batch, so their lookups overlap.
-        let items: Vec<(&Observable, &Device)> = extracted
-            .iter()
-            .flat_map(|(event, device)| event.seen.iter().map(move |s| (&s.observable, device)))
-            .collect();
-        let observables = items.len();
-        let mut verdicts = Vec::with_capacity(items.len());
-        snapshot.evaluate_batch(&items, now, &mut verdicts);
-        let mut verdicts = verdicts.into_iter();
-        for (event, _) in &extracted {
-            for (seen, verdict) in event.seen.iter().zip(verdicts.by_ref()) {
-                if verdict.winner().is_some() {
-                    matches += 1;
-                }
-                if let Some(winner) = verdict.winner().filter(|_| verdict.raises_alert()) {
-                    hits.push(AlertHit {
-                        indicator_id: winner.id,
-                        device: event.device.clone(),
-                        event_time: event.time,
-                        evidence: json!({
-                            "source": "event",
-                            "field": seen.field,
-                            "value": seen.value,
-                            "eventTime": event.time.to_mde_seconds(),
-                            "action": winner.action.as_str(),
-                            "rule": verdict.rule.map(|r| r.as_str()),
-                            "matched": verdict.matched.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(),
-                        }),
-                    });
-                }
-            }
-        }
-        detections.record_sightings(&tenant, &seen_index)?;
-        let alert_ids: BTreeSet<i64> = detections
-            .record_hits(&tenant, &hits, now)?
-            .into_iter()
-            .flatten()
-            .collect();
-        Ok(json!({
-            "events": accepted,
-            "observables": observables,
-            "matches": matches,
-            "alerts": alert_ids.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
-            "failed": failed,
-        }))
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(ApiError::from)?;
+    let report = state
+        .blocking(move |service| service.ingest_events(&tenant, profile, events, now))
+        .await?;
+    let failed: Vec<Value> = report
+        .failed
+        .iter()
+        .map(|failure| json!({position_name: failure.position, "reason": failure.reason}))
+        .collect();
+    let summary = json!({
+        "events": report.events,
+        "observables": report.observables,
+        "matches": report.matches,
+        "alerts": report.alerts.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+        "failed": failed,
+    });
     Ok(axum::Json(summary).into_response())
 }

@@ -10,8 +10,7 @@ use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use iocd_model::{
-    ErrorCode, Indicator, IndicatorSpec, IndicatorSubmission, ValidationOptions,
-    validate_submission,
+    ErrorCode, Indicator, IndicatorSubmission, ValidationOptions, validate_submission,
 };
 use iocd_store::odata::{Entity, parse_filter_for, parse_order_by_for};
 use iocd_store::{Actor, DeleteOutcome, ListQuery, UpsertOutcome, WriteContext};
@@ -238,7 +237,7 @@ pub async fn list(
     let tenant = principal.tenant.clone();
     let query = options.query.clone();
     let page = state
-        .blocking(move |store| store.list(&tenant, &query, &visibility, now))
+        .blocking(move |service| service.indicators().list(&tenant, &query, &visibility, now))
         .await?;
     let items = page
         .items
@@ -317,7 +316,7 @@ pub async fn get_one(
     let now = state.now();
     let tenant = principal.tenant.clone();
     let found = state
-        .blocking(move |store| store.get(&tenant, id, &visibility, now))
+        .blocking(move |service| service.indicators().get(&tenant, id, &visibility, now))
         .await?;
     let indicator = found.ok_or_else(|| ApiError::not_found(format!("indicator {id}")))?;
     Ok(odata_response(
@@ -345,13 +344,13 @@ pub async fn submit(
     let visibility = context.visibility.clone();
     let now = context.now;
     let (outcome, indicator) = state
-        .blocking(move |store| {
-            let outcome = store
-                .upsert_batch(&tenant, &actor, std::slice::from_ref(&spec), &context)?
+        .blocking(move |service| {
+            let outcome = service
+                .upsert(&tenant, &actor, std::slice::from_ref(&spec), &context)?
                 .into_iter()
                 .next();
             let indicator = match outcome.as_ref().and_then(UpsertOutcome::id) {
-                Some(id) => store.get(&tenant, id, &visibility, now)?,
+                Some(id) => service.indicators().get(&tenant, id, &visibility, now)?,
                 None => None,
             };
             Ok((outcome, indicator))
@@ -428,40 +427,6 @@ pub(crate) fn item_result(
     })
 }
 
-/// Validates submissions and upserts the valid ones in one transaction; returns one outcome per
-/// submission, in order.
-pub(crate) fn upsert_submissions(
-    store: &dyn iocd_store::IndicatorStore,
-    tenant: &str,
-    actor: &Actor,
-    context: &WriteContext,
-    validated: Vec<Result<IndicatorSpec, String>>,
-) -> Result<Vec<Result<UpsertOutcome, String>>, iocd_store::StoreError> {
-    let mut specs = Vec::with_capacity(validated.len());
-    let mut failures: Vec<Option<String>> = Vec::with_capacity(validated.len());
-    for item in validated {
-        match item {
-            Ok(spec) => {
-                specs.push(spec);
-                failures.push(None);
-            }
-            Err(reason) => failures.push(Some(reason)),
-        }
-    }
-    let mut stored = store
-        .upsert_batch(tenant, actor, &specs, context)?
-        .into_iter();
-    Ok(failures
-        .into_iter()
-        .map(|failure| match failure {
-            None => stored
-                .next()
-                .ok_or_else(|| "The store returned too few results.".to_owned()),
-            Some(reason) => Err(reason),
-        })
-        .collect())
-}
-
 /// `POST /api/indicators/import`: up to 500 indicators, partial success, results in order.
 #[utoipa::path(post, path = "/api/indicators/import", tag = "indicators", request_body = crate::openapi::ImportRequest,
     responses((status = 200, body = crate::openapi::ImportResponse), (status = 400, body = crate::openapi::ErrorBody)))]
@@ -494,7 +459,7 @@ pub async fn import(
     let actor = actor(&principal);
     let tenant = principal.tenant.clone();
     let outcomes = state
-        .blocking(move |store| upsert_submissions(store, &tenant, &actor, &context, validated))
+        .blocking(move |service| service.upsert_validated(&tenant, &actor, &context, validated))
         .await?;
     let results: Vec<Value> = outcomes
         .into_iter()
@@ -527,7 +492,7 @@ async fn delete_ids(
     let actor = actor(principal);
     let tenant = principal.tenant.clone();
     let outcome = state
-        .blocking(move |store| store.delete(&tenant, &ids, &actor, &context))
+        .blocking(move |service| service.delete(&tenant, &ids, &actor, &context))
         .await?;
     match outcome {
         DeleteOutcome::Deleted(_) => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -599,7 +564,7 @@ pub async fn history(
     let id = parse_id(&id)?;
     let tenant = principal.tenant.clone();
     let entries = state
-        .blocking(move |store| store.history(&tenant, id, &visibility))
+        .blocking(move |service| service.indicators().history(&tenant, id, &visibility))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("indicator {id}")))?;
     let value: Vec<Value> = entries

@@ -9,13 +9,11 @@ mod alerts_api;
 pub mod auth;
 mod bulk;
 pub mod config;
-pub mod detection;
 pub mod error;
 mod events_api;
 mod extract;
 mod indicators;
 mod match_api;
-pub mod matching;
 pub mod metrics;
 mod openapi;
 pub mod rate_limit;
@@ -23,7 +21,6 @@ pub mod rate_limit;
 use crate::auth::{Principal, SigningKey};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::matching::{Engines, MatchingStore};
 use crate::metrics::Metrics;
 use crate::rate_limit::{Operation, RateLimiter};
 use axum::Router;
@@ -33,13 +30,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use iocd_model::{ErrorCode, Timestamp};
+use iocd_service::{Service, Settings};
 use iocd_store::detections::DetectionStore;
 use iocd_store::{IndicatorStore, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
-pub use match_api::verdict_fields;
 pub use openapi::openapi_document;
 
 /// Everything a request handler needs; cheap to clone.
@@ -50,10 +47,8 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
-    /// The store wrapped in [`MatchingStore`], so every write reaches the matchers.
-    store: Arc<dyn IndicatorStore>,
-    detections: Arc<dyn DetectionStore>,
-    engines: Arc<Engines>,
+    /// The application layer: every write goes through it, so the matchers see it.
+    service: Arc<Service>,
     config: Config,
     key: SigningKey,
     limiter: RateLimiter,
@@ -63,26 +58,22 @@ struct Inner {
 }
 
 impl AppState {
-    /// Builds the state and loads every tenant's active indicators into the matchers.
+    /// Builds the state and starts the service, which loads every tenant's active indicators
+    /// into its matcher.
     pub fn new<S>(store: Arc<S>, config: Config, key: SigningKey) -> Result<Self, StoreError>
     where
         S: IndicatorStore + DetectionStore + 'static,
     {
         let limiter = RateLimiter::new(config.rate_limits);
         let now = Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc());
-        let engines = Arc::new(Engines::load(store.as_ref(), now)?);
-        let detections: Arc<dyn DetectionStore> = store.clone();
-        let store: Arc<dyn IndicatorStore> = Arc::new(MatchingStore::new(
-            store,
-            detections.clone(),
-            engines.clone(),
-            config.sighting_retention_days * 86_400,
-        ));
+        let settings = Settings {
+            sighting_retention_days: config.sighting_retention_days,
+            ..Settings::default()
+        };
+        let service = Arc::new(Service::start(store, settings, now)?);
         Ok(AppState {
             inner: Arc::new(Inner {
-                store,
-                detections,
-                engines,
+                service,
                 config,
                 key,
                 limiter,
@@ -92,30 +83,22 @@ impl AppState {
         })
     }
 
-    /// The per-tenant matchers.
-    pub fn engines(&self) -> &Engines {
-        &self.inner.engines
+    /// The application layer.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.inner.service
     }
 
-    /// Alert and sighting storage.
-    pub fn detections(&self) -> &Arc<dyn DetectionStore> {
-        &self.inner.detections
-    }
-
-    /// Runs a detection-store call on a blocking thread.
-    async fn detections_blocking<T: Send + 'static>(
+    /// Runs a service call (which may block on the store or the matcher) on a blocking
+    /// thread.
+    async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&dyn DetectionStore) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&Service) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let store = Arc::clone(&self.inner.detections);
-        match tokio::task::spawn_blocking(move || work(store.as_ref())).await {
+        let service = Arc::clone(&self.inner.service);
+        match tokio::task::spawn_blocking(move || work(&service)).await {
             Ok(result) => result.map_err(ApiError::from),
             Err(join_error) => Err(ApiError::internal(&join_error)),
         }
-    }
-
-    pub fn store(&self) -> &Arc<dyn IndicatorStore> {
-        &self.inner.store
     }
 
     pub fn config(&self) -> &Config {
@@ -154,18 +137,6 @@ impl AppState {
                 )
                 .retry_after(wait)
             })
-    }
-
-    /// Runs a store call on a blocking thread.
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&dyn IndicatorStore) -> Result<T, iocd_store::StoreError> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let store = Arc::clone(&self.inner.store);
-        match tokio::task::spawn_blocking(move || work(store.as_ref())).await {
-            Ok(result) => result.map_err(ApiError::from),
-            Err(join_error) => Err(ApiError::internal(&join_error)),
-        }
     }
 }
 
@@ -226,7 +197,7 @@ async fn serve_metrics(
     }
     let now = state.now();
     let counts = state
-        .blocking(move |store| store.count_by_type(now))
+        .blocking(move |service| service.indicators().count_by_type(now))
         .await?;
     let text = state.inner.metrics.render(&counts);
     Ok((
@@ -280,7 +251,8 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// Deletes expired indicators every `sweep_interval_seconds` until `shutdown` fires.
+/// Deletes expired indicators, and sightings past their retention, every
+/// `sweep_interval_seconds` until `shutdown` fires.
 pub async fn run_sweeper(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let interval = std::time::Duration::from_secs(state.config().sweep_interval_seconds);
     loop {
@@ -288,32 +260,24 @@ pub async fn run_sweeper(state: AppState, mut shutdown: tokio::sync::watch::Rece
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,
         }
-        loop {
-            let now = state.now();
-            match state
-                .blocking(move |store| store.sweep_expired(now, 5_000))
-                .await
-            {
-                Ok(0) => {
-                    let retention = state.config().sighting_retention_days as i64 * 86_400;
-                    let before = now.plus_seconds(-retention);
-                    match state
-                        .detections_blocking(move |store| store.sweep_sightings(before))
-                        .await
-                    {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(sightings = n, "forgot sightings past retention"),
-                        Err(error) => {
-                            tracing::warn!(code = %error.code, message = %error.message, "sighting sweep failed")
-                        }
-                    }
-                    break;
+        let now = state.now();
+        match state.blocking(move |service| service.sweep(now)).await {
+            Ok(report) => {
+                if report.expired_indicators > 0 {
+                    tracing::info!(
+                        expired = report.expired_indicators,
+                        "swept expired indicators"
+                    );
                 }
-                Ok(n) => tracing::info!(expired = n, "swept expired indicators"),
-                Err(error) => {
-                    tracing::warn!(code = %error.code, message = %error.message, "expiry sweep failed");
-                    break;
+                if report.forgotten_sightings > 0 {
+                    tracing::info!(
+                        sightings = report.forgotten_sightings,
+                        "forgot sightings past retention"
+                    );
                 }
+            }
+            Err(error) => {
+                tracing::warn!(code = %error.code, message = %error.message, "expiry sweep failed")
             }
         }
     }
@@ -335,12 +299,14 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
     );
     let (stop_sweeper, sweeper_shutdown) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(run_sweeper(state.clone(), sweeper_shutdown));
+    let service = state.service().clone();
     let app = router(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_sweeper.send(true);
     let _ = sweeper.await;
+    service.shutdown();
     result
 }
 

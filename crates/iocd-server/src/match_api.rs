@@ -12,6 +12,7 @@ use iocd_engine::{
     DetectorVerdict, Device, FileHashes, Observable, ObservableKind, Snapshot, Verdict, investigate,
 };
 use iocd_model::{ErrorCode, Timestamp};
+use iocd_service::VerdictReport;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -137,48 +138,12 @@ pub fn parse_observable(item: &ObservableRequest) -> Result<Observable, String> 
     Observable::parse(kind, item.value.as_deref().unwrap_or_default()).map_err(|e| e.to_string())
 }
 
-/// The explanation of a verdict as JSON fields (shared with the CLI's `iocd match`).
-pub fn verdict_fields(verdict: &Verdict) -> serde_json::Map<String, Value> {
-    let winner = verdict.winner();
-    let mut fields = serde_json::Map::new();
-    fields.insert("action".into(), json!(verdict.action().map(|a| a.as_str())));
-    fields.insert(
-        "indicatorId".into(),
-        json!(winner.map(|w| w.id.to_string())),
-    );
-    fields.insert("rule".into(), json!(verdict.rule.map(|r| r.as_str())));
-    fields.insert(
-        "matched".into(),
-        json!(
-            verdict
-                .matched
-                .iter()
-                .map(|c| c.id.to_string())
-                .collect::<Vec<_>>()
-        ),
-    );
-    fields.insert("blocks".into(), json!(verdict.blocks()));
-    fields.insert("raisesAlert".into(), json!(verdict.raises_alert()));
-    fields.insert(
-        "explanation".into(),
-        Value::Array(
-            verdict
-                .matched
-                .iter()
-                .map(|c| {
-                    json!({
-                        "indicatorId": c.id.to_string(),
-                        "indicatorType": c.indicator_type.as_str(),
-                        "action": c.action.as_str(),
-                        "scoped": c.scoped,
-                        "specificity": c.specificity,
-                        "generateAlert": c.generate_alert,
-                    })
-                })
-                .collect(),
-        ),
-    );
-    fields
+/// The explanation of a verdict as JSON fields.
+fn verdict_fields(verdict: &Verdict) -> serde_json::Map<String, Value> {
+    match serde_json::to_value(VerdictReport::from(verdict)) {
+        Ok(Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    }
 }
 
 fn evaluate_all(
@@ -267,7 +232,7 @@ pub async fn match_observables(
             ),
         ));
     }
-    let snapshot = state.engines().snapshot(&principal.tenant);
+    let snapshot = state.service().snapshot(&principal.tenant);
     let device = Device::new(&request.device.groups);
     let device_id = request.device.id.clone();
     let now = state.now();

@@ -551,7 +551,7 @@ async fn expired_indicators_vanish_at_their_second_and_leave_history() {
     );
     let swept = api
         .state
-        .store()
+        .service()
         .sweep_expired(api.state.now(), 100)
         .unwrap();
     assert_eq!(swept, 1);
@@ -792,7 +792,8 @@ async fn the_background_sweeper_deletes_expired_indicators() {
     }
     assert_eq!(
         api.state
-            .store()
+            .service()
+            .indicators()
             .count_active("tenant-a", api.state.now())
             .unwrap(),
         0

@@ -280,7 +280,7 @@ async fn matchers_are_loaded_from_the_store_at_start() {
         iocd_server::auth::SigningKey::from_bytes([42; 32]),
     )
     .unwrap();
-    let snapshot = state.engines().snapshot("tenant-a");
+    let snapshot = state.service().snapshot("tenant-a");
     assert_eq!(snapshot.base_len(), 1);
     let verdict = snapshot.evaluate(
         &iocd_engine::Observable::parse(iocd_engine::ObservableKind::DomainName, "x.example.com")
@@ -335,7 +335,7 @@ async fn imports_and_bulk_loads_are_matched() {
 async fn a_large_bulk_load_is_matched_soon_after_it_commits() {
     let api = TestApi::new();
     let admin = api.admin();
-    let count = iocd_server::matching::ASYNC_APPLY_MIN + 500;
+    let count = iocd_service::ASYNC_APPLY_MIN + 500;
     let ndjson: String = (0..count)
         .map(|i| {
             format!(

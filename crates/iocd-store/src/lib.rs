@@ -5,6 +5,7 @@
 //! The store knows nothing of HTTP or tokens: callers pass the tenant, the acting principal and
 //! the current time. Methods are synchronous; async callers run them on a blocking thread.
 
+#[cfg(feature = "testsuite")]
 pub mod conformance;
 pub mod detections;
 pub mod odata;
@@ -163,24 +164,11 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// The storage operations iocd needs. Every method is atomic: it commits entirely or not at
-/// all, and a method that returned `Ok` has its effect on durable storage.
+/// The reads of indicators. Every method sees one consistent state of the store.
 ///
 /// Expired indicators (whose `expirationTime` is at or before `now`) are invisible to every
 /// read and count from that instant, whether or not the sweeper has deleted them yet.
-pub trait IndicatorStore: Send + Sync + std::fmt::Debug {
-    /// Creates or updates each spec. The key is (tenant, type, normalised value, action); an
-    /// existing indicator with that key is updated in place (`application`, `version` and
-    /// `certificateInfo` keep their first value). Results are in input order; one item failing
-    /// (quota, another application's indicator) does not fail the others.
-    fn upsert_batch(
-        &self,
-        tenant: &str,
-        actor: &Actor,
-        specs: &[IndicatorSpec],
-        context: &WriteContext,
-    ) -> Result<Vec<UpsertOutcome>, StoreError>;
-
+pub trait IndicatorReader: Send + Sync + std::fmt::Debug {
     fn get(
         &self,
         tenant: &str,
@@ -197,15 +185,6 @@ pub trait IndicatorStore: Send + Sync + std::fmt::Debug {
         now: Timestamp,
     ) -> Result<ListPage, StoreError>;
 
-    /// Deletes all of `ids` or, if any is missing or invisible, none of them.
-    fn delete(
-        &self,
-        tenant: &str,
-        ids: &[i64],
-        actor: &Actor,
-        context: &WriteContext,
-    ) -> Result<DeleteOutcome, StoreError>;
-
     /// The change history of one indicator, oldest first; `None` if the id never existed (or
     /// belongs to another application under [`Visibility::CreatedBy`]). Kept after deletion.
     fn history(
@@ -214,10 +193,6 @@ pub trait IndicatorStore: Send + Sync + std::fmt::Debug {
         id: i64,
         visibility: &Visibility,
     ) -> Result<Option<Vec<HistoryEntry>>, StoreError>;
-
-    /// Deletes up to `limit` indicators whose expiry is at or before `now`, recording an
-    /// `expire` history entry for each; returns how many it deleted.
-    fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError>;
 
     /// Active indicators of one tenant.
     fn count_active(&self, tenant: &str, now: Timestamp) -> Result<u64, StoreError>;
@@ -232,4 +207,34 @@ pub trait IndicatorStore: Send + Sync + std::fmt::Debug {
         now: Timestamp,
         visit: &mut dyn FnMut(&str, Indicator),
     ) -> Result<(), StoreError>;
+}
+
+/// The storage operations iocd needs: the reads, and the writes. Every method is atomic: it
+/// commits entirely or not at all, and a method that returned `Ok` has its effect on durable
+/// storage.
+pub trait IndicatorStore: IndicatorReader {
+    /// Creates or updates each spec. The key is (tenant, type, normalised value, action); an
+    /// existing indicator with that key is updated in place (`application`, `version` and
+    /// `certificateInfo` keep their first value). Results are in input order; one item failing
+    /// (quota, another application's indicator) does not fail the others.
+    fn upsert_batch(
+        &self,
+        tenant: &str,
+        actor: &Actor,
+        specs: &[IndicatorSpec],
+        context: &WriteContext,
+    ) -> Result<Vec<UpsertOutcome>, StoreError>;
+
+    /// Deletes all of `ids` or, if any is missing or invisible, none of them.
+    fn delete(
+        &self,
+        tenant: &str,
+        ids: &[i64],
+        actor: &Actor,
+        context: &WriteContext,
+    ) -> Result<DeleteOutcome, StoreError>;
+
+    /// Deletes up to `limit` indicators whose expiry is at or before `now`, recording an
+    /// `expire` history entry for each; returns how many it deleted.
+    fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError>;
 }

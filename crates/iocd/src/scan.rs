@@ -11,7 +11,8 @@ use iocd_model::csv_format::CsvReader;
 use iocd_model::{
     Action, IndicatorType, IndicatorValue, Timestamp, ValidationOptions, validate_submission,
 };
-use iocd_server::detection::{EventProfile, extract, extract_mde_line};
+use iocd_service::VerdictReport;
+use iocd_service::events::{EventProfile, extract, extract_mde_line};
 use serde_json::{Value, json};
 use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
@@ -235,10 +236,12 @@ pub fn match_value(args: MatchArgs) -> Result<ExitCode> {
                 Observable::parse(kind, &args.value).map_err(|e| anyhow::anyhow!("{e}"))?;
             let verdict =
                 Snapshot::of(set).evaluate(&observable, &Device::new(&args.groups), now());
-            let mut fields = iocd_server::verdict_fields(&verdict);
-            fields.insert("type".into(), json!(kind_name));
-            fields.insert("value".into(), json!(args.value));
-            Value::Object(fields)
+            let report = OneVerdict {
+                kind: &kind_name,
+                value: &args.value,
+                verdict: VerdictReport::from(&verdict),
+            };
+            serde_json::to_value(report).context("writing the verdict")?
         }
     };
     if let Some(reason) = result["failureReason"].as_str() {
@@ -285,6 +288,29 @@ pub fn match_value(args: MatchArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The verdict `iocd match` prints: the observable, then the explanation.
+#[derive(serde::Serialize)]
+struct OneVerdict<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    value: &'a str,
+    #[serde(flatten)]
+    verdict: VerdictReport,
+}
+
+/// One line of `iocd scan`'s output: the explanation, then where the match was.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScanMatch<'a> {
+    #[serde(flatten)]
+    verdict: VerdictReport,
+    line: u64,
+    device_id: &'a str,
+    timestamp: String,
+    field: &'a str,
+    value: &'a str,
 }
 
 /// What one worker produced for one chunk of lines.
@@ -350,13 +376,20 @@ fn scan_chunk(
             if verdict.winner().is_none() {
                 continue;
             }
-            let mut record = iocd_server::verdict_fields(&verdict);
-            record.insert("line".into(), json!(number));
-            record.insert("deviceId".into(), json!(event.device.id));
-            record.insert("timestamp".into(), json!(event.time.to_mde_seconds()));
-            record.insert("field".into(), json!(seen.field));
-            record.insert("value".into(), json!(seen.value));
-            result.matches.push(Value::Object(record).to_string());
+            let record = ScanMatch {
+                verdict: VerdictReport::from(&verdict),
+                line: *number,
+                device_id: &event.device.id,
+                timestamp: event.time.to_mde_seconds(),
+                field: seen.field,
+                value: &seen.value,
+            };
+            match serde_json::to_string(&record) {
+                Ok(line) => result.matches.push(line),
+                Err(error) => result.failures.push(format!(
+                    "line {number}: the match could not be written: {error}"
+                )),
+            }
         }
     }
     result

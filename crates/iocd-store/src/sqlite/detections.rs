@@ -1,13 +1,13 @@
 //! The SQLite implementation of [`DetectionStore`]: alerts and sightings in the same file as
 //! the indicators.
 
-use super::{
-    Entity, SqliteStore, bind, ensure_tenant, render_filter, row_key, tenant_no, tenant_rows,
-};
+use super::odata_sql::{bind, render_filter};
+use super::{SqliteStore, ensure_tenant, row_key, tenant_no, tenant_rows};
 use crate::detections::{
     Alert, AlertClassification, AlertHit, AlertPage, AlertStatus, AlertUpdate, DetectionStore,
     DeviceRef, FOLD_WINDOW_TICKS, MAX_EVIDENCE, Sighting, SightingKind, SightingQuery,
 };
+use crate::odata::Entity;
 use crate::odata::Field;
 use crate::{ListQuery, StoreError};
 use iocd_model::{Category, Timestamp};

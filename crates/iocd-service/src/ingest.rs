@@ -1,0 +1,119 @@
+//! The detection pipeline: device events in, then their observables matched in one batch,
+//! recorded as sightings for retro-hunting, and the matches that raise alerts recorded as
+//! alerts (folded per indicator, device and day by the store).
+
+use crate::events::{EventProfile, extract};
+use crate::sightings::sightings;
+use iocd_engine::{Device, Observable, Snapshot};
+use iocd_model::Timestamp;
+use iocd_store::StoreError;
+use iocd_store::detections::{AlertHit, DetectionStore};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+/// One event of a request, with where it was (an NDJSON line number or an array index), or
+/// why it could not be read as JSON.
+#[derive(Debug, Clone)]
+pub struct EventInput {
+    pub position: u64,
+    pub event: Result<Value, String>,
+}
+
+/// An event, or one field of one, that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFailure {
+    pub position: u64,
+    pub reason: String,
+}
+
+/// What one batch of events did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Events accepted.
+    pub events: u64,
+    /// Observables taken from them.
+    pub observables: u64,
+    /// Observables that matched an indicator.
+    pub matches: u64,
+    /// The alerts created or updated, in id order.
+    pub alerts: Vec<i64>,
+    pub failed: Vec<EventFailure>,
+}
+
+/// Runs `inputs` through the pipeline against `snapshot`, recording sightings and alerts in
+/// `detections` for `tenant`.
+pub(crate) fn ingest(
+    detections: &dyn DetectionStore,
+    snapshot: &Snapshot,
+    tenant: &str,
+    profile: EventProfile,
+    inputs: Vec<EventInput>,
+    now: Timestamp,
+) -> Result<IngestReport, StoreError> {
+    let mut report = IngestReport::default();
+    let mut seen_index = Vec::new();
+    let mut extracted = Vec::new();
+    for input in inputs {
+        let position = input.position;
+        let event = match input.event.and_then(|event| extract(profile, &event, now)) {
+            Ok(event) => event,
+            Err(reason) => {
+                report.failed.push(EventFailure { position, reason });
+                continue;
+            }
+        };
+        report.events += 1;
+        for reason in &event.invalid {
+            report.failed.push(EventFailure {
+                position,
+                reason: reason.clone(),
+            });
+        }
+        for seen in &event.seen {
+            seen_index.extend(sightings(&seen.observable, &event.device, event.time));
+        }
+        let device = Device::new(event.device.group.as_slice());
+        extracted.push((event, device));
+    }
+    // Every observable of the request in one batch, so their lookups overlap.
+    let items: Vec<(&Observable, &Device)> = extracted
+        .iter()
+        .flat_map(|(event, device)| event.seen.iter().map(move |s| (&s.observable, device)))
+        .collect();
+    report.observables = items.len() as u64;
+    let mut verdicts = Vec::with_capacity(items.len());
+    snapshot.evaluate_batch(&items, now, &mut verdicts);
+    let mut verdicts = verdicts.into_iter();
+    let mut hits = Vec::new();
+    for (event, _) in &extracted {
+        for (seen, verdict) in event.seen.iter().zip(verdicts.by_ref()) {
+            if verdict.winner().is_some() {
+                report.matches += 1;
+            }
+            if let Some(winner) = verdict.winner().filter(|_| verdict.raises_alert()) {
+                hits.push(AlertHit {
+                    indicator_id: winner.id,
+                    device: event.device.clone(),
+                    event_time: event.time,
+                    evidence: json!({
+                        "source": "event",
+                        "field": seen.field,
+                        "value": seen.value,
+                        "eventTime": event.time.to_mde_seconds(),
+                        "action": winner.action.as_str(),
+                        "rule": verdict.rule.map(|r| r.as_str()),
+                        "matched": verdict.matched.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(),
+                    }),
+                });
+            }
+        }
+    }
+    detections.record_sightings(tenant, &seen_index)?;
+    let alerts: BTreeSet<i64> = detections
+        .record_hits(tenant, &hits, now)?
+        .into_iter()
+        .flatten()
+        .collect();
+    report.alerts = alerts.into_iter().collect();
+    Ok(report)
+}

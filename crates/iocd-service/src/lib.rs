@@ -1,0 +1,293 @@
+//! The iocd application layer, between the front ends (the HTTP server, the CLI) and the
+//! engine and store: it keeps one matcher per tenant in step with the store (every write
+//! commits, then reaches the matcher in commit order), answers verdicts, runs device events
+//! through detection into sightings and alerts, and retro-hunts `historicalDetection`
+//! indicators.
+//!
+//! It knows nothing of HTTP, tokens or rate limits; callers pass the tenant, the acting
+//! principal and the current time. Its methods are synchronous and may block (store calls,
+//! waiting for the matcher); async callers run them on a blocking thread.
+//!
+//! - [`Service`]: the write path ([`Service::upsert`], [`Service::delete`]), reads
+//!   ([`Service::indicators`]), matching ([`Service::snapshot`]), detection
+//!   ([`Service::ingest_events`]) and the expiry sweep;
+//! - [`events`]: the event field profiles and the readers of events;
+//! - [`VerdictReport`]: a verdict explained, as the API and the CLI show it.
+
+mod engines;
+pub mod events;
+mod ingest;
+mod retro_hunt;
+mod sightings;
+mod verdict_report;
+mod workers;
+
+pub use engines::ASYNC_APPLY_MIN;
+pub use ingest::{EventFailure, EventInput, IngestReport};
+pub use retro_hunt::retro_hunt_query;
+pub use sightings::sightings;
+pub use verdict_report::{MatchExplanation, VerdictReport};
+pub use workers::{APPLIER_THREAD, MERGE_THREAD};
+
+use engines::{Engines, Pending};
+use iocd_engine::{EngineIndicator, Snapshot};
+use iocd_model::{IndicatorSpec, Timestamp};
+use iocd_store::detections::DetectionStore;
+use iocd_store::{
+    Actor, DeleteOutcome, IndicatorReader, IndicatorStore, StoreError, UpsertOutcome, WriteContext,
+};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Locks a mutex, taking over one a panicking thread left: every value behind the service's
+/// locks stays consistent between statements.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the service needs to know beyond its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// How long sightings stay in the retro-hunt index, and the longest look-back.
+    pub sighting_retention_days: u64,
+    /// Threads applying writes to the matchers (each owns a share of the tenants).
+    pub applier_threads: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            sighting_retention_days: 30,
+            applier_threads: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(1, 4),
+        }
+    }
+}
+
+/// One batch of the expiry sweep's work.
+const SWEEP_BATCH: usize = 5_000;
+
+/// What one run of the sweeper deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub expired_indicators: usize,
+    pub forgotten_sightings: usize,
+}
+
+/// The application: the store, the detection store and the per-tenant matchers.
+#[derive(Debug)]
+pub struct Service {
+    store: Arc<dyn IndicatorStore>,
+    detections: Arc<dyn DetectionStore>,
+    engines: Engines,
+    settings: Settings,
+}
+
+impl Service {
+    /// Loads every tenant's active indicators into its matcher and starts the threads that
+    /// apply writes. The threads end with [`Service::shutdown`] or when the service is
+    /// dropped.
+    pub fn start<S>(
+        store: Arc<S>,
+        settings: Settings,
+        now: Timestamp,
+    ) -> Result<Service, StoreError>
+    where
+        S: IndicatorStore + DetectionStore + 'static,
+    {
+        let engines = Engines::load(store.as_ref(), now, settings.applier_threads)?;
+        Ok(Service {
+            detections: store.clone(),
+            store,
+            engines,
+            settings,
+        })
+    }
+
+    /// Reads of indicators (writes go through [`Service::upsert`] and [`Service::delete`], so
+    /// that the matchers see them).
+    pub fn indicators(&self) -> &dyn IndicatorReader {
+        self.store.as_ref()
+    }
+
+    /// Alerts and sightings.
+    pub fn detections(&self) -> &dyn DetectionStore {
+        self.detections.as_ref()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Creates or updates each spec (see [`IndicatorStore::upsert_batch`]), then hands the
+    /// changes to the tenant's matcher in commit order, and retro-hunts the specs with
+    /// `historicalDetection`. Fewer than [`ASYNC_APPLY_MIN`] indicators are enforced when
+    /// this returns; more are enforced moments later.
+    pub fn upsert(
+        &self,
+        tenant: &str,
+        actor: &Actor,
+        specs: &[IndicatorSpec],
+        context: &WriteContext,
+    ) -> Result<Vec<UpsertOutcome>, StoreError> {
+        // A retro-hunt evaluates with the new indicators, so it must wait for them.
+        let hunts = specs.iter().any(|spec| spec.historical_detection);
+        let outcomes = self.engines.write(tenant, context.now, hunts, || {
+            let outcomes = self.store.upsert_batch(tenant, actor, specs, context)?;
+            let changes = upsert_changes(specs, &outcomes);
+            Ok((outcomes, changes))
+        })?;
+        let retention_seconds = self.settings.sighting_retention_days.saturating_mul(86_400);
+        retro_hunt::hunt(
+            self.detections.as_ref(),
+            &self.engines.snapshot(tenant),
+            tenant,
+            specs,
+            &outcomes,
+            retention_seconds,
+            context.now,
+        );
+        Ok(outcomes)
+    }
+
+    /// [`Service::upsert`] for a batch whose items were validated one by one: the valid specs
+    /// are written in one transaction, and each item gets its outcome or its own failure
+    /// reason, in input order.
+    pub fn upsert_validated(
+        &self,
+        tenant: &str,
+        actor: &Actor,
+        context: &WriteContext,
+        validated: Vec<Result<IndicatorSpec, String>>,
+    ) -> Result<Vec<Result<UpsertOutcome, String>>, StoreError> {
+        let mut specs = Vec::with_capacity(validated.len());
+        let mut failures: Vec<Option<String>> = Vec::with_capacity(validated.len());
+        for item in validated {
+            match item {
+                Ok(spec) => {
+                    specs.push(spec);
+                    failures.push(None);
+                }
+                Err(reason) => failures.push(Some(reason)),
+            }
+        }
+        let mut stored = self.upsert(tenant, actor, &specs, context)?.into_iter();
+        failures
+            .into_iter()
+            .map(|failure| match failure {
+                None => stored.next().map(Ok).ok_or_else(|| {
+                    StoreError::Corrupt("the store returned fewer results than specs".into())
+                }),
+                Some(reason) => Ok(Err(reason)),
+            })
+            .collect()
+    }
+
+    /// Deletes all of `ids` or none (see [`IndicatorStore::delete`]); deleted indicators stop
+    /// matching before this returns.
+    pub fn delete(
+        &self,
+        tenant: &str,
+        ids: &[i64],
+        actor: &Actor,
+        context: &WriteContext,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.engines.write(tenant, context.now, false, || {
+            let outcome = self.store.delete(tenant, ids, actor, context)?;
+            let changes = match outcome {
+                DeleteOutcome::Deleted(_) => ids.to_vec(),
+                DeleteOutcome::NotFound(_) => Vec::new(),
+            };
+            Ok((outcome, Pending::Removes(changes)))
+        })
+    }
+
+    /// Deletes up to `limit` expired indicators (see [`IndicatorStore::sweep_expired`]).
+    /// Expired indicators already never match (every lookup compares with `now`) and merges
+    /// drop them, so the matchers need no change.
+    pub fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        self.store.sweep_expired(now, limit)
+    }
+
+    /// One run of the sweeper: every expired indicator, in batches, then the sightings older
+    /// than the retention.
+    pub fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
+        let mut report = SweepReport::default();
+        loop {
+            let expired = self.sweep_expired(now, SWEEP_BATCH)?;
+            report.expired_indicators += expired;
+            if expired < SWEEP_BATCH {
+                break;
+            }
+        }
+        let retention = self.settings.sighting_retention_days.saturating_mul(86_400);
+        let before = now.plus_seconds(-(retention.min(i64::MAX as u64) as i64));
+        report.forgotten_sightings = self.detections.sweep_sightings(before)?;
+        Ok(report)
+    }
+
+    /// The current matching view of `tenant`: cheap to take, immutable, shareable.
+    pub fn snapshot(&self, tenant: &str) -> Snapshot {
+        self.engines.snapshot(tenant)
+    }
+
+    /// Waits until every write of `tenant` made so far is applied to its matcher (writes of
+    /// [`ASYNC_APPLY_MIN`] or more indicators return before that).
+    pub fn wait_until_applied(&self, tenant: &str, now: Timestamp) {
+        self.engines.wait_until_applied(tenant, now);
+    }
+
+    /// Runs device events through detection for `tenant`: matches their observables,
+    /// records them as sightings, and raises or folds alerts.
+    pub fn ingest_events(
+        &self,
+        tenant: &str,
+        profile: events::EventProfile,
+        inputs: Vec<EventInput>,
+        now: Timestamp,
+    ) -> Result<IngestReport, StoreError> {
+        let snapshot = self.engines.snapshot(tenant);
+        ingest::ingest(
+            self.detections.as_ref(),
+            &snapshot,
+            tenant,
+            profile,
+            inputs,
+            now,
+        )
+    }
+
+    /// Stops the threads that apply writes, after they finish what they hold. Writes made
+    /// afterwards are applied by the writing thread.
+    pub fn shutdown(&self) {
+        self.engines.shutdown();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The engine's view of what an upsert stored.
+fn upsert_changes(specs: &[IndicatorSpec], outcomes: &[UpsertOutcome]) -> Pending {
+    Pending::Upserts(
+        specs
+            .iter()
+            .zip(outcomes)
+            .filter_map(|(spec, outcome)| {
+                Some(EngineIndicator {
+                    id: outcome.id()?,
+                    value: spec.value.clone(),
+                    action: spec.action,
+                    groups: spec.rbac_group_names.clone(),
+                    expires: spec.expiration_time,
+                    generate_alert: spec.generate_alert,
+                })
+            })
+            .collect(),
+    )
+}
