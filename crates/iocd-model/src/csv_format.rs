@@ -6,7 +6,7 @@
 //! Columns are matched by name, ignoring case; the camelCase names of MDE's docs table and
 //! `RbacGroupNames` are accepted as aliases. Unknown columns are refused rather than dropped.
 
-use crate::{Indicator, IndicatorSubmission, ValidationError};
+use crate::{IndicatorEntity, IndicatorSubmission, ValidationError};
 use serde_json::Value;
 use std::io::{Read, Write};
 
@@ -216,64 +216,35 @@ impl<W: Write> CsvWriter<W> {
         Ok(CsvWriter { writer })
     }
 
-    pub fn write(&mut self, indicator: &Indicator) -> std::io::Result<()> {
-        let entity = serde_json::to_value(indicator).map_err(std::io::Error::other)?;
-        self.write_entity(&entity)
-    }
-
-    /// Writes one indicator given as MDE's JSON entity (as the list API returns it).
-    pub fn write_entity(&mut self, entity: &Value) -> std::io::Result<()> {
-        let text = |key: &str| {
-            entity
-                .get(key)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let list = |key: &str| {
-            entity
-                .get(key)
-                .and_then(Value::as_array)
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default()
-        };
+    /// Writes one indicator, given as MDE's entity (as the API returns it).
+    pub fn write(&mut self, entity: &IndicatorEntity) -> std::io::Result<()> {
         let expiration = entity
-            .get("expirationTime")
-            .and_then(Value::as_str)
+            .expiration_time
+            .as_deref()
             .and_then(crate::Timestamp::parse)
             .map(|t| t.to_mde_seconds().replace('Z', ".0Z"))
             .unwrap_or_default();
-        let category = entity
-            .get("category")
-            .and_then(Value::as_i64)
-            .and_then(crate::Category::from_number)
-            .unwrap_or_default();
-        let generate_alert = entity
-            .get("generateAlert")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let category = crate::Category::from_number(i64::from(entity.category)).unwrap_or_default();
         let record = [
-            text("indicatorType"),
-            text("indicatorValue"),
-            expiration,
-            text("action"),
-            text("severity"),
-            text("title"),
-            text("description"),
-            text("recommendedActions"),
-            list("rbacGroupNames"),
-            category.name().to_owned(),
-            list("mitreTechniques"),
-            generate_alert.to_string(),
+            entity.indicator_type.as_str(),
+            &entity.indicator_value,
+            &expiration,
+            entity.action.as_str(),
+            entity.severity.as_str(),
+            &entity.title,
+            &entity.description,
+            entity.recommended_actions.as_deref().unwrap_or_default(),
+            &entity.rbac_group_names.join(","),
+            category.name(),
+            &entity.mitre_techniques.join(","),
+            if entity.generate_alert {
+                "true"
+            } else {
+                "false"
+            },
         ];
         self.writer
-            .write_record(&record)
+            .write_record(record)
             .map_err(std::io::Error::other)
     }
 

@@ -39,6 +39,18 @@ macro_rules! string_enum {
             }
         }
 
+        /// A string schema listing the spellings.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
@@ -208,8 +220,9 @@ impl Category {
             .map(|i| Category(i as u8 + 1))
     }
 
-    pub fn number(self) -> i64 {
-        i64::from(self.0)
+    /// The category's number, 1 to 18.
+    pub fn number(self) -> u8 {
+        self.0
     }
 
     pub fn name(self) -> &'static str {
@@ -236,7 +249,7 @@ mod tests {
         for number in 1..=CATEGORY_NAMES.len() as i64 {
             let category = Category::from_number(number).unwrap();
             assert_eq!(Category::from_name(category.name()), Some(category));
-            assert_eq!(category.number(), number);
+            assert_eq!(i64::from(category.number()), number);
         }
         assert_eq!(Category::from_number(0), None);
         assert_eq!(Category::from_number(CATEGORY_NAMES.len() as i64 + 1), None);

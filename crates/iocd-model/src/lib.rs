@@ -7,6 +7,7 @@
 //! what comes out is parsed: an [`IndicatorValue`] per kind of value, a [`LookBackPeriod`].
 
 pub mod csv_format;
+mod entity;
 mod enums;
 mod error;
 mod indicator;
@@ -17,6 +18,7 @@ pub mod url;
 mod validate;
 mod value;
 
+pub use entity::IndicatorEntity;
 pub use enums::{Action, Category, IndicatorType, LegacyAction, Severity};
 pub use error::{ErrorCode, ValidationError};
 pub use indicator::{Indicator, IndicatorSpec};

@@ -5,15 +5,16 @@
 //! memory stays bounded by the batch size, not the body size. Each batch is committed before
 //! the next is read, so what the response reports as stored is durable.
 
-use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::indicators::{actor, item_result, odata_response, validation_options, write_context};
+use crate::indicators::{actor, validation_options, write_context};
+use crate::odata::OData;
 use crate::rate_limit::Operation;
+use crate::state::AppState;
+use crate::wire::indicators::{BulkResponse, BulkRow, ImportResult};
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, header};
 use futures_util::StreamExt;
 use iocd_model::csv_format::CsvReader;
 use iocd_model::{
@@ -21,7 +22,6 @@ use iocd_model::{
 };
 use iocd_service::Service;
 use iocd_store::{Actor, UpsertOutcome, WriteContext};
-use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
@@ -61,11 +61,7 @@ impl Read for ChannelReader {
 /// Totals and per-row results of one bulk request.
 #[derive(Debug, Default)]
 struct BulkReport {
-    received: u64,
-    created: u64,
-    updated: u64,
-    failed: u64,
-    rows: Vec<Value>,
+    answer: BulkResponse,
     /// Time spent inside store transactions.
     store_time: std::time::Duration,
 }
@@ -135,26 +131,28 @@ fn write_batches(
         let started = std::time::Instant::now();
         let outcomes = service.upsert_validated(tenant, actor, context, validated)?;
         report.store_time += started.elapsed();
+        let answer = &mut report.answer;
         for ((line, echo), outcome) in lines.into_iter().zip(outcomes) {
-            report.received += 1;
+            answer.received += 1;
             let (id, failure) = match outcome {
                 Ok(UpsertOutcome::Created(id)) => {
-                    report.created += 1;
+                    answer.created += 1;
                     (Some(id), None)
                 }
                 Ok(UpsertOutcome::Updated(id)) => {
-                    report.updated += 1;
+                    answer.updated += 1;
                     (Some(id), None)
                 }
                 Ok(UpsertOutcome::Failed { message, .. }) | Err(message) => {
-                    report.failed += 1;
+                    answer.failed += 1;
                     (None, Some(message))
                 }
             };
             if report_all || failure.is_some() {
-                let mut row = item_result(id, echo, failure);
-                row["line"] = json!(line);
-                report.rows.push(row);
+                answer.value.push(BulkRow {
+                    line,
+                    result: ImportResult::new(id, echo, failure),
+                });
             }
         }
     }
@@ -221,15 +219,17 @@ fn parse_body(
 #[utoipa::path(post, path = "/api/indicators/bulk", tag = "indicators",
     params(("report" = Option<String>, Query, description = "failures (default) or all")),
     request_body(content((String = "application/x-ndjson"), (String = "text/csv")), description = "One indicator per line, or MDE CSV"),
-    responses((status = 200, body = crate::openapi::BulkResponse), (status = 413, body = crate::openapi::ErrorBody),
-        (status = 415, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = BulkResponse), (status = 400, body = crate::wire::errors::ErrorBody),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 413, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody),
+        (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub async fn bulk(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     RawQuery(raw_query): RawQuery,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<OData<BulkResponse>, ApiError> {
     let request_started = std::time::Instant::now();
     state.check_rate(&principal, Operation::Bulk)?;
     let context = write_context(&state, &principal)?;
@@ -334,9 +334,9 @@ pub async fn bulk(
     let parsed = parser.await.map_err(|e| ApiError::internal(&e))?;
     let report = writer.await.map_err(|e| ApiError::internal(&e))??;
     tracing::info!(
-        rows = report.received,
-        created = report.created,
-        failed = report.failed,
+        rows = report.answer.received,
+        created = report.answer.created,
+        failed = report.answer.failed,
         store_seconds = report.store_time.as_secs_f64(),
         total_seconds = request_started.elapsed().as_secs_f64(),
         waited_for_parser_seconds = parse_started.elapsed().as_secs_f64(),
@@ -347,19 +347,10 @@ pub async fn bulk(
             ErrorCode::PayloadTooLarge,
             format!(
                 "The body exceeds {max_bytes} bytes; {} rows before that point were processed.",
-                report.received
+                report.answer.received
             ),
         ));
     }
     parsed?;
-    Ok(odata_response(
-        StatusCode::OK,
-        json!({
-            "received": report.received,
-            "created": report.created,
-            "updated": report.updated,
-            "failed": report.failed,
-            "value": report.rows,
-        }),
-    ))
+    Ok(OData(report.answer))
 }

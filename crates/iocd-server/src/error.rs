@@ -1,5 +1,6 @@
 //! The API error type and MDE's error body `{"error":{"code","message","target"}}`.
 
+use crate::wire::errors::{ErrorBody, ErrorDetail};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use iocd_model::{ErrorCode, ValidationError};
@@ -112,10 +113,15 @@ impl From<iocd_store::StoreError> for ApiError {
     }
 }
 
-/// The JSON body of an MDE error, with a fresh correlation id as its `target`.
-pub fn error_body(code: ErrorCode, message: &str) -> serde_json::Value {
-    let target = uuid::Uuid::new_v4().to_string();
-    serde_json::json!({"error": {"code": code.as_str(), "message": message, "target": target}})
+/// The body of an MDE error, with a fresh correlation id as its `target`.
+pub fn error_body(code: ErrorCode, message: &str) -> ErrorBody {
+    ErrorBody {
+        error: ErrorDetail {
+            code: code.as_str().to_owned(),
+            message: message.to_owned(),
+            target: uuid::Uuid::new_v4().to_string(),
+        },
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -125,13 +131,13 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             let detail = self.detail.as_deref().unwrap_or(&self.message);
             tracing::error!(
-                target_id = %body["error"]["target"],
+                target_id = %body.error.target,
                 code = %self.code,
                 error = detail,
                 "request failed"
             );
         }
-        let mut response = (status, axum::Json(body)).into_response();
+        let mut response = (status, crate::odata::Json(body)).into_response();
         if let Some(seconds) = self.retry_after_seconds
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {

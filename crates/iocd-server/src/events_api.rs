@@ -3,22 +3,28 @@
 //! default) or Elastic Common Schema (`?profile=ecs`); matches every observable, records it in
 //! the retro-hunt index, and raises or folds alerts.
 
-use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::odata::Json;
+use crate::state::AppState;
+use crate::wire::events::{EventFailure, EventsResponse};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
 use iocd_model::ErrorCode;
 use iocd_service::EventInput;
 use iocd_service::events::EventProfile;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-fn parse_body(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(Vec<EventInput>, &'static str), ApiError> {
+/// How the events of a request are numbered: NDJSON lines from 1, array items from 0.
+#[derive(Debug, Clone, Copy)]
+enum Position {
+    Line,
+    Index,
+}
+
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<EventInput>, Position), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -36,7 +42,7 @@ fn parse_body(
                 event: serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}")),
             })
             .collect();
-        return Ok((events, "line"));
+        return Ok((events, Position::Line));
     }
     if !content_type.starts_with("application/json") {
         return Err(ApiError::new(
@@ -60,23 +66,33 @@ fn parse_body(
             event: Ok(other),
         }],
     };
-    Ok((events, "index"))
+    Ok((events, Position::Index))
 }
 
 /// `POST /api/events`.
 #[utoipa::path(post, path = "/api/events", tag = "detection",
     params(("profile" = Option<String>, Query, description = "mde (default) or ecs")),
     request_body(content = String, description = "JSON object or array, or NDJSON", content_type = "application/x-ndjson"),
-    responses((status = 200, body = crate::openapi::EventsResponseDoc), (status = 400, body = crate::openapi::ErrorBody),
-        (status = 403, body = crate::openapi::ErrorBody), (status = 415, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = EventsResponse), (status = 400, body = crate::wire::errors::ErrorBody),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 413, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody)))]
 pub async fn ingest(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<EventsResponse>, ApiError> {
     principal.require_events()?;
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "The request body is too large.")
+        }
+        _ => ApiError::bad_body(format!(
+            "The request body could not be read: {}",
+            rejection.body_text()
+        )),
+    })?;
     let mut profile = EventProfile::Mde;
     let raw = raw.unwrap_or_default();
     for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
@@ -103,17 +119,26 @@ pub async fn ingest(
     let report = state
         .blocking(move |service| service.ingest_events(&tenant, profile, events, now))
         .await?;
-    let failed: Vec<Value> = report
+    let failed = report
         .failed
-        .iter()
-        .map(|failure| json!({position_name: failure.position, "reason": failure.reason}))
+        .into_iter()
+        .map(|failure| {
+            let (line, index) = match position_name {
+                Position::Line => (Some(failure.position), None),
+                Position::Index => (None, Some(failure.position)),
+            };
+            EventFailure {
+                line,
+                index,
+                reason: failure.reason,
+            }
+        })
         .collect();
-    let summary = json!({
-        "events": report.events,
-        "observables": report.observables,
-        "matches": report.matches,
-        "alerts": report.alerts.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
-        "failed": failed,
-    });
-    Ok(axum::Json(summary).into_response())
+    Ok(Json(EventsResponse {
+        events: report.events,
+        observables: report.observables,
+        matches: report.matches,
+        alerts: report.alerts.iter().map(i64::to_string).collect(),
+        failed,
+    }))
 }

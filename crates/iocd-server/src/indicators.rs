@@ -4,36 +4,26 @@
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::odata::{OData, base_url, next_link, parse_list_options, select};
 use crate::rate_limit::Operation;
-use crate::{AppState, base_url};
+use crate::state::AppState;
+use crate::wire::indicators::{
+    BatchDeleteRequest, HistoryEntry, HistoryResponse, ImportRequest, ImportResponse, ImportResult,
+    IndicatorPage, IndicatorResponse,
+};
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use iocd_model::{
-    ErrorCode, Indicator, IndicatorSubmission, ValidationOptions, validate_submission,
+    ErrorCode, IndicatorEntity, IndicatorSubmission, ValidationOptions, validate_submission,
 };
-use iocd_store::odata::{Entity, parse_filter_for, parse_order_by_for};
-use iocd_store::{Actor, DeleteOutcome, ListQuery, UpsertOutcome, WriteContext};
-use serde_json::{Map, Value, json};
+use iocd_store::odata::Entity;
+use iocd_store::{Actor, DeleteOutcome, UpsertOutcome, WriteContext};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-/// Most items one list page returns (MDE's `$top` maximum).
-pub const MAX_TOP: u32 = 10_000;
 /// Most items in one import or batch delete (MDE's limit).
 pub const MAX_BATCH: usize = 500;
-
-/// A JSON response with the headers MDE's OData endpoints send.
-pub(crate) fn odata_response(status: StatusCode, body: Value) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(
-            "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8",
-        ),
-    );
-    headers.insert("OData-Version", HeaderValue::from_static("4.0"));
-    response
-}
 
 pub(crate) fn actor(principal: &Principal) -> Actor {
     Actor {
@@ -70,144 +60,11 @@ pub(crate) fn parse_id(text: &str) -> Result<i64, ApiError> {
         })
 }
 
-fn entity_body(base: &str, indicator: &Indicator) -> Value {
-    let mut body = Map::new();
-    body.insert(
-        "@odata.context".to_owned(),
-        json!(format!("{base}/api/$metadata#Indicators/$entity")),
-    );
-    if let Value::Object(fields) = serde_json::to_value(indicator).unwrap_or_default() {
-        body.extend(fields);
+fn indicator_response(base: &str, entity: IndicatorEntity) -> IndicatorResponse {
+    IndicatorResponse {
+        context: format!("{base}/api/$metadata#Indicators/$entity"),
+        indicator: entity,
     }
-    Value::Object(body)
-}
-
-/// The parsed OData options of a list request.
-pub(crate) struct ListOptions {
-    pub(crate) query: ListQuery,
-    pub(crate) select: Option<Vec<String>>,
-    pairs: Vec<(String, String)>,
-}
-
-/// Parses OData query options for a list of `entity`, whose properties are `properties`.
-pub(crate) fn parse_list_options(
-    raw: Option<&str>,
-    entity: Entity,
-    properties: &[&str],
-) -> Result<ListOptions, ApiError> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
-    let mut query = ListQuery {
-        top: MAX_TOP,
-        ..ListQuery::default()
-    };
-    let mut select = None;
-    for (name, value) in &pairs {
-        match name.as_str() {
-            "$filter" => {
-                query.filter = Some(
-                    parse_filter_for(entity, value)
-                        .map_err(|e| ApiError::odata(format!("Invalid $filter: {e}.")))?,
-                )
-            }
-            "$top" => {
-                let top: u32 = value.trim().parse().map_err(|_| {
-                    ApiError::odata(format!("Invalid $top '{value}': expected a whole number."))
-                })?;
-                if top > MAX_TOP {
-                    return Err(ApiError::odata(format!(
-                        "Invalid $top {top}: the maximum is {MAX_TOP}."
-                    )));
-                }
-                query.top = top;
-            }
-            "$skip" => {
-                query.skip = value.trim().parse().map_err(|_| {
-                    ApiError::odata(format!("Invalid $skip '{value}': expected a whole number."))
-                })?
-            }
-            "$skiptoken" => {
-                query.after_id = Some(
-                    value
-                        .trim()
-                        .parse()
-                        .map_err(|_| ApiError::odata(format!("Invalid $skiptoken '{value}'.")))?,
-                )
-            }
-            "$orderby" => {
-                query.order_by = parse_order_by_for(entity, value)
-                    .map_err(|e| ApiError::odata(format!("Invalid $orderby: {e}.")))?
-            }
-            "$count" => {
-                query.count = match value.trim() {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return Err(ApiError::odata(format!(
-                            "Invalid $count '{value}': expected true or false."
-                        )));
-                    }
-                }
-            }
-            "$select" => {
-                let fields: Vec<String> = value
-                    .split(',')
-                    .map(|f| f.trim().to_owned())
-                    .filter(|f| !f.is_empty())
-                    .collect();
-                if let Some(unknown) = fields.iter().find(|f| !properties.contains(&f.as_str())) {
-                    return Err(ApiError::odata(format!(
-                        "Invalid $select: unknown property '{unknown}'."
-                    )));
-                }
-                select = Some(fields);
-            }
-            other if other.starts_with('$') => {
-                return Err(ApiError::odata(format!(
-                    "The query option {other} is not supported here."
-                )));
-            }
-            _ => {}
-        }
-    }
-    if query.after_id.is_some() && !query.order_by.is_empty() {
-        return Err(ApiError::odata(
-            "$skiptoken cannot be combined with $orderby.",
-        ));
-    }
-    Ok(ListOptions {
-        query,
-        select,
-        pairs,
-    })
-}
-
-pub(crate) fn next_link(
-    base: &str,
-    path: &str,
-    options: &ListOptions,
-    last_id: Option<i64>,
-) -> String {
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in &options.pairs {
-        if name != "$skip" && name != "$skiptoken" {
-            serializer.append_pair(name, value);
-        }
-    }
-    let query = &options.query;
-    match last_id {
-        Some(id) if query.order_by.is_empty() && query.skip == 0 => {
-            serializer.append_pair("$skiptoken", &id.to_string());
-        }
-        _ => {
-            if let Some(after) = query.after_id {
-                serializer.append_pair("$skiptoken", &after.to_string());
-            }
-            serializer.append_pair("$skip", &(query.skip + u64::from(query.top)).to_string());
-        }
-    }
-    format!("{base}{path}?{}", serializer.finish())
 }
 
 /// `GET /api/indicators`: OData `$filter`, `$top`, `$skip`, `$orderby`, `$count`, `$select`.
@@ -221,95 +78,53 @@ pub(crate) fn next_link(
         ("$select" = Option<String>, Query, description = "Comma-separated properties to return"),
         ("$skiptoken" = Option<i64>, Query, description = "Continuation from @odata.nextLink"),
     ),
-    responses((status = 200, body = crate::openapi::IndicatorList), (status = 400, body = crate::openapi::ErrorBody),
-        (status = 401, body = crate::openapi::ErrorBody), (status = 429, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = IndicatorPage), (status = 400, body = crate::wire::errors::ErrorBody),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
+) -> Result<OData<IndicatorPage>, ApiError> {
     state.check_rate(&principal, Operation::List)?;
     let visibility = principal.read_visibility()?;
-    let options = parse_list_options(raw.as_deref(), Entity::Indicator, &Indicator::PROPERTIES)?;
+    let options = parse_list_options(
+        raw.as_deref(),
+        Entity::Indicator,
+        &IndicatorEntity::PROPERTIES,
+    )?;
     let now = state.now();
     let tenant = principal.tenant.clone();
     let query = options.query.clone();
     let page = state
         .blocking(move |service| service.indicators().list(&tenant, &query, &visibility, now))
         .await?;
-    let items = page
-        .items
-        .iter()
-        .map(|indicator| serde_json::to_value(indicator).unwrap_or_default())
-        .collect();
-    let last_id = page.items.last().map(|i| i.id);
+    let entities: Vec<IndicatorEntity> = page.items.iter().map(IndicatorEntity::from).collect();
     let base = base_url(&state, &headers);
-    let page = ListPage {
-        entity_set: "Indicators",
+    let last_id = page.items.last().map(|indicator| indicator.id);
+    Ok(OData(IndicatorPage {
+        context: format!("{base}/api/$metadata#Indicators"),
         count: page.count,
-        items,
-        has_more: page.has_more,
-        last_id,
-    };
-    Ok(list_response(&base, uri.path(), &options, page))
-}
-
-/// One page of a list, as JSON entities.
-pub(crate) struct ListPage {
-    /// `Indicators` or `Alerts`, for `@odata.context`.
-    pub(crate) entity_set: &'static str,
-    pub(crate) count: Option<u64>,
-    pub(crate) items: Vec<Value>,
-    pub(crate) has_more: bool,
-    pub(crate) last_id: Option<i64>,
-}
-
-/// The OData answer for a list page: `@odata.context`, `@odata.count` when asked, the items
-/// reduced to `$select`, and `@odata.nextLink` when more remain.
-pub(crate) fn list_response(
-    base: &str,
-    path: &str,
-    options: &ListOptions,
-    page: ListPage,
-) -> Response {
-    let mut body = Map::new();
-    body.insert(
-        "@odata.context".to_owned(),
-        json!(format!("{base}/api/$metadata#{}", page.entity_set)),
-    );
-    if let Some(count) = page.count {
-        body.insert("@odata.count".to_owned(), json!(count));
-    }
-    let items: Vec<Value> = page
-        .items
-        .into_iter()
-        .map(|value| match (&options.select, value) {
-            (Some(fields), Value::Object(mut map)) => {
-                map.retain(|key, _| fields.iter().any(|f| f == key));
-                Value::Object(map)
-            }
-            (_, value) => value,
-        })
-        .collect();
-    body.insert("value".to_owned(), Value::Array(items));
-    if page.has_more {
-        let link = next_link(base, path, options, page.last_id);
-        body.insert("@odata.nextLink".to_owned(), json!(link));
-    }
-    odata_response(StatusCode::OK, Value::Object(body))
+        value: select(&entities, &options)?,
+        next_link: page
+            .has_more
+            .then(|| next_link(&base, uri.path(), &options, last_id)),
+    }))
 }
 
 /// `GET /api/indicators/{id}`.
 #[utoipa::path(get, path = "/api/indicators/{id}", tag = "indicators", params(("id" = String, Path)),
-    responses((status = 200, body = crate::openapi::Indicator), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = IndicatorResponse), (status = 400, body = crate::wire::errors::ErrorBody),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 404, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<OData<IndicatorResponse>, ApiError> {
     state.check_rate(&principal, Operation::List)?;
     let visibility = principal.read_visibility()?;
     let id = parse_id(&id)?;
@@ -319,23 +134,24 @@ pub async fn get_one(
         .blocking(move |service| service.indicators().get(&tenant, id, &visibility, now))
         .await?;
     let indicator = found.ok_or_else(|| ApiError::not_found(format!("indicator {id}")))?;
-    Ok(odata_response(
-        StatusCode::OK,
-        entity_body(&base_url(&state, &headers), &indicator),
-    ))
+    Ok(OData(indicator_response(
+        &base_url(&state, &headers),
+        IndicatorEntity::from(&indicator),
+    )))
 }
 
 /// `POST /api/indicators`: submit or update one indicator.
-#[utoipa::path(post, path = "/api/indicators", tag = "indicators", request_body = crate::openapi::IndicatorRequest,
-    responses((status = 200, description = "Created or updated", body = crate::openapi::Indicator),
-        (status = 400, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 415, body = crate::openapi::ErrorBody), (status = 429, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/indicators", tag = "indicators", request_body = IndicatorSubmission,
+    responses((status = 200, description = "Created or updated", body = IndicatorResponse),
+        (status = 400, body = crate::wire::errors::ErrorBody), (status = 401, body = crate::wire::errors::ErrorBody),
+        (status = 403, body = crate::wire::errors::ErrorBody), (status = 413, body = crate::wire::errors::ErrorBody),
+        (status = 415, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub async fn submit(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     ApiJson(submission): ApiJson<IndicatorSubmission>,
-) -> Result<Response, ApiError> {
+) -> Result<OData<IndicatorResponse>, ApiError> {
     state.check_rate(&principal, Operation::Submit)?;
     let context = write_context(&state, &principal)?;
     let spec = validate_submission(&submission, &validation_options(&state))?;
@@ -358,29 +174,28 @@ pub async fn submit(
         .await?;
     match (outcome, indicator) {
         (Some(UpsertOutcome::Failed { code, message }), _) => Err(ApiError::new(code, message)),
-        (_, Some(indicator)) => Ok(odata_response(
-            StatusCode::OK,
-            entity_body(&base_url(&state, &headers), &indicator),
-        )),
+        (_, Some(indicator)) => Ok(OData(indicator_response(
+            &base_url(&state, &headers),
+            IndicatorEntity::from(&indicator),
+        ))),
         _ => Err(ApiError::internal(
             &"the upserted indicator could not be read back",
         )),
     }
 }
 
-/// Reads a wrapper object's list (`Indicators`, `IndicatorIds`), enforcing MDE's batch limit.
-fn batch_items(body: &Value, key: &'static str) -> Result<Vec<Value>, ApiError> {
+/// Reads a wrapper object (`{"Indicators": [...]}`, `{"IndicatorIds": [...]}`) whose key may
+/// come in any letter case, enforcing MDE's batch limit on its list, as `T`.
+fn batch_request<T: DeserializeOwned>(body: Value, key: &'static str) -> Result<T, ApiError> {
     let Value::Object(map) = body else {
         return Err(ApiError::bad_body(format!(
             "Invalid request body: expected an object with an array {key}."
         )));
     };
-    let lower = key.to_ascii_lowercase();
-    let found = map.get(key).or_else(|| {
-        map.iter()
-            .find(|(k, _)| k.to_ascii_lowercase() == lower)
-            .map(|(_, v)| v)
-    });
+    let found = map
+        .into_iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(key))
+        .map(|(_, value)| value);
     let items = match found {
         None | Some(Value::Null) => {
             return Err(ApiError::new(
@@ -410,39 +225,33 @@ fn batch_items(body: &Value, key: &'static str) -> Result<Vec<Value>, ApiError> 
             ),
         ));
     }
-    Ok(items.clone())
-}
-
-/// One item's result, as MDE's import returns it.
-pub(crate) fn item_result(
-    id: Option<i64>,
-    indicator: Option<String>,
-    failure: Option<String>,
-) -> Value {
-    json!({
-        "id": id.map(|id| id.to_string()),
-        "indicator": indicator,
-        "isFailed": failure.is_some(),
-        "failureReason": failure,
-    })
+    let wrapper = Value::Object(serde_json::Map::from_iter([(
+        key.to_owned(),
+        Value::Array(items),
+    )]));
+    serde_json::from_value(wrapper)
+        .map_err(|error| ApiError::bad_body(format!("Invalid request body: {error}.")))
 }
 
 /// `POST /api/indicators/import`: up to 500 indicators, partial success, results in order.
-#[utoipa::path(post, path = "/api/indicators/import", tag = "indicators", request_body = crate::openapi::ImportRequest,
-    responses((status = 200, body = crate::openapi::ImportResponse), (status = 400, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/indicators/import", tag = "indicators", request_body = ImportRequest,
+    responses((status = 200, body = ImportResponse), (status = 400, body = crate::wire::errors::ErrorBody),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 413, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody),
+        (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub async fn import(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+) -> Result<OData<ImportResponse>, ApiError> {
     state.check_rate(&principal, Operation::Import)?;
     let context = write_context(&state, &principal)?;
-    let items = batch_items(&body, "Indicators")?;
+    let request: ImportRequest = batch_request(body, "Indicators")?;
     let options = validation_options(&state);
-    let mut echoes = Vec::with_capacity(items.len());
-    let mut validated = Vec::with_capacity(items.len());
-    for item in items {
+    let mut echoes = Vec::with_capacity(request.indicators.len());
+    let mut validated = Vec::with_capacity(request.indicators.len());
+    for item in request.indicators {
         match serde_json::from_value::<IndicatorSubmission>(item) {
             Ok(submission) => {
                 echoes.push(submission.value_text());
@@ -461,26 +270,25 @@ pub async fn import(
     let outcomes = state
         .blocking(move |service| service.upsert_validated(&tenant, &actor, &context, validated))
         .await?;
-    let results: Vec<Value> = outcomes
+    let value = outcomes
         .into_iter()
         .zip(echoes)
         .map(|(outcome, echo)| match outcome {
             Ok(UpsertOutcome::Created(id) | UpsertOutcome::Updated(id)) => {
-                item_result(Some(id), echo, None)
+                ImportResult::new(Some(id), echo, None)
             }
             Ok(UpsertOutcome::Failed { message, .. }) | Err(message) => {
-                item_result(None, echo, Some(message))
+                ImportResult::new(None, echo, Some(message))
             }
         })
         .collect();
     let base = base_url(&state, &headers);
-    Ok(odata_response(
-        StatusCode::OK,
-        json!({
-            "@odata.context": format!("{base}/api/$metadata#Collection(microsoft.windowsDefenderATP.api.ImportIndicatorResult)"),
-            "value": results,
-        }),
-    ))
+    Ok(OData(ImportResponse {
+        context: format!(
+            "{base}/api/$metadata#Collection(microsoft.windowsDefenderATP.api.ImportIndicatorResult)"
+        ),
+        value,
+    }))
 }
 
 async fn delete_ids(
@@ -498,10 +306,9 @@ async fn delete_ids(
         DeleteOutcome::Deleted(_) => Ok(StatusCode::NO_CONTENT.into_response()),
         DeleteOutcome::NotFound(missing) => {
             let list: Vec<String> = missing.iter().map(i64::to_string).collect();
-            let what = if list.len() == 1 {
-                format!("indicator {}", list[0])
-            } else {
-                format!("indicators {}", list.join(", "))
+            let what = match list.as_slice() {
+                [one] => format!("indicator {one}"),
+                _ => format!("indicators {}", list.join(", ")),
             };
             Err(ApiError::not_found(what))
         }
@@ -510,7 +317,9 @@ async fn delete_ids(
 
 /// `DELETE /api/indicators/{id}`: 204, or 404 if no such (visible) indicator.
 #[utoipa::path(delete, path = "/api/indicators/{id}", tag = "indicators", params(("id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 204, description = "Deleted"), (status = 400, body = crate::wire::errors::ErrorBody),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 404, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub async fn delete_one(
     State(state): State<AppState>,
     principal: Principal,
@@ -522,9 +331,11 @@ pub async fn delete_one(
 }
 
 /// `POST /api/indicators/BatchDelete`: all-or-nothing; 404 names the ids that do not exist.
-#[utoipa::path(post, path = "/api/indicators/BatchDelete", tag = "indicators", request_body = crate::openapi::BatchDeleteRequest,
-    responses((status = 204, description = "All deleted"), (status = 400, body = crate::openapi::ErrorBody),
-        (status = 404, description = "Some ids do not exist; nothing was deleted", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/indicators/BatchDelete", tag = "indicators", request_body = BatchDeleteRequest,
+    responses((status = 204, description = "All deleted"), (status = 400, body = crate::wire::errors::ErrorBody),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 404, description = "Some ids do not exist; nothing was deleted", body = crate::wire::errors::ErrorBody),
+        (status = 415, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub async fn batch_delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -532,9 +343,9 @@ pub async fn batch_delete(
 ) -> Result<Response, ApiError> {
     state.check_rate(&principal, Operation::BatchDelete)?;
     principal.write_visibility()?;
-    let items = batch_items(&body, "IndicatorIds")?;
-    let mut ids = Vec::with_capacity(items.len());
-    for item in &items {
+    let request: BatchDeleteRequest = batch_request(body, "IndicatorIds")?;
+    let mut ids = Vec::with_capacity(request.indicator_ids.len());
+    for item in &request.indicator_ids {
         let id = match item {
             Value::String(text) => parse_id(text)?,
             Value::Number(n) => parse_id(&n.to_string())?,
@@ -552,13 +363,15 @@ pub async fn batch_delete(
 
 /// `GET /api/indicators/{id}/history` (iocd extension): every change, kept after deletion.
 #[utoipa::path(get, path = "/api/indicators/{id}/history", tag = "indicators", params(("id" = String, Path)),
-    responses((status = 200, body = crate::openapi::HistoryResponse), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = HistoryResponse), (status = 400, body = crate::wire::errors::ErrorBody),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 404, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub async fn history(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<OData<HistoryResponse>, ApiError> {
     state.check_rate(&principal, Operation::List)?;
     let visibility = principal.read_visibility()?;
     let id = parse_id(&id)?;
@@ -567,23 +380,22 @@ pub async fn history(
         .blocking(move |service| service.indicators().history(&tenant, id, &visibility))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("indicator {id}")))?;
-    let value: Vec<Value> = entries
+    let value = entries
         .into_iter()
-        .map(|entry| {
-            json!({
-                "sequence": entry.sequence,
-                "operation": entry.op.as_str(),
-                "time": entry.at.to_mde_precise(),
-                "actorId": entry.actor_id,
-                "actorName": entry.actor_name,
-                "before": entry.before,
-                "after": entry.after,
-            })
+        .map(|entry| HistoryEntry {
+            sequence: entry.sequence,
+            operation: entry.op.as_str().to_owned(),
+            time: entry.at.to_mde_precise(),
+            actor_id: entry.actor_id,
+            actor_name: entry.actor_name,
+            before: entry.before.as_ref().map(IndicatorEntity::from),
+            after: entry.after.as_ref().map(IndicatorEntity::from),
         })
         .collect();
     let base = base_url(&state, &headers);
-    Ok(odata_response(
-        StatusCode::OK,
-        json!({"@odata.context": format!("{base}/api/$metadata#IndicatorHistory"), "indicatorId": id.to_string(), "value": value}),
-    ))
+    Ok(OData(HistoryResponse {
+        context: format!("{base}/api/$metadata#IndicatorHistory"),
+        indicator_id: id.to_string(),
+        value,
+    }))
 }

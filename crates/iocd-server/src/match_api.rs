@@ -2,52 +2,24 @@
 //! device and a batch of observables, returns per observable (in request order) the action,
 //! the winning indicator, the rule that decided and every indicator that matched.
 
-use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use axum::response::{IntoResponse, Response};
+use crate::odata::Json;
+use crate::state::AppState;
+use crate::wire::matching::{MatchRequest, MatchResponse, MatchResult, ObservableRequest};
 use iocd_engine::observable::{parse_hex, parse_thumbprint};
 use iocd_engine::{
-    DetectorVerdict, Device, FileHashes, Observable, ObservableKind, Snapshot, Verdict, investigate,
+    DetectorVerdict, Device, FileHashes, Observable, ObservableKind, Snapshot, investigate,
 };
 use iocd_model::{ErrorCode, Timestamp};
 use iocd_service::VerdictReport;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// Most observables in one match request.
 pub const MAX_OBSERVABLES: usize = 10_000;
 
 /// Above this many observables the work moves to a blocking thread.
 const INLINE_OBSERVABLES: usize = 256;
-
-#[derive(Debug, Default, Deserialize)]
-pub struct DeviceContext {
-    pub id: Option<String>,
-    #[serde(default)]
-    pub groups: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObservableRequest {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub value: Option<String>,
-    pub sha256: Option<String>,
-    pub sha1: Option<String>,
-    pub md5: Option<String>,
-    pub certificate_thumbprint: Option<String>,
-    pub detector_verdict: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct MatchRequest {
-    #[serde(default)]
-    pub device: DeviceContext,
-    pub observables: Vec<ObservableRequest>,
-}
 
 /// A request item after its structure was checked; its value may still be invalid.
 struct Checked<'a> {
@@ -138,20 +110,12 @@ pub fn parse_observable(item: &ObservableRequest) -> Result<Observable, String> 
     Observable::parse(kind, item.value.as_deref().unwrap_or_default()).map_err(|e| e.to_string())
 }
 
-/// The explanation of a verdict as JSON fields.
-fn verdict_fields(verdict: &Verdict) -> serde_json::Map<String, Value> {
-    match serde_json::to_value(VerdictReport::from(verdict)) {
-        Ok(Value::Object(fields)) => fields,
-        _ => serde_json::Map::new(),
-    }
-}
-
 fn evaluate_all(
     snapshot: &Snapshot,
     device: &Device,
     now: Timestamp,
     items: &[Checked<'_>],
-) -> Vec<Value> {
+) -> Vec<MatchResult> {
     // Parse everything first, then look the valid observables up in one batch.
     let parsed: Vec<Result<Observable, String>> = items
         .iter()
@@ -166,62 +130,42 @@ fn evaluate_all(
     let mut verdicts = verdicts.into_iter();
     items
         .iter()
-        .zip(parsed.iter())
-        .map(|(item, parsed)| {
-            let request = item.request;
-            let mut out = serde_json::Map::new();
-            out.insert("type".into(), json!(request.kind));
-            if request.kind.eq_ignore_ascii_case("File") {
-                for (name, value) in [
-                    ("sha256", &request.sha256),
-                    ("sha1", &request.sha1),
-                    ("md5", &request.md5),
-                    ("certificateThumbprint", &request.certificate_thumbprint),
-                ] {
-                    if let Some(value) = value {
-                        out.insert(name.into(), json!(value));
-                    }
-                }
-            } else {
-                out.insert("value".into(), json!(request.value));
-            }
-            match parsed {
-                Ok(_) => {
-                    let verdict = verdicts.next().unwrap_or_default();
-                    out.extend(verdict_fields(&verdict));
-                    if let Some(detector) = item.detector {
-                        out.insert(
-                            "investigationVerdict".into(),
-                            json!(investigate(detector, verdict.action()).as_str()),
-                        );
-                    }
-                    out.insert("isFailed".into(), json!(false));
-                    out.insert("failureReason".into(), Value::Null);
-                }
-                Err(reason) => {
-                    out.insert("action".into(), Value::Null);
-                    out.insert("indicatorId".into(), Value::Null);
-                    out.insert("rule".into(), Value::Null);
-                    out.insert("matched".into(), json!([]));
-                    out.insert("isFailed".into(), json!(true));
-                    out.insert("failureReason".into(), json!(reason));
+        .zip(parsed)
+        .map(|(item, parsed)| match parsed {
+            Ok(_) => {
+                let verdict = verdicts.next().unwrap_or_default();
+                MatchResult {
+                    observable: item.request.clone(),
+                    investigation_verdict: item.detector.map(|detector| {
+                        investigate(detector, verdict.action()).as_str().to_owned()
+                    }),
+                    verdict: VerdictReport::from(&verdict),
+                    is_failed: false,
+                    failure_reason: None,
                 }
             }
-            Value::Object(out)
+            Err(reason) => MatchResult {
+                observable: item.request.clone(),
+                verdict: VerdictReport::none(),
+                investigation_verdict: None,
+                is_failed: true,
+                failure_reason: Some(reason),
+            },
         })
         .collect()
 }
 
 /// `POST /api/match`: verdicts for a batch of observables seen on one device.
-#[utoipa::path(post, path = "/api/match", tag = "matching", request_body = crate::openapi::MatchRequestDoc,
-    responses((status = 200, description = "One result per observable, in request order", body = crate::openapi::MatchResponseDoc),
-        (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
-        (status = 403, body = crate::openapi::ErrorBody), (status = 413, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/match", tag = "matching", request_body = MatchRequest,
+    responses((status = 200, description = "One result per observable, in request order", body = MatchResponse),
+        (status = 400, body = crate::wire::errors::ErrorBody), (status = 401, body = crate::wire::errors::ErrorBody),
+        (status = 403, body = crate::wire::errors::ErrorBody), (status = 413, body = crate::wire::errors::ErrorBody),
+        (status = 415, body = crate::wire::errors::ErrorBody)))]
 pub async fn match_observables(
     axum::extract::State(state): axum::extract::State<AppState>,
     principal: Principal,
     ApiJson(request): ApiJson<MatchRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<MatchResponse>, ApiError> {
     principal.require_match()?;
     if request.observables.len() > MAX_OBSERVABLES {
         return Err(ApiError::new(
@@ -247,7 +191,10 @@ pub async fn match_observables(
         .await
         .map_err(|e| ApiError::internal(&e))??
     };
-    Ok(axum::Json(json!({ "deviceId": device_id, "value": values })).into_response())
+    Ok(Json(MatchResponse {
+        device_id,
+        value: values,
+    }))
 }
 
 fn checked_items(request: &MatchRequest) -> Result<Vec<Checked<'_>>, ApiError> {

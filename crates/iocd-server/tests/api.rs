@@ -68,7 +68,7 @@ async fn submit_returns_the_full_mde_entity_in_mde_order() {
         .collect();
     assert_eq!(keys, MDE_PROPERTY_ORDER);
     assert_eq!(
-        iocd_model::Indicator::PROPERTIES,
+        iocd_model::IndicatorEntity::PROPERTIES,
         MDE_PROPERTY_ORDER,
         "the list $select checks against"
     );

@@ -7,7 +7,7 @@ use iocd_model::{Action, IndicatorType};
 use serde::{Deserialize, Serialize};
 
 /// The explanation of one verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerdictReport {
     /// The winning action; `None` when nothing matched.
@@ -25,7 +25,7 @@ pub struct VerdictReport {
 }
 
 /// One matching indicator and the facts the policy used.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MatchExplanation {
     pub indicator_id: String,

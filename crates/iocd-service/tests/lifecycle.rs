@@ -19,6 +19,20 @@ fn threads_named(prefix: &str) -> usize {
         .count()
 }
 
+/// Waits (a few seconds at most) until `count` threads are named with `prefix`: a new thread
+/// names itself once it runs.
+fn wait_for_threads(prefix: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while threads_named(prefix) != count {
+        assert!(
+            Instant::now() < deadline,
+            "{} threads named {prefix}*, not {count}",
+            threads_named(prefix)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn domain_spec(name: &str, now: Timestamp) -> IndicatorSpec {
     let submission: IndicatorSubmission = serde_json::from_value(serde_json::json!({
         "indicatorValue": name, "indicatorType": "DomainName", "action": "Block",
@@ -47,8 +61,8 @@ fn threads_apply_and_merge_while_running_and_end_at_shutdown() {
         ..Settings::default()
     };
     let service = Service::start(Arc::new(store), settings, now).expect("start");
-    assert_eq!(threads_named(APPLIER_THREAD), 2);
-    assert_eq!(threads_named(MERGE_THREAD), 1);
+    wait_for_threads(APPLIER_THREAD, 2);
+    wait_for_threads(MERGE_THREAD, 1);
 
     let actor = Actor {
         id: "app".into(),

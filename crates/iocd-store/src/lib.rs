@@ -131,7 +131,7 @@ impl HistoryOp {
     }
 }
 
-/// One change of one indicator, with the entity as it was before and after (MDE JSON shape).
+/// One change of one indicator, with the indicator as it was before and after.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEntry {
     pub sequence: i64,
@@ -140,8 +140,8 @@ pub struct HistoryEntry {
     /// `None` for expiry, which the system does.
     pub actor_id: Option<String>,
     pub actor_name: Option<String>,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
+    pub before: Option<Indicator>,
+    pub after: Option<Indicator>,
 }
 
 /// Active indicators of one tenant and type, for metrics.

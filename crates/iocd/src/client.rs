@@ -3,8 +3,8 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use iocd_model::LegacyAction;
 use iocd_model::csv_format::{CsvReader, CsvWriter};
+use iocd_model::{IndicatorEntity, LegacyAction};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::PathBuf;
@@ -208,7 +208,15 @@ enum ExportSink {
 impl ExportSink {
     fn write(&mut self, entity: &Value) -> Result<()> {
         match self {
-            ExportSink::Csv(writer) => writer.write_entity(entity)?,
+            ExportSink::Csv(writer) => {
+                let indicator: IndicatorEntity = serde_json::from_value(entity.clone())
+                    .with_context(|| {
+                        format!(
+                            "the server returned an indicator this client cannot read: {entity}"
+                        )
+                    })?;
+                writer.write(&indicator)?
+            }
             ExportSink::Json { output, written } => {
                 output.write_all(if *written == 0 { b"[\n" } else { b",\n" })?;
                 serde_json::to_writer(&mut *output, entity)?;

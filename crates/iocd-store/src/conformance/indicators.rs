@@ -396,12 +396,12 @@ pub fn history_records_every_change_and_survives_deletion(store: &dyn IndicatorS
         vec![HistoryOp::Create, HistoryOp::Update, HistoryOp::Delete]
     );
     assert_eq!(history[0].before, None);
-    assert_eq!(history[0].after.as_ref().unwrap()["title"], "v1");
-    assert_eq!(history[1].before.as_ref().unwrap()["title"], "v1");
-    assert_eq!(history[1].after.as_ref().unwrap()["title"], "v2");
+    assert_eq!(history[0].after.as_ref().unwrap().spec.title, "v1");
+    assert_eq!(history[1].before.as_ref().unwrap().spec.title, "v1");
+    assert_eq!(history[1].after.as_ref().unwrap().spec.title, "v2");
     assert_eq!(history[1].actor_id.as_deref(), Some("editor"));
     assert_eq!(history[1].at, t("2026-03-01T12:05:00Z"));
-    assert_eq!(history[2].before.as_ref().unwrap()["title"], "v2");
+    assert_eq!(history[2].before.as_ref().unwrap().spec.title, "v2");
     assert_eq!(history[2].after, None);
     assert_eq!(history[2].actor_id.as_deref(), Some("remover"));
     assert!(store.history("t", 42, &Visibility::All).unwrap().is_none());

@@ -112,7 +112,8 @@ fn record_hit(
     if let Some((id, first, last, evidence)) = existing
         && last.max(t) - first.min(t) < FOLD_WINDOW_TICKS
     {
-        let mut items: Vec<serde_json::Value> = serde_json::from_str(&evidence).unwrap_or_default();
+        let mut items: Vec<serde_json::Value> = serde_json::from_str(&evidence)
+            .map_err(|error| StoreError::Corrupt(format!("alert {id} evidence: {error}")))?;
         if items.len() < MAX_EVIDENCE {
             items.push(hit.evidence.clone());
         }

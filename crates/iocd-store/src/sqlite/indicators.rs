@@ -14,7 +14,7 @@ use crate::{
     Actor, DeleteOutcome, HistoryEntry, HistoryOp, IndicatorReader, IndicatorStore, ListPage,
     ListQuery, StoreError, TypeCount, UpsertOutcome, Visibility, WriteContext,
 };
-use iocd_model::{ErrorCode, Indicator, IndicatorSpec, IndicatorType, Timestamp};
+use iocd_model::{ErrorCode, Indicator, IndicatorEntity, IndicatorSpec, IndicatorType, Timestamp};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -137,14 +137,11 @@ impl IndicatorReader for SqliteStore {
             let current = connection
                 .prepare_cached(&format!("SELECT {COLUMNS} FROM indicators i WHERE i.pk = ?1"))?
                 .query_row(params![row_key(tenant_no, id)], indicator_from_row)
-                .optional()?
-                .map(|indicator| serde_json::to_value(&indicator).unwrap_or_default());
+                .optional()?;
             let mut entries = Vec::with_capacity(rows.len());
             for (sequence, op, at, actor_id, actor_name, _owner, before) in rows {
                 let op = HistoryOp::parse(&op).ok_or_else(|| StoreError::Corrupt(format!("history operation {op:?}")))?;
-                let before = before
-                    .map(|text| serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("history JSON: {e}"))))
-                    .transpose()?;
+                let before = before.map(|text| history_state(&text)).transpose()?;
                 entries.push(HistoryEntry { sequence, op, at: Timestamp::from_ticks(at), actor_id, actor_name, before, after: None });
             }
             for index in 0..entries.len() {
@@ -395,7 +392,9 @@ fn record_history(
         actor.map(|a| a.id.as_str()),
         actor.map(|a| a.display_name.as_str()),
         owner,
-        before.map(json_text),
+        before
+            .map(|indicator| json_text(&IndicatorEntity::from(indicator)))
+            .transpose()?,
     ])?;
     Ok(())
 }
@@ -519,20 +518,22 @@ fn insert_new(
         spec.expiration_time.map(Timestamp::ticks),
         spec.severity.as_str(),
         spec.recommended_actions,
-        json_list(&spec.rbac_group_names),
-        json_list(&spec.rbac_group_ids),
+        json_list(&spec.rbac_group_names)?,
+        json_list(&spec.rbac_group_ids)?,
         spec.generate_alert,
         spec.educate_url,
         spec.external_id,
         spec.category.number(),
-        json_list(&spec.mitre_techniques),
+        json_list(&spec.mitre_techniques)?,
         spec.bypass_duration_hours,
         spec.notification_id,
         spec.notification_body,
         spec.version,
-        spec.certificate_info.as_ref().map(json_text),
+        spec.certificate_info.as_ref().map(json_text).transpose()?,
         spec.historical_detection,
-        spec.look_back_period.map(|period| json_text(&period)),
+        spec.look_back_period
+            .map(|period| json_text(&period))
+            .transpose()?,
         spec.additional_info,
         actor.id,
         actor.display_name,
@@ -572,18 +573,18 @@ fn update_existing(
         spec.expiration_time.map(Timestamp::ticks),
         spec.severity.as_str(),
         spec.recommended_actions,
-        json_list(&spec.rbac_group_names),
-        json_list(&spec.rbac_group_ids),
+        json_list(&spec.rbac_group_names)?,
+        json_list(&spec.rbac_group_ids)?,
         spec.generate_alert,
         spec.educate_url,
         spec.external_id,
         spec.category.number(),
-        json_list(&spec.mitre_techniques),
+        json_list(&spec.mitre_techniques)?,
         spec.bypass_duration_hours,
         spec.notification_id,
         spec.notification_body,
         spec.historical_detection,
-        spec.look_back_period.map(|period| json_text(&period)),
+        spec.look_back_period.map(|period| json_text(&period)).transpose()?,
         spec.additional_info,
         now.ticks(),
         actor.id,
@@ -602,4 +603,13 @@ fn update_existing(
         Some(existing),
     )?;
     Ok(())
+}
+
+/// An indicator's state as a history entry keeps it: its entity's JSON.
+fn history_state(text: &str) -> Result<Indicator, StoreError> {
+    let corrupt = |why: String| StoreError::Corrupt(format!("history entry: {why}"));
+    serde_json::from_str::<IndicatorEntity>(text)
+        .map_err(|error| corrupt(error.to_string()))?
+        .into_indicator()
+        .map_err(|error| corrupt(error.message))
 }

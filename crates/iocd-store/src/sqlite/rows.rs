@@ -1,6 +1,7 @@
 //! How an indicator is laid out in a row of `indicators`: the columns in reading order, the
 //! JSON-encoded list and object columns, and reading a row back into a parsed [`Indicator`].
 
+use crate::StoreError;
 use iocd_model::{
     Action, Category, Indicator, IndicatorSpec, IndicatorType, IndicatorValue, LookBackPeriod,
     Severity, Timestamp,
@@ -18,17 +19,20 @@ pub(super) const COLUMNS: &str = "i.id, i.indicator_type, i.indicator_value, i.a
 pub(super) const ACTIVE: &str = "(i.expiration_time IS NULL OR i.expiration_time > ?2)";
 
 /// A list column's JSON text; the common empty list costs no allocation.
-pub(super) fn json_list<T: serde::Serialize>(items: &[T]) -> std::borrow::Cow<'static, str> {
+pub(super) fn json_list<T: serde::Serialize>(
+    items: &[T],
+) -> Result<std::borrow::Cow<'static, str>, StoreError> {
     if items.is_empty() {
-        std::borrow::Cow::Borrowed("[]")
+        Ok(std::borrow::Cow::Borrowed("[]"))
     } else {
-        std::borrow::Cow::Owned(json_text(&items))
+        json_text(&items).map(std::borrow::Cow::Owned)
     }
 }
 
-pub(super) fn json_text<T: serde::Serialize>(value: &T) -> String {
-    // Serialising vectors of strings/integers and JSON values cannot fail.
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+/// The JSON text of a value written to a JSON column.
+pub(super) fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|error| StoreError::Corrupt(format!("a value could not be encoded: {error}")))
 }
 
 pub(super) fn corrupt(what: &str, value: &str) -> rusqlite::Error {

@@ -1,0 +1,124 @@
+//! The HTTP surface: every route, the service routes (health, metrics, the OpenAPI document)
+//! and the middleware that measures requests and gives bare 405s MDE's error body.
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::wire::service::Health;
+use crate::{alerts_api, bulk, events_api, indicators, match_api, openapi};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use iocd_model::ErrorCode;
+use std::time::Instant;
+
+/// The full HTTP surface: health, OpenAPI, metrics, and the indicator API under `/api` and
+/// `/api/v1.0`.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/indicators",
+            get(indicators::list).post(indicators::submit),
+        )
+        .route("/indicators/import", post(indicators::import))
+        .route("/indicators/BatchDelete", post(indicators::batch_delete))
+        .route(
+            "/indicators/bulk",
+            post(bulk::bulk).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/indicators/{id}",
+            get(indicators::get_one).delete(indicators::delete_one),
+        )
+        .route("/indicators/{id}/history", get(indicators::history))
+        .route("/match", post(match_api::match_observables))
+        .route("/events", post(events_api::ingest))
+        .route("/alerts", get(alerts_api::list))
+        .route(
+            "/alerts/{id}",
+            get(alerts_api::get_one).patch(alerts_api::update),
+        );
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/openapi.json", get(openapi::serve_openapi))
+        .route("/metrics", get(serve_metrics))
+        .nest("/api", api.clone())
+        .nest("/api/v1.0", api)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.config().max_json_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Liveness; needs no token.
+#[utoipa::path(get, path = "/healthz", tag = "service", security(()),
+    responses((status = 200, description = "The service is up", body = Health)))]
+pub(crate) async fn health() -> crate::odata::Json<Health> {
+    crate::odata::Json(Health { status: "ok" })
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "No API route matches this path.")
+}
+
+/// Prometheus metrics; needs a token with the Metrics.Read role.
+#[utoipa::path(get, path = "/metrics", tag = "service", responses(
+    (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+    (status = 401, body = crate::wire::errors::ErrorBody),
+    (status = 403, body = crate::wire::errors::ErrorBody),
+))]
+pub(crate) async fn serve_metrics(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Response, ApiError> {
+    if !principal.can_read_metrics() {
+        return Err(ApiError::forbidden(
+            "Reading /metrics needs the Metrics.Read role.",
+        ));
+    }
+    let now = state.now();
+    let counts = state
+        .blocking(move |service| service.indicators().count_by_type(now))
+        .await?;
+    let text = state.metrics().render(&counts);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Records metrics and a log line for every request, and gives axum's bare 405 answers MDE's
+/// error body (keeping the `Allow` header).
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && response.headers().get(header::CONTENT_TYPE).is_none()
+    {
+        let allow = response.headers().get(header::ALLOW).cloned();
+        let message = format!(
+            "The method {method} is not allowed on this path; the Allow header lists those that are."
+        );
+        response = ApiError::new(ErrorCode::MethodNotAllowed, message).into_response();
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics().record(&method, &route, status, elapsed);
+    tracing::debug!(%method, %route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    response
+}

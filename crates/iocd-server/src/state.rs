@@ -1,0 +1,123 @@
+//! The state every handler shares: the service, the configuration, the token key, the rate
+//! limiter, the metrics and the clock.
+
+use crate::auth::{Principal, SigningKey};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::rate_limit::{Operation, RateLimiter};
+use iocd_model::{ErrorCode, Timestamp};
+use iocd_service::{Service, Settings};
+use iocd_store::detections::DetectionStore;
+use iocd_store::{IndicatorStore, StoreError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// The application layer: every write goes through it, so the matchers see it.
+    service: Arc<Service>,
+    config: Config,
+    key: SigningKey,
+    limiter: RateLimiter,
+    metrics: Metrics,
+    /// Added to the system clock; lets tests move time forward.
+    clock_offset_ticks: AtomicI64,
+}
+
+impl AppState {
+    /// Builds the state and starts the service, which loads every tenant's active indicators
+    /// into its matcher.
+    pub fn new<S>(store: Arc<S>, config: Config, key: SigningKey) -> Result<Self, StoreError>
+    where
+        S: IndicatorStore + DetectionStore + 'static,
+    {
+        let limiter = RateLimiter::new(config.rate_limits);
+        let now = Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc());
+        let settings = Settings {
+            sighting_retention_days: config.sighting_retention_days,
+            ..Settings::default()
+        };
+        let service = Arc::new(Service::start(store, settings, now)?);
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                service,
+                config,
+                key,
+                limiter,
+                metrics: Metrics::default(),
+                clock_offset_ticks: AtomicI64::new(0),
+            }),
+        })
+    }
+
+    /// The application layer.
+    pub fn service(&self) -> &Arc<Service> {
+        &self.inner.service
+    }
+
+    /// Runs a service call (which may block on the store or the matcher) on a blocking
+    /// thread.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Service) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let service = Arc::clone(&self.inner.service);
+        match tokio::task::spawn_blocking(move || work(&service)).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(join_error) => Err(ApiError::internal(&join_error)),
+        }
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.inner.key
+    }
+
+    /// The current time as the service sees it.
+    pub fn now(&self) -> Timestamp {
+        let system = Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc());
+        Timestamp::from_ticks(
+            system.ticks() + self.inner.clock_offset_ticks.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Moves the service's clock forward (for tests of expiry).
+    pub fn advance_clock(&self, seconds: i64) {
+        self.inner
+            .clock_offset_ticks
+            .fetch_add(seconds * 10_000_000, Ordering::Relaxed);
+    }
+
+    /// Counts a request against the caller's quota for `operation`.
+    pub(crate) fn check_rate(
+        &self,
+        principal: &Principal,
+        operation: Operation,
+    ) -> Result<(), ApiError> {
+        let now = self.now().unix_seconds();
+        self.inner
+            .limiter
+            .check(&principal.tenant, &principal.app_id, operation, now)
+            .map_err(|wait| {
+                ApiError::new(
+                    ErrorCode::TooManyRequests,
+                    format!("Rate limit exceeded; retry after {wait} seconds."),
+                )
+                .retry_after(wait)
+            })
+    }
+}

@@ -1,0 +1,72 @@
+//! The bodies of `POST /api/match`: a device and the observables it saw in, a verdict per
+//! observable out.
+
+use iocd_service::VerdictReport;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /api/match`: one device and the observables it saw.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct MatchRequest {
+    #[serde(default)]
+    pub device: DeviceContext,
+    /// At most 10,000.
+    pub observables: Vec<ObservableRequest>,
+}
+
+/// The device context of a match request.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct DeviceContext {
+    pub id: Option<String>,
+    /// Device-group names (compared without regard to case).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// One observable: `type` is File, FileSha256, FileSha1, FileMd5, CertificateThumbprint,
+/// IpAddress, DomainName or Url. `File` carries any of the hash fields; the others `value`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservableRequest {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_thumbprint: Option<String>,
+    /// Malicious, Suspicious or Clean: asks for an `investigationVerdict`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detector_verdict: Option<String>,
+}
+
+/// The answer of `POST /api/match`: one result per observable, in request order.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchResponse {
+    /// The device id the request gave.
+    pub device_id: Option<String>,
+    pub value: Vec<MatchResult>,
+}
+
+/// The verdict for one observable: the observable as sent, then the verdict explained.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchResult {
+    #[serde(flatten)]
+    pub observable: ObservableRequest,
+    /// What matched and why; nothing matched for a failed item.
+    #[serde(flatten)]
+    pub verdict: VerdictReport,
+    /// Malicious, Suspicious, Clean or Allowed; present when the observable had a
+    /// `detectorVerdict`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub investigation_verdict: Option<String>,
+    pub is_failed: bool,
+    pub failure_reason: Option<String>,
+}
