@@ -9,7 +9,9 @@
 //! - [`policy`]: the verdict policy, one function ([`decide`]) with the documented rules;
 //! - [`live`]: base set plus overlay, so writes are matched within milliseconds.
 
+mod blocks;
 mod bytes;
+mod compile;
 mod fingerprint;
 mod index;
 pub mod live;
@@ -17,10 +19,11 @@ pub mod observable;
 pub mod policy;
 mod set;
 
+pub use compile::{CompiledIndicator, EngineIndicator, compile};
 pub use live::{Change, LiveMatcher, MergePlan, MergedBase, Snapshot};
 pub use observable::{FileHashes, Observable, ObservableError, ObservableKind};
 pub use policy::{Candidate, DecidingRule, DetectorVerdict, Matched, Verdict, decide, investigate};
-pub use set::{CompiledIndicator, Device, EngineIndicator, MatchSet, compile};
+pub use set::{Device, MatchSet};
 
 /// Compiles `indicators` into a set.
 pub fn build_set(indicators: &[EngineIndicator]) -> MatchSet {

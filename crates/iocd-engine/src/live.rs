@@ -10,9 +10,10 @@
 //!
 //! This module holds state only; threads, locks and timing belong to the caller.
 
+use crate::compile::CompiledIndicator;
 use crate::observable::Observable;
 use crate::policy::{Candidate, Verdict, decide_in_place};
-use crate::set::{CompiledIndicator, Device, MatchSet, Scratch};
+use crate::set::{Device, MatchSet, Scratch};
 use iocd_model::Timestamp;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -5,7 +5,9 @@
 
 mod client;
 mod duration;
+mod indicators;
 mod scan;
+mod verdict;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -45,7 +47,7 @@ enum Command {
     /// Match an NDJSON file of device events against indicators, offline, on every core.
     Scan(scan::ScanArgs),
     /// Print the verdict for one observed value, and why.
-    Match(scan::MatchArgs),
+    Match(verdict::MatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -109,7 +111,7 @@ fn main() -> ExitCode {
         Command::Import(args) => client::import(args),
         Command::Export(args) => client::export(args),
         Command::Scan(args) => scan::scan(args),
-        Command::Match(args) => scan::match_value(args),
+        Command::Match(args) => verdict::match_value(args),
     };
     match result {
         Ok(code) => code,
