@@ -7,6 +7,7 @@ use iocd_model::{Action, CanonicalUrl, IndicatorType, IndicatorValue, parse_ip_n
 use std::path::Path;
 
 /// A small deterministic generator (xorshift64*), so every run uses the same data.
+#[derive(Debug)]
 pub struct Rng(pub u64);
 
 impl Rng {
@@ -46,6 +47,7 @@ impl Rng {
 }
 
 /// The real lists extracted by `scripts/bench-data`.
+#[derive(Debug)]
 pub struct RealData {
     pub domains: Vec<String>,
     pub origins: Vec<String>,

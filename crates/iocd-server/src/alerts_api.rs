@@ -35,7 +35,7 @@ fn alert_response(base: &str, alert: AlertEntity) -> AlertResponse {
     ),
     responses((status = 200, body = AlertPage), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody)))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -67,7 +67,7 @@ pub async fn list(
     responses((status = 200, body = AlertResponse), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 404, body = crate::wire::errors::ErrorBody)))]
-pub async fn get_one(
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -133,7 +133,7 @@ fn parse_update(patch: AlertPatch) -> Result<AlertUpdate, ApiError> {
     responses((status = 200, body = AlertResponse), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 404, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody)))]
-pub async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,

@@ -223,7 +223,7 @@ fn parse_body(
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 413, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody),
         (status = 429, body = crate::wire::errors::ErrorBody)))]
-pub async fn bulk(
+pub(crate) async fn bulk(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,

@@ -76,7 +76,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<(Vec<EventInput>, Posi
     responses((status = 200, body = EventsResponse), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 413, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody)))]
-pub async fn ingest(
+pub(crate) async fn ingest(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,

@@ -37,7 +37,7 @@ impl FromRequestParts<AppState> for Principal {
 
 /// A JSON body, with errors in MDE's shape.
 #[derive(Debug)]
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;

@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Most items in one import or batch delete (MDE's limit).
-pub const MAX_BATCH: usize = 500;
+pub(crate) const MAX_BATCH: usize = 500;
 
 pub(crate) fn actor(principal: &Principal) -> Actor {
     Actor {
@@ -81,7 +81,7 @@ fn indicator_response(base: &str, entity: IndicatorEntity) -> IndicatorResponse 
     responses((status = 200, body = IndicatorPage), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 429, body = crate::wire::errors::ErrorBody)))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -119,7 +119,7 @@ pub async fn list(
     responses((status = 200, body = IndicatorResponse), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 404, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
-pub async fn get_one(
+pub(crate) async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -146,7 +146,7 @@ pub async fn get_one(
         (status = 400, body = crate::wire::errors::ErrorBody), (status = 401, body = crate::wire::errors::ErrorBody),
         (status = 403, body = crate::wire::errors::ErrorBody), (status = 413, body = crate::wire::errors::ErrorBody),
         (status = 415, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
-pub async fn submit(
+pub(crate) async fn submit(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -239,7 +239,7 @@ fn batch_request<T: DeserializeOwned>(body: Value, key: &'static str) -> Result<
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 413, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody),
         (status = 429, body = crate::wire::errors::ErrorBody)))]
-pub async fn import(
+pub(crate) async fn import(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
@@ -320,7 +320,7 @@ async fn delete_ids(
     responses((status = 204, description = "Deleted"), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 404, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
-pub async fn delete_one(
+pub(crate) async fn delete_one(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
@@ -336,7 +336,7 @@ pub async fn delete_one(
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 404, description = "Some ids do not exist; nothing was deleted", body = crate::wire::errors::ErrorBody),
         (status = 415, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
-pub async fn batch_delete(
+pub(crate) async fn batch_delete(
     State(state): State<AppState>,
     principal: Principal,
     ApiJson(body): ApiJson<Value>,
@@ -366,7 +366,7 @@ pub async fn batch_delete(
     responses((status = 200, body = HistoryResponse), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 404, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
-pub async fn history(
+pub(crate) async fn history(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,

@@ -16,7 +16,7 @@ use iocd_model::{ErrorCode, Timestamp};
 use iocd_service::VerdictReport;
 
 /// Most observables in one match request.
-pub const MAX_OBSERVABLES: usize = 10_000;
+pub(crate) const MAX_OBSERVABLES: usize = 10_000;
 
 /// Above this many observables the work moves to a blocking thread.
 const INLINE_OBSERVABLES: usize = 256;
@@ -75,7 +75,7 @@ fn check_structure(index: usize, item: &ObservableRequest) -> Result<Checked<'_>
 }
 
 /// Parses the observable's value(s); an error here fails only this item.
-pub fn parse_observable(item: &ObservableRequest) -> Result<Observable, String> {
+pub(crate) fn parse_observable(item: &ObservableRequest) -> Result<Observable, String> {
     if item.kind.eq_ignore_ascii_case("File") {
         let hashes = FileHashes {
             sha256: item
@@ -161,7 +161,7 @@ fn evaluate_all(
         (status = 400, body = crate::wire::errors::ErrorBody), (status = 401, body = crate::wire::errors::ErrorBody),
         (status = 403, body = crate::wire::errors::ErrorBody), (status = 413, body = crate::wire::errors::ErrorBody),
         (status = 415, body = crate::wire::errors::ErrorBody)))]
-pub async fn match_observables(
+pub(crate) async fn match_observables(
     axum::extract::State(state): axum::extract::State<AppState>,
     principal: Principal,
     ApiJson(request): ApiJson<MatchRequest>,

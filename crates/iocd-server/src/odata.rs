@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// Most items one list page returns (MDE's `$top` maximum).
-pub const MAX_TOP: u32 = 10_000;
+pub(crate) const MAX_TOP: u32 = 10_000;
 
 /// The content type MDE's OData endpoints answer with.
 const ODATA_JSON: &str =

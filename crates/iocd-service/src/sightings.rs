@@ -73,7 +73,7 @@ pub fn sightings(observable: &Observable, device: &DeviceRef, time: Timestamp) -
 }
 
 /// Turns a sighting back into the observable it recorded.
-pub fn sighting_observable(sighting: &Sighting) -> Option<Observable> {
+pub(crate) fn sighting_observable(sighting: &Sighting) -> Option<Observable> {
     let kind = match sighting.kind {
         SightingKind::Sha256 => ObservableKind::FileSha256,
         SightingKind::Sha1 => ObservableKind::FileSha1,

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     /// The MDE CSV file to import.
     file: PathBuf,
     /// Base URL of the server, e.g. http://127.0.0.1:8080.
@@ -30,13 +30,13 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ExportFormat {
+pub(crate) enum ExportFormat {
     Csv,
     Json,
 }
 
 #[derive(Debug, Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     #[arg(long, env = "IOCD_SERVER")]
     server: String,
     #[arg(long, env = "IOCD_TOKEN", hide_env_values = true)]
@@ -93,7 +93,7 @@ pub(crate) fn send_with_retry(
     bail!("the server kept answering 429 Too Many Requests")
 }
 
-pub fn import(args: ImportArgs) -> Result<ExitCode> {
+pub(crate) fn import(args: ImportArgs) -> Result<ExitCode> {
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("cannot open {}", args.file.display()))?;
     let reader = CsvReader::new(std::io::BufReader::new(file))
@@ -241,7 +241,7 @@ impl ExportSink {
     }
 }
 
-pub fn export(args: ExportArgs) -> Result<ExitCode> {
+pub(crate) fn export(args: ExportArgs) -> Result<ExitCode> {
     let client = http_client()?;
     let output: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(

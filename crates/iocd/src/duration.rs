@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 
 /// Parses `N` followed by `s`, `m`, `h` or `d` (a bare number is seconds).
-pub fn parse_seconds(text: &str) -> Result<i64> {
+pub(crate) fn parse_seconds(text: &str) -> Result<i64> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(index) => text.split_at(index),

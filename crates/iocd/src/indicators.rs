@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 /// Where indicators come from.
 #[derive(Debug, Args)]
-pub struct IndicatorSource {
+pub(crate) struct IndicatorSource {
     /// An MDE CSV file of indicators (ids are its line numbers).
     #[arg(long, conflicts_with = "server")]
     pub indicators: Option<PathBuf>,
@@ -26,7 +26,7 @@ pub struct IndicatorSource {
 }
 
 /// The current time.
-pub fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc())
 }
 
@@ -118,7 +118,7 @@ fn indicators_from_server(server: &str, token: &str) -> Result<Vec<EngineIndicat
     Ok(out)
 }
 
-pub fn load(source: &IndicatorSource) -> Result<MatchSet> {
+pub(crate) fn load(source: &IndicatorSource) -> Result<MatchSet> {
     let indicators = match (&source.indicators, &source.server, &source.token) {
         (Some(path), _, _) => indicators_from_csv(path)?,
         (None, Some(server), Some(token)) => indicators_from_server(server, token)?,

@@ -14,13 +14,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ProfileArg {
+pub(crate) enum ProfileArg {
     Mde,
     Ecs,
 }
 
 #[derive(Debug, Args)]
-pub struct ScanArgs {
+pub(crate) struct ScanArgs {
     /// NDJSON file of events (MDE advanced-hunting or ECS field names).
     events: PathBuf,
     #[command(flatten)]
@@ -166,7 +166,7 @@ fn next_chunk(
     Ok(Some(chunk))
 }
 
-pub fn scan(args: ScanArgs) -> Result<ExitCode> {
+pub(crate) fn scan(args: ScanArgs) -> Result<ExitCode> {
     let snapshot = if args.parse_only {
         None
     } else {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
-pub struct MatchArgs {
+pub(crate) struct MatchArgs {
     /// The observed value: a hash, IP address, host name or URL.
     value: String,
     /// Its type, when guessing from its shape is not enough (FileSha256, FileSha1, FileMd5,
@@ -45,7 +45,7 @@ fn guess_kind(value: &str) -> ObservableKind {
     }
 }
 
-pub fn match_value(args: MatchArgs) -> Result<ExitCode> {
+pub(crate) fn match_value(args: MatchArgs) -> Result<ExitCode> {
     let kind = match &args.kind {
         Some(name) => {
             ObservableKind::parse(name).with_context(|| format!("unknown --type {name}"))?

@@ -11,17 +11,17 @@ mod wide;
 mod class {
     /// Printable ASCII except the characters the general path would escape, decode or treat
     /// specially: passed through unchanged.
-    pub const SIMPLE: u8 = 1;
+    pub(super) const SIMPLE: u8 = 1;
     /// Letters, digits, `-` and `.`: the bytes of a plain DNS host.
-    pub const HOST: u8 = 2;
+    pub(super) const HOST: u8 = 2;
     /// `/`, `?`, `#`: the end of the authority.
-    pub const AUTHORITY_END: u8 = 4;
-    pub const QUERY: u8 = 8;
-    pub const FRAGMENT: u8 = 16;
-    pub const DOT: u8 = 32;
-    pub const HYPHEN: u8 = 64;
+    pub(super) const AUTHORITY_END: u8 = 4;
+    pub(super) const QUERY: u8 = 8;
+    pub(super) const FRAGMENT: u8 = 16;
+    pub(super) const DOT: u8 = 32;
+    pub(super) const HYPHEN: u8 = 64;
     /// `A` to `Z`: a host holding one is not already canonical.
-    pub const UPPER: u8 = 128;
+    pub(super) const UPPER: u8 = 128;
 }
 
 const BYTE_CLASS: [u8; 256] = {

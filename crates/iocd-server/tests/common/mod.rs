@@ -11,12 +11,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
 
-pub struct TestApi {
+pub(crate) struct TestApi {
     pub _dir: tempfile::TempDir,
     pub state: AppState,
 }
 
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,
     pub body: Value,
@@ -24,11 +24,11 @@ pub struct Reply {
 }
 
 impl TestApi {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_config(Config::for_profile(Profile::Default))
     }
 
-    pub fn with_config(config: Config) -> Self {
+    pub(crate) fn with_config(config: Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = iocd_store::SqliteStore::open(&dir.path().join("iocd.db")).unwrap();
         let state =
@@ -36,18 +36,18 @@ impl TestApi {
         TestApi { _dir: dir, state }
     }
 
-    pub fn token(&self, tenant: &str, role: Role, app: &str) -> String {
+    pub(crate) fn token(&self, tenant: &str, role: Role, app: &str) -> String {
         let now = self.state.now().unix_seconds();
         self.state
             .key()
             .issue(tenant, &[role], app, &format!("{app} name"), now, 3600)
     }
 
-    pub fn admin(&self) -> String {
+    pub(crate) fn admin(&self) -> String {
         self.token("tenant-a", Role::ReadWriteAll, "admin-app")
     }
 
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         path: &str,
@@ -84,11 +84,11 @@ impl TestApi {
         }
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> Reply {
         self.send("GET", path, Some(token), None, Vec::new()).await
     }
 
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+    pub(crate) async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
         self.send(
             "POST",
             path,
@@ -100,6 +100,6 @@ impl TestApi {
     }
 }
 
-pub fn indicator(value: &str, indicator_type: &str, action: &str) -> Value {
+pub(crate) fn indicator(value: &str, indicator_type: &str, action: &str) -> Value {
     json!({"indicatorValue": value, "indicatorType": indicator_type, "action": action, "title": "t", "description": "d"})
 }
