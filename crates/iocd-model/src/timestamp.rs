@@ -67,6 +67,11 @@ impl Timestamp {
     /// Fractions beyond 100 ns are truncated.
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim();
+        // Every accepted form is ASCII; checking first makes every byte offset below a
+        // character boundary.
+        if !text.is_ascii() {
+            return None;
+        }
         let bytes = text.as_bytes();
         if bytes.len() < 10 || bytes[4] != b'-' || bytes[7] != b'-' {
             return None;
@@ -188,6 +193,12 @@ mod tests {
             ("yesterday", None),
             ("", None),
             ("2018-02-10T10:00:00Q", None),
+            // Non-ASCII text where digits belong was once sliced inside a character.
+            ("2024-01-€", None),
+            ("2024-01-0€", None),
+            ("2018-02-10T10:00:0€", None),
+            ("2018-02-10T10:00:00+0€", None),
+            ("2018-02-10T10:00:00.5€", None),
         ];
         for (input, expected) in cases {
             let parsed = Timestamp::parse(input).map(|t| t.to_mde_precise());

@@ -350,20 +350,20 @@ fn optional_bool(
 
 /// A list of strings: a JSON array, or one comma-separated string (as MDE's docs describe
 /// `rbacGroupNames` and as CSV cells carry lists). Items are trimmed; empty and repeated items
-/// are dropped.
+/// are dropped. The count is checked before any other work, so a huge list costs one pass.
 fn string_list(
     value: &Option<Value>,
     field: &'static str,
     limits: &Limits,
 ) -> Result<Vec<String>, ValidationError> {
-    let items: Vec<String> = match value {
+    let items: Vec<&str> = match value {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => s.split(',').map(str::to_owned).collect(),
+        Some(Value::String(s)) => s.split(',').collect(),
         Some(Value::Array(values)) => {
-            let mut items = Vec::with_capacity(values.len());
+            let mut items = Vec::with_capacity(values.len().min(limits.max_list_items + 1));
             for v in values {
                 match v {
-                    Value::String(s) => items.push(s.clone()),
+                    Value::String(s) => items.push(s.as_str()),
                     _ => return Err(wrong_type(field, "an array of strings")),
                 }
             }
@@ -371,24 +371,27 @@ fn string_list(
         }
         Some(_) => return Err(wrong_type(field, "an array of strings")),
     };
-    let mut out: Vec<String> = Vec::with_capacity(items.len());
-    for item in items {
-        let item = item.trim();
-        if item.is_empty() || out.iter().any(|existing| existing == item) {
-            continue;
-        }
-        check_len(item, field, limits.max_short_text_len)?;
-        out.push(item.to_owned());
-    }
-    if out.len() > limits.max_list_items {
+    let given = items.iter().filter(|item| !item.trim().is_empty()).count();
+    if given > limits.max_list_items {
         return Err(ValidationError::invalid(
             field,
             format!(
-                "{field} has {} items; the maximum is {}.",
-                out.len(),
+                "{field} has {given} items; the maximum is {}.",
                 limits.max_list_items
             ),
         ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(given);
+    let mut out: Vec<String> = Vec::with_capacity(given);
+    for item in items {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        check_len(item, field, limits.max_short_text_len)?;
+        if seen.insert(item) {
+            out.push(item.to_owned());
+        }
     }
     Ok(out)
 }

@@ -25,6 +25,11 @@ struct Case {
     expect_field: Option<String>,
     /// Replaces the title with this many `x` characters (long inputs stay out of the table).
     title_repeat: Option<usize>,
+    /// Sets `rbacGroupNames` to this many names: `distinct` ones (`g0`, `g1`, ...) or the same
+    /// one repeated.
+    group_names: Option<usize>,
+    #[serde(default)]
+    distinct: bool,
 }
 
 fn field(spec: &IndicatorSpec, name: &str) -> String {
@@ -65,6 +70,18 @@ fn submissions_table() {
         let mut input = case.input.clone();
         if let Some(n) = case.title_repeat {
             input["title"] = serde_json::Value::String("x".repeat(n));
+        }
+        if let Some(n) = case.group_names {
+            let names: Vec<String> = (0..n)
+                .map(|i| {
+                    if case.distinct {
+                        format!("g{i}")
+                    } else {
+                        "g".to_owned()
+                    }
+                })
+                .collect();
+            input["rbacGroupNames"] = serde_json::json!(names);
         }
         let submission: IndicatorSubmission = serde_json::from_value(input).unwrap();
         let options = match case.source.as_deref() {

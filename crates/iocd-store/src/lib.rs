@@ -15,6 +15,10 @@ pub use sqlite::SqliteStore;
 
 use iocd_model::{ErrorCode, Indicator, IndicatorSpec, IndicatorType, Timestamp};
 
+/// The largest indicator or alert id a store allocates: ids run from 1 to this (2^40 - 1, a
+/// trillion per tenant). An id outside that range names nothing.
+pub const MAX_ID: i64 = (1 << 40) - 1;
+
 /// Who is writing: becomes `createdBy`, `createdByDisplayName`, `createdBySource` on create and
 /// `lastUpdatedBy` on update, and is recorded in the history.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -187,6 +187,15 @@ where
             .unwrap()
             .is_none()
     );
+    // An id outside 1..=MAX_ID names nothing, not the alert its low bits make.
+    let alias = 2 + (1_i64 << 40);
+    assert!(store.get_alert("t1", alias).unwrap().is_none());
+    assert!(
+        store
+            .update_alert("t1", alias, &update, t(NOW))
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub fn sightings_widen_and_are_found_by_key_ranges<S>(store: &S)

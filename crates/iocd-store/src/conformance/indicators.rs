@@ -320,6 +320,42 @@ pub fn active_indicator_cap_fails_only_new_items(store: &dyn IndicatorStore) {
     );
 }
 
+/// An id outside `1..=MAX_ID` names nothing: reading, deleting or asking the history of
+/// `id + 2^40` never reaches indicator `id`.
+pub fn ids_out_of_range_name_nothing(store: &dyn IndicatorStore) {
+    upsert(
+        store,
+        "t",
+        &[spec(
+            "DomainName",
+            "a.example",
+            "Block",
+            serde_json::json!({}),
+        )],
+    );
+    let alias = 1 + (1_i64 << 40);
+    for id in [alias, crate::MAX_ID + 1, 0, -1, i64::MAX, i64::MIN] {
+        assert_eq!(
+            store.get("t", id, &Visibility::All, t(NOW)).unwrap(),
+            None,
+            "{id}"
+        );
+        assert_eq!(
+            store.history("t", id, &Visibility::All).unwrap(),
+            None,
+            "{id}"
+        );
+        assert_eq!(
+            store
+                .delete("t", &[id], &actor("a"), &context(NOW))
+                .unwrap(),
+            DeleteOutcome::NotFound(vec![id]),
+            "{id}"
+        );
+    }
+    assert_eq!(ids(store, "t", &query("")), vec![1]);
+}
+
 pub fn delete_is_all_or_nothing(store: &dyn IndicatorStore) {
     let specs: Vec<IndicatorSpec> = (1..=3)
         .map(|n| {

@@ -32,6 +32,7 @@ macro_rules! conformance_suite {
             created_by_visibility_limits_reads_and_writes,
             active_indicator_cap_fails_only_new_items,
             delete_is_all_or_nothing,
+            ids_out_of_range_name_nothing,
             history_records_every_change_and_survives_deletion,
             list_filters_orders_and_pages,
             counts_per_tenant_and_type,

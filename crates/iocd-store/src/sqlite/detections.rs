@@ -2,7 +2,7 @@
 //! the indicators.
 
 use super::odata_sql::{bind, render_filter};
-use super::{SqliteStore, ensure_tenant, row_key, tenant_no, tenant_rows};
+use super::{SqliteStore, ensure_tenant, row_key, row_key_of, tenant_no, tenant_rows};
 use crate::detections::{
     Alert, AlertClassification, AlertHit, AlertPage, AlertStatus, AlertUpdate, DetectionStore,
     DeviceRef, FOLD_WINDOW_TICKS, MAX_EVIDENCE, Sighting, SightingKind, SightingQuery,
@@ -287,7 +287,7 @@ impl DetectionStore for SqliteStore {
             };
             let mut page_sql = where_sql;
             if let Some(after) = query.after_id {
-                let placeholder = bind(&mut values, SqlValue::Integer(row_key(tenant_no, after.clamp(0, (1 << 40) - 1))));
+                let placeholder = bind(&mut values, SqlValue::Integer(row_key(tenant_no, after.clamp(0, crate::MAX_ID))));
                 page_sql.push_str(&format!(" AND a.pk > {placeholder}"));
             }
             let limit = bind(&mut values, SqlValue::Integer(i64::from(query.top) + 1));
@@ -311,10 +311,13 @@ impl DetectionStore for SqliteStore {
             let Some(tenant_no) = tenant_no(connection, tenant)? else {
                 return Ok(None);
             };
+            let Some(pk) = row_key_of(tenant_no, id) else {
+                return Ok(None);
+            };
             let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.pk = ?1");
             Ok(connection
                 .prepare_cached(&sql)?
-                .query_row([row_key(tenant_no, id)], alert_from_row)
+                .query_row([pk], alert_from_row)
                 .optional()?)
         })
     }
@@ -330,7 +333,9 @@ impl DetectionStore for SqliteStore {
             let Some(tenant_no) = tenant_no(tx, tenant)? else {
                 return Ok(None);
             };
-            let pk = row_key(tenant_no, id);
+            let Some(pk) = row_key_of(tenant_no, id) else {
+                return Ok(None);
+            };
             if let Some(status) = update.status {
                 tx.execute(
                     "UPDATE alerts SET status = ?2 WHERE pk = ?1",

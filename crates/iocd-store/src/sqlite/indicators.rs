@@ -6,7 +6,7 @@ use super::rows::{
     ACTIVE, COLUMNS, indicator_from_row, indicator_from_row_at, json_list, json_text,
 };
 use super::{
-    ID_BITS, SqliteStore, count_active_in, ensure_tenant, row_key, tenant_no, tenant_rows,
+    SqliteStore, count_active_in, ensure_tenant, row_key, row_key_of, tenant_no, tenant_rows,
     value_hash,
 };
 use crate::odata::Entity;
@@ -28,10 +28,11 @@ impl IndicatorReader for SqliteStore {
     ) -> Result<Option<Indicator>, StoreError> {
         self.read(|connection| {
             let Some(tenant_no) = tenant_no(connection, tenant)? else { return Ok(None) };
+            let Some(pk) = row_key_of(tenant_no, id) else { return Ok(None) };
             let sql = format!("SELECT {COLUMNS} FROM indicators i WHERE i.tenant_no = ?1 AND {ACTIVE} AND i.pk = ?3");
             let found = connection
                 .prepare_cached(&sql)?
-                .query_row(params![tenant_no, now.ticks(), row_key(tenant_no, id)], indicator_from_row)
+                .query_row(params![tenant_no, now.ticks(), pk], indicator_from_row)
                 .optional()?;
             Ok(found.filter(|indicator| visibility.allows(&indicator.created_by)))
         })
@@ -74,7 +75,7 @@ impl IndicatorReader for SqliteStore {
             };
             let mut page_sql = where_sql;
             if let Some(after) = query.after_id {
-                values.push(SqlValue::Integer(row_key(tenant_no, after.clamp(0, (1 << ID_BITS) - 1))));
+                values.push(SqlValue::Integer(row_key(tenant_no, after.clamp(0, crate::MAX_ID))));
                 page_sql.push_str(&format!(" AND i.pk > ?{}", values.len()));
             }
             let order = order_sql(&query.order_by);
@@ -103,6 +104,7 @@ impl IndicatorReader for SqliteStore {
     ) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
         self.read(|connection| {
             let Some(tenant_no) = tenant_no(connection, tenant)? else { return Ok(None) };
+            let Some(pk) = row_key_of(tenant_no, id) else { return Ok(None) };
             // Changes name the id; creates are ranges, found by the nearest range start at or
             // below the id (ranges never overlap: ids are allocated once).
             let mut statement = connection.prepare_cached(
@@ -136,7 +138,7 @@ impl IndicatorReader for SqliteStore {
             // state before the next one, or the current row for the latest change.
             let current = connection
                 .prepare_cached(&format!("SELECT {COLUMNS} FROM indicators i WHERE i.pk = ?1"))?
-                .query_row(params![row_key(tenant_no, id)], indicator_from_row)
+                .query_row(params![pk], indicator_from_row)
                 .optional()?;
             let mut entries = Vec::with_capacity(rows.len());
             for (sequence, op, at, actor_id, actor_name, _owner, before) in rows {
@@ -303,9 +305,13 @@ impl IndicatorStore for SqliteStore {
                 if found.iter().any(|(_, existing): &(i64, Indicator)| existing.id == id) {
                     continue;
                 }
+                let Some(pk) = row_key_of(tenant_no, id) else {
+                    missing.push(id);
+                    continue;
+                };
                 let row = tx
                     .prepare_cached(&sql)?
-                    .query_row(params![tenant_no, context.now.ticks(), row_key(tenant_no, id)], |row| {
+                    .query_row(params![tenant_no, context.now.ticks(), pk], |row| {
                         Ok((row.get::<_, i64>(0)?, indicator_from_row_at(row, 1)?))
                     })
                     .optional()?;

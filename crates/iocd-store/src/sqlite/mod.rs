@@ -144,17 +144,24 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
 const ID_BITS: u32 = 40;
 
 /// The row id of indicator `id` of tenant `tenant_no`: the table is clustered by tenant and
-/// then id, so lookups by id, and listing a tenant in id order, need no separate index.
+/// then id, so lookups by id, and listing a tenant in id order, need no separate index. For
+/// ids the store allocated (or the bounds of a range); an id from outside goes through
+/// [`row_key_of`].
 fn row_key(tenant_no: i64, id: i64) -> i64 {
-    (tenant_no << ID_BITS) | (id & ((1 << ID_BITS) - 1))
+    (tenant_no << ID_BITS) | (id & crate::MAX_ID)
+}
+
+/// The row id of an id a caller names, or `None` if no row can have it: an id outside
+/// `1..=MAX_ID` would otherwise alias the one its low bits make.
+fn row_key_of(tenant_no: i64, id: i64) -> Option<i64> {
+    (1..=crate::MAX_ID)
+        .contains(&id)
+        .then(|| row_key(tenant_no, id))
 }
 
 /// The first and last row ids of a tenant.
 fn tenant_rows(tenant_no: i64) -> (i64, i64) {
-    (
-        row_key(tenant_no, 0),
-        row_key(tenant_no, (1 << ID_BITS) - 1),
-    )
+    (row_key(tenant_no, 0), row_key(tenant_no, crate::MAX_ID))
 }
 
 /// A stable 64-bit FNV-1a hash of a normalised value. The key index holds this hash instead
