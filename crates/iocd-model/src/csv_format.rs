@@ -47,6 +47,45 @@ pub enum CsvFileError {
     MissingColumn(&'static str),
     #[error("cannot read the CSV header: {0}")]
     Read(String),
+    #[error("line {line}: a row is longer than {max} bytes")]
+    RowTooLong { line: u64, max: usize },
+    #[error("line {line}: cannot read the file: {reason}")]
+    Interrupted { line: u64, reason: String },
+}
+
+/// The longest row accepted, in bytes (as for an NDJSON line): a longer one ends the file with
+/// [`CsvFileError::RowTooLong`] before it is held in memory.
+pub const MAX_ROW_BYTES: usize = 1024 * 1024;
+
+/// A reader that fails once more than `max` bytes pass without an end of row: a line end
+/// outside quotes (RFC 4180 quoting: `""` inside quotes toggles twice, so it changes nothing).
+#[derive(Debug)]
+struct RowGuard<R> {
+    inner: R,
+    max: usize,
+    in_quotes: bool,
+    since_row: usize,
+}
+
+/// The message of the error [`RowGuard`] reads with, so the reader can tell it from others.
+const ROW_TOO_LONG: &str = "row too long";
+
+impl<R: Read> Read for RowGuard<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        for &byte in &buffer[..n] {
+            match byte {
+                b'"' => self.in_quotes = !self.in_quotes,
+                b'\n' if !self.in_quotes => self.since_row = 0,
+                _ => {}
+            }
+            self.since_row += 1;
+            if self.since_row > self.max {
+                return Err(std::io::Error::other(ROW_TOO_LONG));
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// One data row: its 1-based line number (the header is line 1) and the submission, or why the
@@ -57,11 +96,15 @@ pub struct CsvRow {
     pub submission: Result<IndicatorSubmission, ValidationError>,
 }
 
-/// Reads an MDE CSV stream row by row.
+/// Reads an MDE CSV stream row by row. A row with a problem of its own is a [`CsvRow`] with an
+/// error; a problem with the stream (a row over [`MAX_ROW_BYTES`], a failed read) ends the
+/// rows, and [`CsvReader::take_error`] tells it.
 pub struct CsvReader<R: Read> {
-    reader: csv::Reader<R>,
+    reader: csv::Reader<RowGuard<R>>,
     columns: Vec<usize>,
     record: csv::StringRecord,
+    /// What ended the rows early, if anything did.
+    error: Option<CsvFileError>,
 }
 
 impl<R: Read> std::fmt::Debug for CsvReader<R> {
@@ -84,10 +127,16 @@ fn canonical_column(name: &str) -> Option<usize> {
 
 impl<R: Read> CsvReader<R> {
     pub fn new(input: R) -> Result<Self, CsvFileError> {
+        let guarded = RowGuard {
+            inner: input,
+            max: MAX_ROW_BYTES,
+            in_quotes: false,
+            since_row: 0,
+        };
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
-            .from_reader(input);
+            .from_reader(guarded);
         let headers = reader
             .headers()
             .map_err(|e| CsvFileError::Read(e.to_string()))?
@@ -114,11 +163,20 @@ impl<R: Read> CsvReader<R> {
             reader,
             columns,
             record: csv::StringRecord::new(),
+            error: None,
         })
+    }
+
+    /// What ended the rows before the end of the input, if anything did.
+    pub fn take_error(&mut self) -> Option<CsvFileError> {
+        self.error.take()
     }
 
     /// The next data row, or `None` at the end of the input. Blank lines are skipped.
     pub fn next_row(&mut self) -> Option<CsvRow> {
+        if self.error.is_some() {
+            return None;
+        }
         loop {
             let line_before = self.reader.position().line();
             match self.reader.read_record(&mut self.record) {
@@ -135,6 +193,23 @@ impl<R: Read> CsvReader<R> {
                 }
                 Err(error) => {
                     let line = error.position().map_or(line_before, |p| p.line());
+                    if let csv::ErrorKind::Io(io) = error.kind() {
+                        // The stream itself failed: no later row can be trusted. The row it
+                        // failed in starts where the reader stood.
+                        let line = line_before;
+                        self.error = Some(if io.to_string() == ROW_TOO_LONG {
+                            CsvFileError::RowTooLong {
+                                line,
+                                max: MAX_ROW_BYTES,
+                            }
+                        } else {
+                            CsvFileError::Interrupted {
+                                line,
+                                reason: io.to_string(),
+                            }
+                        });
+                        return None;
+                    }
                     let message = match error.kind() {
                         csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_owned(),
                         _ => error.to_string(),
@@ -253,5 +328,69 @@ impl<W: Write> CsvWriter<W> {
         self.writer
             .into_inner()
             .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(text: &str) -> (Vec<(u64, Result<String, String>)>, Option<CsvFileError>) {
+        let mut reader = CsvReader::new(text.as_bytes()).expect("header");
+        let rows = reader
+            .by_ref()
+            .map(|row| {
+                let title = row
+                    .submission
+                    .map(|s| {
+                        s.title
+                            .and_then(|t| t.as_str().map(str::to_owned))
+                            .unwrap_or_default()
+                    })
+                    .map_err(|e| e.message);
+                (row.line, title)
+            })
+            .collect();
+        (rows, reader.take_error())
+    }
+
+    const HEAD: &str = "IndicatorType,IndicatorValue,Action,Title,Description\n";
+
+    #[test]
+    fn quoted_line_ends_and_quotes_stay_within_a_row() {
+        let text = format!(
+            "{HEAD}DomainName,a.example,Block,\"two\nlines\",d\nDomainName,b.example,Block,\"say \"\"hi\"\"\",d\n"
+        );
+        let (rows, error) = read_all(&text);
+        assert!(error.is_none());
+        assert_eq!(
+            rows,
+            vec![
+                (2, Ok("two\nlines".to_owned())),
+                (4, Ok("say \"hi\"".to_owned()))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_row_past_the_limit_ends_the_rows_with_its_line() {
+        let long = "x".repeat(MAX_ROW_BYTES);
+        let text = format!(
+            "{HEAD}DomainName,a.example,Block,t,d\nDomainName,b.example,Block,\"{long}\",d\nDomainName,c.example,Block,t,d\n"
+        );
+        let (rows, error) = read_all(&text);
+        assert_eq!(rows, vec![(2, Ok("t".to_owned()))]);
+        assert!(
+            matches!(error, Some(CsvFileError::RowTooLong { line: 3, .. })),
+            "{error:?}"
+        );
+        // Just under the limit passes, on as many lines as it likes.
+        let fits = format!(
+            "{HEAD}DomainName,a.example,Block,\"{}\",d\n",
+            "y\n".repeat(MAX_ROW_BYTES / 4)
+        );
+        let (rows, error) = read_all(&fits);
+        assert!(error.is_none());
+        assert_eq!(rows.len(), 1);
     }
 }

@@ -27,8 +27,12 @@ use std::sync::Arc;
 
 /// Rows per transaction: large enough to amortise the commit, small enough to bound memory.
 const BATCH_ROWS: usize = 50_000;
-/// Longest NDJSON line accepted.
+/// Longest NDJSON line accepted (CSV rows have the same limit, `csv_format::MAX_ROW_BYTES`).
 const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// Most rows one answer lists (the first failed ones, or the first of all with `report=all`);
+/// the totals count every row. Bounds the answer's memory whatever the body's length.
+pub(crate) const MAX_LISTED_ROWS: usize = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BodyFormat {
@@ -149,36 +153,63 @@ fn write_batches(
                 }
             };
             if report_all || failure.is_some() {
-                answer.value.push(BulkRow {
-                    line,
-                    result: ImportResult::new(id, echo, failure),
-                });
+                if answer.value.len() < MAX_LISTED_ROWS {
+                    answer.value.push(BulkRow {
+                        line,
+                        result: ImportResult::new(id, echo, failure),
+                    });
+                } else {
+                    answer.unlisted += 1;
+                }
             }
         }
     }
     Ok(report)
 }
 
-/// Parses the whole body into batches. A file-level problem (bad CSV header, unreadable body)
-/// ends the request with an error; batches already handed over are still committed.
+/// Parses the whole body into batches. A file-level problem (bad CSV header, a row over the
+/// length limit, an unreadable body) ends the request with an error; every complete row read
+/// before it is still handed over and committed, and a row cut off by the problem is not.
 fn parse_body(
     batcher: &mut Batcher,
     format: BodyFormat,
     input: ChannelReader,
 ) -> Result<(), ApiError> {
-    let gone = |_: WriterGone| ApiError::internal(&"the bulk writer stopped");
+    let read = read_rows(batcher, format, input);
+    batcher.flush().map_err(writer_gone)?;
+    read
+}
+
+fn writer_gone(_: WriterGone) -> ApiError {
+    ApiError::internal(&"the bulk writer stopped")
+}
+
+/// Reads the body's rows into `batcher`, stopping at the first file-level problem.
+fn read_rows(
+    batcher: &mut Batcher,
+    format: BodyFormat,
+    input: ChannelReader,
+) -> Result<(), ApiError> {
     match format {
         BodyFormat::Csv => {
-            let reader = CsvReader::new(input).map_err(|e| {
+            let mut reader = CsvReader::new(input).map_err(|e| {
                 ApiError::new(
                     ErrorCode::InvalidInput,
                     format!("Failed to parse CSV file: {e}."),
                 )
             })?;
-            for row in reader {
+            for row in reader.by_ref() {
                 batcher
                     .push(row.line, row.submission.map_err(|e| e.message))
-                    .map_err(gone)?;
+                    .map_err(writer_gone)?;
+            }
+            if let Some(error) = reader.take_error() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidInput,
+                    format!(
+                        "Failed to parse CSV file: {error}; the rows before it were processed."
+                    ),
+                ));
             }
         }
         BodyFormat::Ndjson => {
@@ -191,14 +222,19 @@ fn parse_body(
                     .by_ref()
                     .take(MAX_LINE_BYTES as u64 + 1)
                     .read_until(b'\n', &mut line)
-                    .map_err(|e| ApiError::bad_body(format!("Reading the body failed: {e}.")))?;
+                    .map_err(|e| {
+                        ApiError::bad_body(format!(
+                            "Reading the body failed at line {}: {e}; the rows before it were processed.",
+                            number + 1
+                        ))
+                    })?;
                 if read == 0 {
                     break;
                 }
                 number += 1;
                 if line.len() > MAX_LINE_BYTES {
                     return Err(ApiError::bad_body(format!(
-                        "Line {number} is longer than {MAX_LINE_BYTES} bytes."
+                        "Line {number} is longer than {MAX_LINE_BYTES} bytes; the rows before it were processed."
                     )));
                 }
                 let text = line.trim_ascii();
@@ -207,11 +243,11 @@ fn parse_body(
                 }
                 let submission = serde_json::from_slice::<IndicatorSubmission>(text)
                     .map_err(|e| format!("Line {number} is not a JSON indicator object: {e}."));
-                batcher.push(number, submission).map_err(gone)?;
+                batcher.push(number, submission).map_err(writer_gone)?;
             }
         }
     }
-    batcher.flush().map_err(gone)
+    Ok(())
 }
 
 /// Streams NDJSON or MDE CSV of any length; one result per failed row (all rows with
@@ -318,6 +354,11 @@ pub(crate) async fn bulk(
                 received_bytes += bytes.len() as u64;
                 if received_bytes > max_bytes {
                     too_large = true;
+                    // An error, not the end of the body: the row cut off here must fail, not
+                    // be read as complete.
+                    let _ = sender
+                        .send(Err(format!("the body exceeds {max_bytes} bytes")))
+                        .await;
                     break;
                 }
                 Ok(bytes)

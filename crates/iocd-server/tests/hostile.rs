@@ -104,3 +104,99 @@ async fn non_ascii_dates_are_refused_with_a_reason() {
     assert_eq!(events.body["events"], 0);
     assert_eq!(events.body["failed"][0]["index"], 0);
 }
+
+/// Bulk kept a result for every failed row and built the whole answer in memory (a 4 MB body
+/// of `1` lines took 5 GB). Now it lists the first 1,000 and counts the rest.
+#[tokio::test]
+async fn a_bulk_answer_lists_at_most_a_thousand_rows() {
+    let api = TestApi::new();
+    let body = "1\n".repeat(5_000);
+    let reply = api
+        .send(
+            "POST",
+            "/api/indicators/bulk",
+            Some(&api.admin()),
+            Some("application/x-ndjson"),
+            body.into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["received"], 5_000);
+    assert_eq!(reply.body["failed"], 5_000);
+    assert_eq!(reply.body["value"].as_array().map(Vec::len), Some(1_000));
+    assert_eq!(reply.body["value"][999]["line"], 1_000);
+    assert_eq!(reply.body["unlisted"], 4_000);
+}
+
+/// When a bulk body went past its size limit, the row cut off at the limit was read as if it
+/// were complete and committed (`login.banking.example.com` stored as `login.bank`).
+#[tokio::test]
+async fn the_row_cut_off_by_the_size_limit_is_not_stored() {
+    use axum::body::Body;
+    use tower::ServiceExt;
+    let mut config = iocd_server::config::Config::for_profile(Default::default());
+    config.max_bulk_body_bytes = 200;
+    let api = TestApi::with_config(config);
+    let admin = api.admin();
+    let header = "IndicatorType,IndicatorValue,Action,Title,Description\n";
+    let first = format!("{header}DomainName,whole.example.com,Block,t,d\nDomainName,login.bank");
+    let rest = "ing.example.com,Block,t,d\nDomainName,after.example.com,Block,t,d\n".repeat(3);
+    assert!(first.len() < 200 && first.len() + rest.len() > 200);
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(first.into_bytes()), Ok(rest.into_bytes())];
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/indicators/bulk")
+        .header("authorization", format!("Bearer {admin}"))
+        .header("content-type", "text/csv")
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap();
+    let response = iocd_server::router(api.state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let listed = api
+        .get("/api/indicators?$select=indicatorValue", &admin)
+        .await;
+    assert_eq!(
+        listed.body["value"],
+        json!([{"indicatorValue": "whole.example.com"}]),
+        "{}",
+        listed.text
+    );
+}
+
+/// CSV bulk rows had no size limit (NDJSON lines had 1 MiB): one 256 MB quoted field was held
+/// in memory. Now a row past 1 MiB ends the file with a reason, and the rows before it stay.
+#[tokio::test]
+async fn a_csv_row_past_a_mebibyte_ends_the_file() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    let body = format!(
+        "IndicatorType,IndicatorValue,Action,Title,Description\nDomainName,kept.example,Block,t,d\nDomainName,x.example,Block,\"{}",
+        "y".repeat(2 * 1024 * 1024)
+    );
+    let reply = api
+        .send(
+            "POST",
+            "/api/indicators/bulk",
+            Some(&admin),
+            Some("text/csv"),
+            body.into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("line 3") && message.contains("longer than"),
+        "{message}"
+    );
+    let listed = api
+        .get("/api/indicators?$select=indicatorValue", &admin)
+        .await;
+    assert_eq!(
+        listed.body["value"],
+        json!([{"indicatorValue": "kept.example"}])
+    );
+}

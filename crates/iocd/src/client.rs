@@ -96,11 +96,11 @@ pub(crate) fn send_with_retry(
 pub(crate) fn import(args: ImportArgs) -> Result<ExitCode> {
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("cannot open {}", args.file.display()))?;
-    let reader = CsvReader::new(std::io::BufReader::new(file))
+    let mut reader = CsvReader::new(std::io::BufReader::new(file))
         .with_context(|| format!("in {}", args.file.display()))?;
     let mut failures: Vec<(u64, String)> = Vec::new();
     let mut rows: Vec<(u64, Value)> = Vec::new();
-    for row in reader {
+    for row in reader.by_ref() {
         match row.submission {
             Err(error) => failures.push((row.line, error.message)),
             Ok(submission) => {
@@ -119,6 +119,9 @@ pub(crate) fn import(args: ImportArgs) -> Result<ExitCode> {
                 rows.push((row.line, serde_json::to_value(&submission)?));
             }
         }
+    }
+    if let Some(error) = reader.take_error() {
+        bail!("{}: {error}", args.file.display());
     }
     let total = rows.len() + failures.len();
     let progress = if args.quiet {

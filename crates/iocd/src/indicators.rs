@@ -33,12 +33,12 @@ pub(crate) fn now() -> Timestamp {
 fn indicators_from_csv(path: &PathBuf) -> Result<Vec<EngineIndicator>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let reader = CsvReader::new(std::io::BufReader::new(file))
+    let mut reader = CsvReader::new(std::io::BufReader::new(file))
         .with_context(|| format!("in {}", path.display()))?;
     let options = ValidationOptions::csv(now(), false);
     let mut out = Vec::new();
     let mut failures = 0usize;
-    for row in reader {
+    for row in reader.by_ref() {
         let spec = row
             .submission
             .map_err(|e| e.message)
@@ -57,6 +57,9 @@ fn indicators_from_csv(path: &PathBuf) -> Result<Vec<EngineIndicator>> {
                 eprintln!("{}: line {}: {reason}", path.display(), row.line);
             }
         }
+    }
+    if let Some(error) = reader.take_error() {
+        bail!("{}: {error}", path.display());
     }
     if failures > 0 {
         bail!(

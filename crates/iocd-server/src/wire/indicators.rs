@@ -114,8 +114,10 @@ pub struct BulkResponse {
     pub created: u64,
     pub updated: u64,
     pub failed: u64,
-    /// Failed rows (every row with `report=all`).
+    /// Failed rows (every row with `report=all`), the first 1,000 of them.
     pub value: Vec<BulkRow>,
+    /// Rows that belong in `value` but were left out after the first 1,000.
+    pub unlisted: u64,
 }
 
 /// One change of an indicator.
