@@ -335,7 +335,10 @@ impl<W: Write> CsvWriter<W> {
 mod tests {
     use super::*;
 
-    fn read_all(text: &str) -> (Vec<(u64, Result<String, String>)>, Option<CsvFileError>) {
+    /// Each row's line and title (or its error), then what ended the rows.
+    type Read = (Vec<(u64, Result<String, String>)>, Option<CsvFileError>);
+
+    fn read_all(text: &str) -> Read {
         let mut reader = CsvReader::new(text.as_bytes()).expect("header");
         let rows = reader
             .by_ref()
