@@ -22,6 +22,11 @@ pub struct Limits {
     pub max_text_len: usize,
     pub max_short_text_len: usize,
     pub max_list_items: usize,
+    /// The shortest IPv4 network prefix accepted: a shorter one would act on a large part of
+    /// the Internet (`0.0.0.0/0` on all of it) at one writer's word.
+    pub min_ipv4_prefix: u8,
+    /// The shortest IPv6 network prefix accepted.
+    pub min_ipv6_prefix: u8,
 }
 
 impl Default for Limits {
@@ -31,6 +36,8 @@ impl Default for Limits {
             max_text_len: 10_000,
             max_short_text_len: 256,
             max_list_items: 100,
+            min_ipv4_prefix: 8,
+            min_ipv6_prefix: 16,
         }
     }
 }
@@ -93,6 +100,9 @@ pub fn validate_submission(
     }
     let raw_value = required_text(&submission.indicator_value, "indicatorValue")?;
     let value = IndicatorValue::parse(indicator_type, &raw_value, !options.strict)?;
+    if let IndicatorValue::IpAddress(network) = &value {
+        check_prefix(network, &limits)?;
+    }
 
     let action_text = required_text(&submission.action, "action")?;
     let mut generate_alert =
@@ -269,6 +279,26 @@ pub fn validate_submission(
         look_back_period: look_back_period(&submission.look_back_period)?,
         additional_info: long(&submission.additional_info, "additionalInfo")?,
     })
+}
+
+/// Refuses a network whose prefix is shorter than the limits allow.
+fn check_prefix(network: &crate::IpNetwork, limits: &Limits) -> Result<(), ValidationError> {
+    let (shortest, setting) = if network.address.is_ipv4() {
+        (limits.min_ipv4_prefix, "min_ipv4_prefix")
+    } else {
+        (limits.min_ipv6_prefix, "min_ipv6_prefix")
+    };
+    let prefix = network.prefix_len_or_full();
+    if prefix < shortest {
+        return Err(ValidationError::new(
+            ErrorCode::InvalidIpAddress,
+            "indicatorValue",
+            format!(
+                "IP address {network} is refused: a /{prefix} network covers too much; the shortest prefix accepted is /{shortest} (setting {setting})."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn csv_action_list() -> &'static str {

@@ -6,7 +6,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::indicators::parse_id;
-use crate::odata::{OData, base_url, next_link, parse_list_options, select};
+use crate::odata::{OData, base_url, page_link, parse_list_options, select};
 use crate::state::AppState;
 use crate::wire::alerts::{AlertEntity, AlertPage, AlertPatch, AlertResponse};
 use axum::extract::{OriginalUri, Path, RawQuery, State};
@@ -56,9 +56,7 @@ pub(crate) async fn list(
         context: format!("{base}/api/$metadata#Alerts"),
         count: page.count,
         value: select(&entities, &options)?,
-        next_link: page
-            .has_more
-            .then(|| next_link(&base, uri.path(), &options, last_id)),
+        next_link: page_link(&base, uri.path(), &options, page.has_more, last_id),
     }))
 }
 

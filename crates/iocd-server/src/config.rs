@@ -97,10 +97,21 @@ pub struct Config {
     /// Base URL used in `@odata.context` and `@odata.nextLink`; derived from the request's
     /// Host header when unset.
     pub public_url: Option<String>,
+    /// The shortest IPv4 and IPv6 network prefixes an indicator may have.
+    pub min_ipv4_prefix: u8,
+    pub min_ipv6_prefix: u8,
     pub log_format: LogFormat,
 }
 
 impl Config {
+    /// The validation rules this configuration sets.
+    pub fn validation_options(&self, now: iocd_model::Timestamp) -> iocd_model::ValidationOptions {
+        let mut options = iocd_model::ValidationOptions::json(now, self.strict);
+        options.limits.min_ipv4_prefix = self.min_ipv4_prefix;
+        options.limits.min_ipv6_prefix = self.min_ipv6_prefix;
+        options
+    }
+
     pub fn for_profile(profile: Profile) -> Self {
         let mde = profile == Profile::Mde;
         Config {
@@ -119,6 +130,8 @@ impl Config {
             sweep_interval_seconds: 1,
             sighting_retention_days: 30,
             public_url: None,
+            min_ipv4_prefix: 8,
+            min_ipv6_prefix: 16,
             log_format: LogFormat::Text,
         }
     }
@@ -159,6 +172,22 @@ impl Config {
             config.sighting_retention_days = days.max(1);
         }
         config.public_url = file.public_url.map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(prefix) = file.min_ipv4_prefix {
+            if prefix > 32 {
+                return Err(ConfigError(format!(
+                    "min_ipv4_prefix: {prefix} is not a prefix length (0 to 32)"
+                )));
+            }
+            config.min_ipv4_prefix = prefix;
+        }
+        if let Some(prefix) = file.min_ipv6_prefix {
+            if prefix > 128 {
+                return Err(ConfigError(format!(
+                    "min_ipv6_prefix: {prefix} is not a prefix length (0 to 128)"
+                )));
+            }
+            config.min_ipv6_prefix = prefix;
+        }
         if let Some(format) = file.log_format {
             config.log_format = format;
         }
@@ -181,6 +210,8 @@ struct ConfigFile {
     sweep_interval_seconds: Option<u64>,
     sighting_retention_days: Option<u64>,
     public_url: Option<String>,
+    min_ipv4_prefix: Option<u8>,
+    min_ipv6_prefix: Option<u8>,
     log_format: Option<LogFormat>,
 }
 
@@ -208,6 +239,16 @@ mod tests {
         assert_eq!(config.max_active_indicators, None);
         assert_eq!(config.listen.port(), 9999);
         assert!(Config::from_toml("listn = \"x\"").is_err());
+        assert_eq!(
+            Config::from_toml("min_ipv4_prefix = 0\nmin_ipv6_prefix = 32")
+                .unwrap()
+                .validation_options(iocd_model::Timestamp::from_ticks(0))
+                .limits
+                .min_ipv6_prefix,
+            32
+        );
+        assert!(Config::from_toml("min_ipv4_prefix = 33").is_err());
+        assert!(Config::from_toml("min_ipv6_prefix = 129").is_err());
         assert!(Config::from_toml("listen = \"nowhere\"").is_err());
         let default = Config::from_toml("").unwrap();
         assert_eq!(default.profile, Profile::Default);

@@ -4,7 +4,7 @@
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::odata::{OData, base_url, next_link, parse_list_options, select};
+use crate::odata::{OData, base_url, page_link, parse_list_options, select};
 use crate::rate_limit::Operation;
 use crate::state::AppState;
 use crate::wire::indicators::{
@@ -45,7 +45,7 @@ pub(crate) fn write_context(
 }
 
 pub(crate) fn validation_options(state: &AppState) -> ValidationOptions {
-    ValidationOptions::json(state.now(), state.config().strict)
+    state.config().validation_options(state.now())
 }
 
 pub(crate) fn parse_id(text: &str) -> Result<i64, ApiError> {
@@ -108,9 +108,7 @@ pub(crate) async fn list(
         context: format!("{base}/api/$metadata#Indicators"),
         count: page.count,
         value: select(&entities, &options)?,
-        next_link: page
-            .has_more
-            .then(|| next_link(&base, uri.path(), &options, last_id)),
+        next_link: page_link(&base, uri.path(), &options, page.has_more, last_id),
     }))
 }
 

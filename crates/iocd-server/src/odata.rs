@@ -171,14 +171,21 @@ pub(crate) fn parse_list_options(
     })
 }
 
-/// The link to the page after one that ended with `last_id`: the same options, then a
-/// `$skiptoken` (keyset paging, for the default order) or a `$skip`.
-pub(crate) fn next_link(
+/// `@odata.nextLink` of a page: none when no more items follow, or when the page asked for
+/// none (`$top=0`, whose next page would be itself).
+pub(crate) fn page_link(
     base: &str,
     path: &str,
     options: &ListOptions,
+    has_more: bool,
     last_id: Option<i64>,
-) -> String {
+) -> Option<String> {
+    (has_more && options.query.top > 0).then(|| next_link(base, path, options, last_id))
+}
+
+/// The link to the page after one that ended with `last_id`: the same options, then a
+/// `$skiptoken` (keyset paging, for the default order) or a `$skip`.
+fn next_link(base: &str, path: &str, options: &ListOptions, last_id: Option<i64>) -> String {
     let mut serializer = form_urlencoded::Serializer::new(String::new());
     for (name, value) in &options.pairs {
         if name != "$skip" && name != "$skiptoken" {

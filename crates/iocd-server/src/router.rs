@@ -94,11 +94,31 @@ pub(crate) async fn serve_metrics(
         .into_response())
 }
 
+/// The method as a metrics label: the standard ones by name, any other as `OTHER`, so a
+/// client inventing methods cannot grow the label set (and `/metrics`) without bound.
+fn metric_method(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 7] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(known, _)| known == method)
+        .map_or("OTHER", |(_, name)| name)
+}
+
 /// Records metrics and a log line for every request, and gives axum's bare 405 answers MDE's
 /// error body (keeping the `Allow` header).
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
+    let method_label = metric_method(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -118,7 +138,9 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    state.metrics().record(&method, &route, status, elapsed);
+    state
+        .metrics()
+        .record(method_label, &route, status, elapsed);
     tracing::debug!(%method, %route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
     response
 }

@@ -200,3 +200,149 @@ async fn a_csv_row_past_a_mebibyte_ends_the_file() {
         json!([{"indicatorValue": "kept.example"}])
     );
 }
+
+/// OData reached SQLite's own limits and answered 500 (2,001 `$orderby` terms, large `any()`
+/// disjunctions); `$top=0` answered a next link equal to itself; the alerts' `$skip` was cast
+/// to a signed number, so a huge one behaved as 0.
+#[tokio::test]
+async fn odata_edges_are_answered_not_failed() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    let reply = api
+        .post(
+            "/api/indicators",
+            &admin,
+            indicator("e.example", "DomainName", "Audit"),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::BAD_REQUEST,
+        "Audit needs generateAlert"
+    );
+    let mut alerting = indicator("e.example", "DomainName", "Audit");
+    alerting["generateAlert"] = json!(true);
+    let reply = api.post("/api/indicators", &admin, alerting).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let orderby = vec!["id"; 2_001].join(",");
+    let chain = (0..2_000)
+        .map(|i| format!("id%20eq%20'{i}'"))
+        .collect::<Vec<_>>()
+        .join("%20or%20");
+    let any = format!(
+        "rbacGroupNames/any(g:{})",
+        (0..500)
+            .map(|i| format!("g%20eq%20'{i}'"))
+            .collect::<Vec<_>>()
+            .join("%20or%20")
+    );
+    for query in [
+        format!("$orderby={orderby}"),
+        format!("$filter={chain}"),
+        format!("$filter={any}"),
+    ] {
+        let reply = api.get(&format!("/api/indicators?{query}"), &admin).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+        assert_eq!(reply.body["error"]["code"], "ODataError");
+    }
+    let empty = api.get("/api/indicators?$top=0", &admin).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert_eq!(empty.body["value"], json!([]));
+    assert!(
+        empty.body.get("@odata.nextLink").is_none(),
+        "{}",
+        empty.text
+    );
+
+    let sensor = api.token("tenant-a", iocd_server::auth::Role::EventsWrite, "sensor");
+    let events = api
+        .post(
+            "/api/events",
+            &sensor,
+            json!({"DeviceId": "d1", "RemoteUrl": "e.example"}),
+        )
+        .await;
+    assert_eq!(events.body["alerts"], json!(["1"]), "{}", events.text);
+    let analyst = api.token("tenant-a", iocd_server::auth::Role::AlertReadAll, "analyst");
+    for skip in ["9223372036854775808", "18446744073709551615"] {
+        let page = api
+            .get(&format!("/api/alerts?$skip={skip}"), &analyst)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        assert_eq!(page.body["value"], json!([]), "$skip={skip}");
+    }
+    let alerts = api.get("/api/alerts?$top=0", &analyst).await;
+    assert!(
+        alerts.body.get("@odata.nextLink").is_none(),
+        "{}",
+        alerts.text
+    );
+}
+
+/// `0.0.0.0/0` and `::/0` were accepted, so one writer could block every address. Prefixes
+/// shorter than `min_ipv4_prefix` (8) and `min_ipv6_prefix` (16) are refused, on every path.
+#[tokio::test]
+async fn match_everything_networks_are_refused() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    for value in ["0.0.0.0/0", "::/0", "10.0.0.0/7"] {
+        let reply = api
+            .post(
+                "/api/indicators",
+                &admin,
+                indicator(value, "IpAddress", "Block"),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{value}: {}",
+            reply.text
+        );
+        assert_eq!(reply.body["error"]["code"], "InvalidIpAddress");
+    }
+    let csv =
+        "IndicatorType,IndicatorValue,Action,Title,Description\nIpAddress,0.0.0.0/0,Block,t,d\n";
+    let bulk = api
+        .send(
+            "POST",
+            "/api/indicators/bulk",
+            Some(&admin),
+            Some("text/csv"),
+            csv.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(bulk.body["failed"], 1, "{}", bulk.text);
+    // An operator who wants them can lower the minimum.
+    let mut config = iocd_server::config::Config::for_profile(Default::default());
+    config.min_ipv4_prefix = 0;
+    let open = TestApi::with_config(config);
+    let reply = open
+        .post(
+            "/api/indicators",
+            &open.admin(),
+            indicator("0.0.0.0/0", "IpAddress", "Block"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
+
+/// The HTTP method was a Prometheus label taken as sent: 3,000 requests with invented methods
+/// made `/metrics` 196 MB. Methods outside the standard ones count as `OTHER`.
+#[tokio::test]
+async fn invented_methods_do_not_grow_the_metrics() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    for n in 0..300 {
+        let method = format!("X{n}");
+        let reply = api
+            .send(&method, "/api/indicators", Some(&admin), None, Vec::new())
+            .await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
+    let metrics = api.token("tenant-a", iocd_server::auth::Role::MetricsRead, "ops");
+    let text = api.get("/metrics", &metrics).await.text;
+    assert!(!text.contains("X17"), "an invented method became a label");
+    assert!(text.contains("method=\"OTHER\""), "{text}");
+    assert!(text.len() < 20_000, "{} bytes of metrics", text.len());
+}

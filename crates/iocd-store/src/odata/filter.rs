@@ -11,10 +11,16 @@ use iocd_model::{Action, IndicatorType, LegacyAction, Severity, Timestamp};
 pub const MAX_FILTER_LEN: usize = 8192;
 const MAX_DEPTH: usize = 64;
 
+/// Most conditions (comparisons, function calls, `any()` tests) one `$filter` holds: each
+/// becomes a term of the SQL, and chains of thousands reach the database's own limits.
+pub const MAX_FILTER_TERMS: usize = 200;
+
 struct Parser {
     tokens: Vec<Token>,
     position: usize,
     depth: usize,
+    /// Conditions read so far.
+    terms: usize,
     /// Inside `any()`: the lambda variable and the collection it ranges over.
     lambda: Option<(String, Field)>,
     entity: Entity,
@@ -40,6 +46,7 @@ pub fn parse_filter_for(entity: Entity, input: &str) -> Result<Filter, ODataErro
         tokens,
         position: 0,
         depth: 0,
+        terms: 0,
         lambda: None,
         entity,
     };
@@ -113,6 +120,14 @@ impl Parser {
     }
 
     fn parse_primary(&mut self) -> Result<Filter, ODataError> {
+        if !matches!(self.peek(), Some(Token::LParen)) {
+            self.terms += 1;
+            if self.terms > MAX_FILTER_TERMS {
+                return err(format!(
+                    "$filter has more than {MAX_FILTER_TERMS} conditions"
+                ));
+            }
+        }
         match self.next() {
             Some(Token::LParen) => {
                 let inner = self.parse_or()?;
@@ -488,6 +503,27 @@ mod tests {
             }
             let _ = parse_filter(&query);
         }
+    }
+
+    #[test]
+    fn long_chains_of_conditions_are_refused() {
+        let chain = |n: usize| {
+            (0..n)
+                .map(|i| format!("title eq '{i}'"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        assert!(parse_filter(&chain(MAX_FILTER_TERMS)).is_ok());
+        let error = parse_filter(&chain(MAX_FILTER_TERMS + 1)).expect_err("too many");
+        assert!(error.0.contains("more than 200 conditions"), "{error}");
+        let inside_any = format!(
+            "rbacGroupNames/any(g: {})",
+            (0..300)
+                .map(|i| format!("g eq '{i}'"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        );
+        assert!(parse_filter(&inside_any).is_err());
     }
 
     #[test]

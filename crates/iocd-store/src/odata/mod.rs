@@ -17,8 +17,8 @@ mod lexer;
 mod order_by;
 
 pub use fields::{Entity, Field, FieldKind};
-pub use filter::{MAX_FILTER_LEN, parse_filter, parse_filter_for};
-pub use order_by::{parse_order_by, parse_order_by_for};
+pub use filter::{MAX_FILTER_LEN, MAX_FILTER_TERMS, parse_filter, parse_filter_for};
+pub use order_by::{MAX_ORDER_KEYS, parse_order_by, parse_order_by_for};
 
 use iocd_model::Timestamp;
 

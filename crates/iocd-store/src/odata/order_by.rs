@@ -7,10 +7,16 @@ pub fn parse_order_by(input: &str) -> Result<Vec<OrderKey>, ODataError> {
     parse_order_by_for(Entity::Indicator, input)
 }
 
+/// Most keys one `$orderby` holds (there are fewer sortable properties than this).
+pub const MAX_ORDER_KEYS: usize = 32;
+
 /// Parses `$orderby` over `entity`.
 pub fn parse_order_by_for(entity: Entity, input: &str) -> Result<Vec<OrderKey>, ODataError> {
     let mut keys = Vec::new();
     for part in input.split(',') {
+        if keys.len() == MAX_ORDER_KEYS {
+            return err(format!("$orderby has more than {MAX_ORDER_KEYS} keys"));
+        }
         let mut words = part.split_whitespace();
         let Some(name) = words.next() else {
             return err("$orderby has an empty item");
@@ -66,5 +72,8 @@ mod tests {
         assert!(parse_order_by("rbacGroupNames").is_err());
         assert!(parse_order_by("title sideways").is_err());
         assert!(parse_order_by("nosuch").is_err());
+        let many = vec!["id"; MAX_ORDER_KEYS + 1].join(",");
+        assert!(parse_order_by(&many).is_err());
+        assert!(parse_order_by(&vec!["id"; MAX_ORDER_KEYS].join(",")).is_ok());
     }
 }

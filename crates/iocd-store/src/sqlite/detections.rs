@@ -291,7 +291,7 @@ impl DetectionStore for SqliteStore {
                 page_sql.push_str(&format!(" AND a.pk > {placeholder}"));
             }
             let limit = bind(&mut values, SqlValue::Integer(i64::from(query.top) + 1));
-            let offset = bind(&mut values, SqlValue::Integer(query.skip as i64));
+            let offset = bind(&mut values, SqlValue::Integer(i64::try_from(query.skip).unwrap_or(i64::MAX)));
             let sql = format!(
                 "SELECT {ALERT_COLUMNS} FROM alerts a WHERE {page_sql} ORDER BY {} LIMIT {limit} OFFSET {offset}",
                 alert_order_sql(&query.order_by)
