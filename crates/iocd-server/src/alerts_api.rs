@@ -10,7 +10,6 @@ use crate::odata::{OData, base_url, page_link, parse_list_options, select};
 use crate::state::AppState;
 use crate::wire::alerts::{AlertEntity, AlertPage, AlertPatch, AlertResponse};
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::HeaderMap;
 use iocd_model::ErrorCode;
 use iocd_store::detections::{AlertClassification, AlertStatus, AlertUpdate};
 use iocd_store::odata::Entity;
@@ -38,7 +37,6 @@ fn alert_response(base: &str, alert: AlertEntity) -> AlertResponse {
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> Result<OData<AlertPage>, ApiError> {
@@ -50,7 +48,7 @@ pub(crate) async fn list(
         .blocking(move |service| service.detections().list_alerts(&tenant, &query))
         .await?;
     let entities: Vec<AlertEntity> = page.items.iter().map(AlertEntity::from).collect();
-    let base = base_url(&state, &headers);
+    let base = base_url(&state);
     let last_id = page.items.last().map(|alert| alert.id);
     Ok(OData(AlertPage {
         context: format!("{base}/api/$metadata#Alerts"),
@@ -68,7 +66,6 @@ pub(crate) async fn list(
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<OData<AlertResponse>, ApiError> {
     principal.require_alert_read()?;
@@ -79,7 +76,7 @@ pub(crate) async fn get_one(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?;
     Ok(OData(alert_response(
-        &base_url(&state, &headers),
+        &base_url(&state),
         AlertEntity::from(&alert),
     )))
 }
@@ -134,7 +131,6 @@ fn parse_update(patch: AlertPatch) -> Result<AlertUpdate, ApiError> {
 pub(crate) async fn update(
     State(state): State<AppState>,
     principal: Principal,
-    headers: HeaderMap,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<AlertPatch>,
 ) -> Result<OData<AlertResponse>, ApiError> {
@@ -148,7 +144,7 @@ pub(crate) async fn update(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("alert {id}")))?;
     Ok(OData(alert_response(
-        &base_url(&state, &headers),
+        &base_url(&state),
         AlertEntity::from(&alert),
     )))
 }

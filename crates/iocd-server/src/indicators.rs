@@ -12,7 +12,7 @@ use crate::wire::indicators::{
     IndicatorPage, IndicatorResponse,
 };
 use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use iocd_model::{
     ErrorCode, IndicatorEntity, IndicatorSubmission, ValidationOptions, validate_submission,
@@ -84,7 +84,6 @@ fn indicator_response(base: &str, entity: IndicatorEntity) -> IndicatorResponse 
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    headers: HeaderMap,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> Result<OData<IndicatorPage>, ApiError> {
@@ -102,7 +101,7 @@ pub(crate) async fn list(
         .blocking(move |service| service.indicators().list(&tenant, &query, &visibility, now))
         .await?;
     let entities: Vec<IndicatorEntity> = page.items.iter().map(IndicatorEntity::from).collect();
-    let base = base_url(&state, &headers);
+    let base = base_url(&state);
     let last_id = page.items.last().map(|indicator| indicator.id);
     Ok(OData(IndicatorPage {
         context: format!("{base}/api/$metadata#Indicators"),
@@ -120,7 +119,6 @@ pub(crate) async fn list(
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<OData<IndicatorResponse>, ApiError> {
     state.check_rate(&principal, Operation::List)?;
@@ -133,7 +131,7 @@ pub(crate) async fn get_one(
         .await?;
     let indicator = found.ok_or_else(|| ApiError::not_found(format!("indicator {id}")))?;
     Ok(OData(indicator_response(
-        &base_url(&state, &headers),
+        &base_url(&state),
         IndicatorEntity::from(&indicator),
     )))
 }
@@ -147,7 +145,6 @@ pub(crate) async fn get_one(
 pub(crate) async fn submit(
     State(state): State<AppState>,
     principal: Principal,
-    headers: HeaderMap,
     ApiJson(submission): ApiJson<IndicatorSubmission>,
 ) -> Result<OData<IndicatorResponse>, ApiError> {
     state.check_rate(&principal, Operation::Submit)?;
@@ -173,7 +170,7 @@ pub(crate) async fn submit(
     match (outcome, indicator) {
         (Some(UpsertOutcome::Failed { code, message }), _) => Err(ApiError::new(code, message)),
         (_, Some(indicator)) => Ok(OData(indicator_response(
-            &base_url(&state, &headers),
+            &base_url(&state),
             IndicatorEntity::from(&indicator),
         ))),
         _ => Err(ApiError::internal(
@@ -240,7 +237,6 @@ fn batch_request<T: DeserializeOwned>(body: Value, key: &'static str) -> Result<
 pub(crate) async fn import(
     State(state): State<AppState>,
     principal: Principal,
-    headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<OData<ImportResponse>, ApiError> {
     state.check_rate(&principal, Operation::Import)?;
@@ -280,7 +276,7 @@ pub(crate) async fn import(
             }
         })
         .collect();
-    let base = base_url(&state, &headers);
+    let base = base_url(&state);
     Ok(OData(ImportResponse {
         context: format!(
             "{base}/api/$metadata#Collection(microsoft.windowsDefenderATP.api.ImportIndicatorResult)"
@@ -367,7 +363,6 @@ pub(crate) async fn batch_delete(
 pub(crate) async fn history(
     State(state): State<AppState>,
     principal: Principal,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<OData<HistoryResponse>, ApiError> {
     state.check_rate(&principal, Operation::List)?;
@@ -390,7 +385,7 @@ pub(crate) async fn history(
             after: entry.after.as_ref().map(IndicatorEntity::from),
         })
         .collect();
-    let base = base_url(&state, &headers);
+    let base = base_url(&state);
     Ok(OData(HistoryResponse {
         context: format!("{base}/api/$metadata#IndicatorHistory"),
         indicator_id: id.to_string(),

@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use iocd_store::ListQuery;
 use iocd_store::odata::{Entity, parse_filter_for, parse_order_by_for};
@@ -58,16 +58,14 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// The base URL for `@odata.context` and `@odata.nextLink`.
-pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.config().public_url {
-        return url.clone();
+/// The base URL for `@odata.context` and `@odata.nextLink`: `public_url`, else the address
+/// the server listens on. The request's `Host` header is never echoed: a client could name any
+/// host there and have the server hand out links to it.
+pub(crate) fn base_url(state: &AppState) -> String {
+    match &state.config().public_url {
+        Some(url) => url.clone(),
+        None => format!("http://{}", state.listen_address()),
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
 }
 
 /// The parsed OData options of a list request.

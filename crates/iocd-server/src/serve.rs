@@ -41,6 +41,7 @@ pub async fn run_sweeper(state: AppState, mut shutdown: tokio::sync::watch::Rece
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let shutdown = shutdown_signal()?;
     let address = listener.local_addr()?;
+    state.set_bound_address(address);
     let config = state.config();
     tracing::info!(
         address = %address,

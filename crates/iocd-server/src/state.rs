@@ -29,6 +29,8 @@ struct Inner {
     metrics: Metrics,
     /// Added to the system clock; lets tests move time forward.
     clock_offset_ticks: AtomicI64,
+    /// The address the server is bound to, once it is (the configured one may say port 0).
+    bound_address: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
                 limiter,
                 metrics: Metrics::default(),
                 clock_offset_ticks: AtomicI64::new(0),
+                bound_address: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -77,6 +80,20 @@ impl AppState {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Records the address the server is bound to (by [`crate::serve`]).
+    pub(crate) fn set_bound_address(&self, address: std::net::SocketAddr) {
+        let _ = self.inner.bound_address.set(address);
+    }
+
+    /// The address the server listens on: the bound one once serving, else the configured one.
+    pub fn listen_address(&self) -> std::net::SocketAddr {
+        self.inner
+            .bound_address
+            .get()
+            .copied()
+            .unwrap_or(self.inner.config.listen)
     }
 
     pub fn config(&self) -> &Config {

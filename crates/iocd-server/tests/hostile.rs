@@ -346,3 +346,40 @@ async fn invented_methods_do_not_grow_the_metrics() {
     assert!(text.contains("method=\"OTHER\""), "{text}");
     assert!(text.len() < 20_000, "{} bytes of metrics", text.len());
 }
+
+/// `@odata.context` and `@odata.nextLink` came from the `Host` header when `public_url` was
+/// unset, so a request could make the server hand out links to any host (which `iocd export`
+/// then followed with its token). Links come from `public_url` or the listen address.
+#[tokio::test]
+async fn links_never_echo_the_host_header() {
+    let api = TestApi::with_config(iocd_server::config::Config::for_profile(Default::default()));
+    let admin = api.admin();
+    for n in 0..2 {
+        let body = indicator(&format!("l{n}.example"), "DomainName", "Block");
+        assert_eq!(
+            api.post("/api/indicators", &admin, body).await.status,
+            StatusCode::OK
+        );
+    }
+    let reply = api
+        .send(
+            "GET",
+            "/api/indicators?$top=1",
+            Some(&admin),
+            None,
+            Vec::new(),
+        )
+        .await;
+    let text = &reply.text;
+    assert!(
+        !text.contains("iocd.test"),
+        "the Host header was echoed: {text}"
+    );
+    let link = reply.body["@odata.nextLink"].as_str().unwrap_or_default();
+    assert!(
+        link.starts_with("http://127.0.0.1:8080/api/indicators?"),
+        "{link}"
+    );
+    let context = reply.body["@odata.context"].as_str().unwrap_or_default();
+    assert!(context.starts_with("http://127.0.0.1:8080/"), "{context}");
+}

@@ -289,10 +289,55 @@ pub(crate) fn export(args: ExportArgs) -> Result<ExitCode> {
             sink.write(entity)?;
             exported += 1;
         }
-        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+        next = next_page(&args.server, &page)?;
         first_page = false;
     }
     sink.finish()?;
     eprintln!("exported {exported} indicators");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The next page's address from a list answer's `@odata.nextLink`, if the link stays on the
+/// origin (scheme, host and port) of `server`: the bearer token goes with the request, so a
+/// link elsewhere is refused, not followed.
+pub(crate) fn next_page(server: &str, page: &Value) -> Result<Option<String>> {
+    let Some(link) = page["@odata.nextLink"].as_str() else {
+        return Ok(None);
+    };
+    let origin = |text: &str| reqwest::Url::parse(text).map(|url| url.origin());
+    match (origin(server), origin(link)) {
+        (Ok(ours), Ok(theirs)) if ours == theirs => Ok(Some(link.to_owned())),
+        _ => bail!(
+            "the server's next link {link:?} leaves its origin {server:?}; not following it with the token (set the server's public_url to the address clients use)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_page;
+    use serde_json::json;
+
+    #[test]
+    fn next_links_are_followed_only_on_the_servers_origin() {
+        let server = "http://127.0.0.1:8080";
+        let page = |link: &str| json!({"@odata.nextLink": link});
+        assert_eq!(
+            next_page(
+                server,
+                &page("http://127.0.0.1:8080/api/indicators?$skiptoken=5")
+            )
+            .unwrap(),
+            Some("http://127.0.0.1:8080/api/indicators?$skiptoken=5".to_owned())
+        );
+        assert_eq!(next_page(server, &json!({"value": []})).unwrap(), None);
+        for elsewhere in [
+            "http://attacker.example/api/indicators",
+            "https://127.0.0.1:8080/api/indicators",
+            "http://127.0.0.1:8081/api/indicators",
+            "not a url",
+        ] {
+            assert!(next_page(server, &page(elsewhere)).is_err(), "{elsewhere}");
+        }
+    }
 }

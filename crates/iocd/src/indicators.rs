@@ -116,7 +116,7 @@ fn indicators_from_server(server: &str, token: &str) -> Result<Vec<EngineIndicat
                 generate_alert: entity["generateAlert"].as_bool().unwrap_or(false),
             });
         }
-        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+        next = crate::client::next_page(server, &page)?;
     }
     Ok(out)
 }

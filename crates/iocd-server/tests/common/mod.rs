@@ -24,8 +24,11 @@ pub(crate) struct Reply {
 }
 
 impl TestApi {
+    /// The default configuration, with `public_url` set to the `Host` the requests send.
     pub(crate) fn new() -> Self {
-        Self::with_config(Config::for_profile(Profile::Default))
+        let mut config = Config::for_profile(Profile::Default);
+        config.public_url = Some("http://iocd.test".to_owned());
+        Self::with_config(config)
     }
 
     pub(crate) fn with_config(config: Config) -> Self {
