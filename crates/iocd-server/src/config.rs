@@ -97,6 +97,8 @@ pub struct Config {
     /// Base URL used in `@odata.context` and `@odata.nextLink`; derived from the request's
     /// Host header when unset.
     pub public_url: Option<String>,
+    /// The longest lifetime (`exp - iat`) of a token the server accepts, in seconds.
+    pub max_token_lifetime_seconds: i64,
     /// The shortest IPv4 and IPv6 network prefixes an indicator may have.
     pub min_ipv4_prefix: u8,
     pub min_ipv6_prefix: u8,
@@ -130,6 +132,7 @@ impl Config {
             sweep_interval_seconds: 1,
             sighting_retention_days: 30,
             public_url: None,
+            max_token_lifetime_seconds: crate::auth::DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
             min_ipv4_prefix: 8,
             min_ipv6_prefix: 16,
             log_format: LogFormat::Text,
@@ -172,6 +175,9 @@ impl Config {
             config.sighting_retention_days = days.max(1);
         }
         config.public_url = file.public_url.map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(seconds) = file.max_token_lifetime_seconds {
+            config.max_token_lifetime_seconds = i64::try_from(seconds.max(1)).unwrap_or(i64::MAX);
+        }
         if let Some(prefix) = file.min_ipv4_prefix {
             if prefix > 32 {
                 return Err(ConfigError(format!(
@@ -210,6 +216,7 @@ struct ConfigFile {
     sweep_interval_seconds: Option<u64>,
     sighting_retention_days: Option<u64>,
     public_url: Option<String>,
+    max_token_lifetime_seconds: Option<u64>,
     min_ipv4_prefix: Option<u8>,
     min_ipv6_prefix: Option<u8>,
     log_format: Option<LogFormat>,

@@ -31,7 +31,10 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| {
                 ApiError::unauthorized("The Authorization header must use the Bearer scheme.")
             })?;
-        state.key().verify(token.trim(), state.now().unix_seconds())
+        let max_lifetime = state.config().max_token_lifetime_seconds;
+        state
+            .key()
+            .verify(token.trim(), state.now().unix_seconds(), max_lifetime)
     }
 }
 

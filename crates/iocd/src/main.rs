@@ -11,7 +11,7 @@ mod verdict;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use iocd_server::auth::{Role, SigningKey};
+use iocd_server::auth::{Role, SigningKey, create_private_dir};
 use iocd_server::config::{Config, LogFormat};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -101,6 +101,9 @@ struct TokenCreateArgs {
     /// The server's data directory, where the signing key lives.
     #[arg(long, env = "IOCD_DATA_DIR", default_value = "./iocd-data")]
     data_dir: PathBuf,
+    /// The server's TOML configuration file, for its longest token lifetime.
+    #[arg(long, env = "IOCD_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -122,13 +125,15 @@ fn main() -> ExitCode {
     }
 }
 
+fn read_config(path: &std::path::Path) -> Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Config::from_toml(&text).with_context(|| format!("in {}", path.display()))?)
+}
+
 fn load_config(args: &ServeArgs) -> Result<Config> {
     let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Config::from_toml(&text).with_context(|| format!("in {}", path.display()))?
-        }
+        Some(path) => read_config(path)?,
         None => Config::for_profile(Default::default()),
     };
     if let Some(dir) = &args.data_dir {
@@ -160,9 +165,9 @@ fn init_logging(format: LogFormat, level: tracing::Level) {
 fn serve(args: ServeArgs) -> Result<ExitCode> {
     let config = load_config(&args)?;
     init_logging(config.log_format, args.log_level);
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+    create_private_dir(&config.data_dir).with_context(|| {
         format!(
-            "cannot create the data directory {}",
+            "cannot create the data directory {} (readable by its owner only)",
             config.data_dir.display()
         )
     })?;
@@ -199,6 +204,16 @@ fn create_token(args: TokenCreateArgs) -> Result<ExitCode> {
         bail!("--tenant must not be empty");
     }
     let ttl = duration::parse_seconds(&args.ttl)?;
+    let max_lifetime = match &args.config {
+        Some(path) => read_config(path)?.max_token_lifetime_seconds,
+        None => iocd_server::auth::DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+    };
+    if ttl > max_lifetime {
+        bail!(
+            "--ttl {} is longer than the server accepts ({max_lifetime} seconds; max_token_lifetime_seconds in the configuration file, given with --config)",
+            args.ttl
+        );
+    }
     if !args.data_dir.join(iocd_server::auth::KEY_FILE).exists() {
         eprintln!(
             "iocd: no signing key in {} yet; creating one (start the server with the same --data-dir)",

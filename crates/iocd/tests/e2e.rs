@@ -569,3 +569,71 @@ fn match_prints_the_verdict_offline_and_from_a_server() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown --type"));
 }
+
+/// The data directory is readable by its owner only (0700), the database files too (0600),
+/// a signing key others can read stops the server with the reason, and a token may not live
+/// longer than the server accepts (30 days unless the configuration says otherwise).
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_tokens_are_private_and_bounded() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("data");
+    let admin = token(&dir, "Ti.ReadWrite.All");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    {
+        let server = Server::start(&dir);
+        let reply = reqwest::blocking::Client::new()
+            .post(server.url("/api/indicators"))
+            .bearer_auth(&admin)
+            .json(
+                &json!({"indicatorValue": "p.example", "indicatorType": "DomainName",
+                "action": "Block", "title": "t", "description": "d"}),
+            )
+            .send()
+            .unwrap();
+        assert!(reply.status().is_success());
+        assert_eq!(mode(&dir), 0o700);
+        for name in ["iocd.db", "iocd.db-wal", "iocd.db-shm", "token-signing.key"] {
+            assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+        }
+    }
+    let create = |ttl: &str| {
+        Command::new(IOCD)
+            .args([
+                "token",
+                "create",
+                "--tenant",
+                "t",
+                "--role",
+                "Ti.Read.All",
+                "--ttl",
+                ttl,
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    assert!(create("30d").status.success());
+    let refused = create("31d");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("longer than the server accepts"));
+
+    std::fs::set_permissions(
+        dir.join("token-signing.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let output = Command::new(IOCD)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("chmod 600"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -3,7 +3,9 @@
 
 mod token;
 
-pub use token::{Claims, KEY_FILE, KeyError, SigningKey};
+pub use token::{
+    Claims, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, KEY_FILE, KeyError, SigningKey, create_private_dir,
+};
 
 use crate::error::ApiError;
 use iocd_store::Visibility;

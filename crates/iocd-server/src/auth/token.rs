@@ -42,6 +42,28 @@ pub enum KeyError {
     Malformed(PathBuf),
     #[error("cannot generate random bytes: {0}")]
     Random(String),
+    #[error(
+        "the signing key {path} can be read by other users (mode {mode:o}); make it readable by its owner only (chmod 600) and start again"
+    )]
+    Exposed { path: PathBuf, mode: u32 },
+}
+
+/// The longest token lifetime (`exp - iat`) accepted by default: 30 days.
+pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: i64 = 30 * 86_400;
+
+/// How far in the future a token's `iat` may be, for clocks that disagree a little.
+const CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// Creates `path` (and its parents) if needed and makes it readable by its owner only (0700
+/// on Unix): it holds the database and the signing key.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 /// The secret that signs and verifies tokens.
@@ -76,10 +98,21 @@ impl SigningKey {
         };
         match std::fs::read_to_string(&path) {
             Ok(text) => {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(&path).map_err(io)?.permissions().mode();
+                    if mode & 0o077 != 0 {
+                        return Err(KeyError::Exposed {
+                            path: path.clone(),
+                            mode: mode & 0o777,
+                        });
+                    }
+                }
                 Self::parse_hex(text.trim()).ok_or_else(|| KeyError::Malformed(path.clone()))
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir).map_err(io)?;
+                create_private_dir(data_dir).map_err(io)?;
                 let key = Self::generate()?;
                 let hex: String = key.secret.iter().map(|b| format!("{b:02x}")).collect();
                 write_private(&path, hex.as_bytes()).map_err(io)?;
@@ -116,8 +149,15 @@ impl SigningKey {
         format!("{signing_input}.{signature}")
     }
 
-    /// Verifies a token's signature, algorithm, issuer and expiry, returning the caller.
-    pub fn verify(&self, token: &str, now_unix: i64) -> Result<Principal, ApiError> {
+    /// Verifies a token's signature, algorithm, issuer, expiry and lifetime (at most
+    /// `max_lifetime_seconds` from `iat` to `exp`, `iat` not in the future), returning the
+    /// caller.
+    pub fn verify(
+        &self,
+        token: &str,
+        now_unix: i64,
+        max_lifetime_seconds: i64,
+    ) -> Result<Principal, ApiError> {
         let invalid = || ApiError::unauthorized("The bearer token is invalid.");
         let (signing_input, signature) = token.rsplit_once('.').ok_or_else(invalid)?;
         let (header, payload) = signing_input.split_once('.').ok_or_else(invalid)?;
@@ -146,6 +186,16 @@ impl SigningKey {
         }
         if claims.exp <= now_unix {
             return Err(ApiError::unauthorized("The bearer token has expired."));
+        }
+        if claims.iat > now_unix.saturating_add(CLOCK_SKEW_SECONDS) {
+            return Err(ApiError::unauthorized(
+                "The bearer token was issued in the future.",
+            ));
+        }
+        if claims.exp.saturating_sub(claims.iat) > max_lifetime_seconds {
+            return Err(ApiError::unauthorized(format!(
+                "The bearer token lives longer than this server accepts ({max_lifetime_seconds} seconds); ask for a shorter one."
+            )));
         }
         Ok(Principal {
             tenant: claims.tid,
@@ -199,20 +249,20 @@ mod tests {
     fn tokens_verify_only_when_intact_and_unexpired() {
         let key = SigningKey::from_bytes([7; 32]);
         let token = key.issue("t1", &[Role::ReadWrite], "app", "My app", 1_000, 60);
-        let principal = key.verify(&token, 1_010).unwrap();
+        let principal = key.verify(&token, 1_010, 3600).unwrap();
         assert_eq!(principal.tenant, "t1");
         assert_eq!(principal.roles, vec![Role::ReadWrite]);
         assert_eq!(
-            key.verify(&token, 1_060).unwrap_err().message,
+            key.verify(&token, 1_060, 3600).unwrap_err().message,
             "The bearer token has expired."
         );
         let other = SigningKey::from_bytes([8; 32]);
-        assert!(other.verify(&token, 1_010).is_err());
+        assert!(other.verify(&token, 1_010, 3600).is_err());
         let mut tampered = token.clone();
         tampered.insert(token.find('.').unwrap() + 3, 'x');
-        assert!(key.verify(&tampered, 1_010).is_err());
-        assert!(key.verify("not.a.token", 1_010).is_err());
-        assert!(key.verify("", 1_010).is_err());
+        assert!(key.verify(&tampered, 1_010, 3600).is_err());
+        assert!(key.verify("not.a.token", 1_010, 3600).is_err());
+        assert!(key.verify("", 1_010, 3600).is_err());
         // alg=none is refused.
         let parts: Vec<&str> = token.split('.').collect();
         let none = format!(
@@ -220,7 +270,16 @@ mod tests {
             URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
             parts[1]
         );
-        assert!(key.verify(&none, 1_010).is_err());
+        assert!(key.verify(&none, 1_010, 3600).is_err());
+        // Lifetime: at most the given seconds from iat to exp, and iat not in the future.
+        let long = key.issue("t1", &[Role::ReadWrite], "app", "My app", 1_000, 7_200);
+        assert!(key.verify(&long, 1_010, 3_600).is_err());
+        assert!(key.verify(&long, 1_010, 7_200).is_ok());
+        let early = key.issue("t1", &[Role::ReadWrite], "app", "My app", 5_000, 60);
+        assert_eq!(
+            key.verify(&early, 1_010, 3_600).unwrap_err().message,
+            "The bearer token was issued in the future."
+        );
     }
 
     #[test]
@@ -229,6 +288,23 @@ mod tests {
         let first = SigningKey::load_or_create(dir.path()).unwrap();
         let second = SigningKey::load_or_create(dir.path()).unwrap();
         assert_eq!(first.secret, second.secret);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let path = dir.path().join(KEY_FILE);
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(
+                mode(dir.path()),
+                0o700,
+                "a directory the key was created in"
+            );
+            // A key others can read is refused, with the reason.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let error = SigningKey::load_or_create(dir.path()).unwrap_err();
+            assert!(error.to_string().contains("chmod 600"), "{error}");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         std::fs::write(dir.path().join(KEY_FILE), "short").unwrap();
         assert!(SigningKey::load_or_create(dir.path()).is_err());
     }

@@ -59,6 +59,7 @@ impl SqliteStore {
             path: path.display().to_string(),
             reason,
         };
+        owner_only(path).map_err(|e| open_error(e.to_string()))?;
         let mut writer = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
         writer
             .execute_batch(
@@ -120,6 +121,35 @@ impl SqliteStore {
         tx.commit()?;
         Ok(value)
     }
+}
+
+/// Makes the database file, and its WAL and shared-memory files if present, readable by
+/// their owner only (0600 on Unix), creating the database file that way if it is new: SQLite
+/// gives the files it creates later the main file's permissions.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
