@@ -128,7 +128,7 @@ fn main() -> ExitCode {
 fn read_config(path: &std::path::Path) -> Result<Config> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Config::from_toml(&text).with_context(|| format!("in {}", path.display()))?)
+    Config::from_toml(&text).with_context(|| format!("in {}", path.display()))
 }
 
 fn load_config(args: &ServeArgs) -> Result<Config> {
