@@ -26,6 +26,10 @@ pub enum ErrorCode {
     TooManyRequests,
     QuotaExceeded,
     InternalServerError,
+    /// The server is at a limit of its own (not the caller's quota); retry later.
+    ServiceUnavailable,
+    /// The client sent its request (headers or body) too slowly.
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -51,6 +55,8 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => "TooManyRequests",
             ErrorCode::QuotaExceeded => "QuotaExceeded",
             ErrorCode::InternalServerError => "InternalServerError",
+            ErrorCode::ServiceUnavailable => "ServiceUnavailable",
+            ErrorCode::RequestTimeout => "RequestTimeout",
         }
     }
 }

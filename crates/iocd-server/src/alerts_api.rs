@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::indicators::parse_id;
 use crate::odata::{OData, base_url, page_link, parse_list_options, select};
+use crate::rate_limit::Operation;
 use crate::state::AppState;
 use crate::wire::alerts::{AlertEntity, AlertPage, AlertPatch, AlertResponse};
 use axum::extract::{OriginalUri, Path, RawQuery, State};
@@ -33,7 +34,8 @@ fn alert_response(base: &str, alert: AlertEntity) -> AlertResponse {
         ("$skiptoken" = Option<i64>, Query, description = "Continuation from @odata.nextLink"),
     ),
     responses((status = 200, body = AlertPage), (status = 400, body = crate::wire::errors::ErrorBody),
-        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody)))]
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -41,6 +43,7 @@ pub(crate) async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<OData<AlertPage>, ApiError> {
     principal.require_alert_read()?;
+    state.check_rate(&principal, Operation::Alerts)?;
     let options = parse_list_options(raw.as_deref(), Entity::Alert, &AlertEntity::PROPERTIES)?;
     let tenant = principal.tenant.clone();
     let query = options.query.clone();
@@ -62,13 +65,14 @@ pub(crate) async fn list(
 #[utoipa::path(get, path = "/api/alerts/{id}", tag = "alerts", params(("id" = String, Path)),
     responses((status = 200, body = AlertResponse), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
-        (status = 404, body = crate::wire::errors::ErrorBody)))]
+        (status = 404, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<OData<AlertResponse>, ApiError> {
     principal.require_alert_read()?;
+    state.check_rate(&principal, Operation::Alerts)?;
     let id = parse_id(&id)?;
     let tenant = principal.tenant.clone();
     let alert = state
@@ -127,7 +131,8 @@ fn parse_update(patch: AlertPatch) -> Result<AlertUpdate, ApiError> {
     request_body = AlertPatch,
     responses((status = 200, body = AlertResponse), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
-        (status = 404, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody)))]
+        (status = 404, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody),
+        (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     principal: Principal,
@@ -135,6 +140,7 @@ pub(crate) async fn update(
     ApiJson(patch): ApiJson<AlertPatch>,
 ) -> Result<OData<AlertResponse>, ApiError> {
     principal.require_alert_write()?;
+    state.check_rate(&principal, Operation::Alerts)?;
     let id = parse_id(&id)?;
     let update = parse_update(patch)?;
     let tenant = principal.tenant.clone();

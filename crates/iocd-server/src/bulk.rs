@@ -258,7 +258,7 @@ fn read_rows(
     responses((status = 200, body = BulkResponse), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 413, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody),
-        (status = 429, body = crate::wire::errors::ErrorBody)))]
+        (status = 429, body = crate::wire::errors::ErrorBody), (status = 503, body = crate::wire::errors::ErrorBody)))]
 pub(crate) async fn bulk(
     State(state): State<AppState>,
     principal: Principal,
@@ -268,6 +268,8 @@ pub(crate) async fn bulk(
 ) -> Result<OData<BulkResponse>, ApiError> {
     let request_started = std::time::Instant::now();
     state.check_rate(&principal, Operation::Bulk)?;
+    // Held by the writer, so the slot frees when the work ends, not when the client goes.
+    let slot = state.bulk_slot()?;
     let context = write_context(&state, &principal)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -319,6 +321,7 @@ pub(crate) async fn bulk(
     let tenant = principal.tenant.clone();
     let actor = actor(&principal);
     let writer = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         write_batches(
             &service,
             &tenant,

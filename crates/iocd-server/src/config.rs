@@ -23,7 +23,8 @@ pub struct Quota {
     pub per_hour: Option<u32>,
 }
 
-/// Quotas per API operation (MDE's table in §2.0 of the reference).
+/// Quotas per API operation (MDE's table in §2.0 of the reference for the indicator
+/// operations, MDE's alert API limits for alerts; matching and events are iocd's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct RateLimits {
     pub list: Quota,
@@ -32,6 +33,13 @@ pub struct RateLimits {
     pub delete: Quota,
     pub batch_delete: Quota,
     pub bulk: Quota,
+    /// `POST /api/match` (sensors' hot path: generous by default).
+    #[serde(rename = "match", default = "RateLimits::default_matching")]
+    pub matching: Quota,
+    #[serde(default = "RateLimits::default_events")]
+    pub events: Quota,
+    #[serde(default = "RateLimits::default_alerts")]
+    pub alerts: Quota,
 }
 
 impl RateLimits {
@@ -47,7 +55,32 @@ impl RateLimits {
             delete: q(100, Some(1500)),
             batch_delete: q(30, Some(1500)),
             bulk: q(30, None),
+            matching: RateLimits::default_matching(),
+            events: RateLimits::default_events(),
+            alerts: q(100, Some(1500)),
         }
+    }
+
+    fn per_minute(n: u32) -> Quota {
+        Quota {
+            per_minute: Some(n),
+            per_hour: None,
+        }
+    }
+
+    /// Matching: 60,000 requests a minute per application (of up to 10,000 observables each).
+    fn default_matching() -> Quota {
+        RateLimits::per_minute(60_000)
+    }
+
+    /// Events: 6,000 requests a minute per application.
+    fn default_events() -> Quota {
+        RateLimits::per_minute(6_000)
+    }
+
+    /// Alerts: 6,000 requests a minute per application.
+    fn default_alerts() -> Quota {
+        RateLimits::per_minute(6_000)
     }
 
     pub fn generous() -> Self {
@@ -62,6 +95,9 @@ impl RateLimits {
             delete: q(6000),
             batch_delete: q(600),
             bulk: q(600),
+            matching: RateLimits::default_matching(),
+            events: RateLimits::default_events(),
+            alerts: RateLimits::default_alerts(),
         }
     }
 }
@@ -90,6 +126,8 @@ pub struct Config {
     pub max_json_body_bytes: usize,
     /// Largest streamed bulk body, in bytes.
     pub max_bulk_body_bytes: u64,
+    /// Bulk requests served at once; more are answered 503 with `Retry-After`.
+    pub max_concurrent_bulk: usize,
     /// How often expired indicators are deleted.
     pub sweep_interval_seconds: u64,
     /// How long observables seen in events stay in the retro-hunt index, in days.
@@ -129,6 +167,7 @@ impl Config {
             },
             max_json_body_bytes: 32 * 1024 * 1024,
             max_bulk_body_bytes: 8 * 1024 * 1024 * 1024,
+            max_concurrent_bulk: 4,
             sweep_interval_seconds: 1,
             sighting_retention_days: 30,
             public_url: None,
@@ -167,6 +206,9 @@ impl Config {
         }
         if let Some(bytes) = file.max_bulk_body_bytes {
             config.max_bulk_body_bytes = bytes;
+        }
+        if let Some(count) = file.max_concurrent_bulk {
+            config.max_concurrent_bulk = count.max(1);
         }
         if let Some(seconds) = file.sweep_interval_seconds {
             config.sweep_interval_seconds = seconds.max(1);
@@ -213,6 +255,7 @@ struct ConfigFile {
     rate_limits: Option<RateLimits>,
     max_json_body_bytes: Option<usize>,
     max_bulk_body_bytes: Option<u64>,
+    max_concurrent_bulk: Option<usize>,
     sweep_interval_seconds: Option<u64>,
     sighting_retention_days: Option<u64>,
     public_url: Option<String>,

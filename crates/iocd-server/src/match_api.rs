@@ -6,6 +6,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::odata::Json;
+use crate::rate_limit::Operation;
 use crate::state::AppState;
 use crate::wire::matching::{MatchRequest, MatchResponse, MatchResult, ObservableRequest};
 use iocd_engine::observable::{parse_hex, parse_thumbprint};
@@ -160,13 +161,14 @@ fn evaluate_all(
     responses((status = 200, description = "One result per observable, in request order", body = MatchResponse),
         (status = 400, body = crate::wire::errors::ErrorBody), (status = 401, body = crate::wire::errors::ErrorBody),
         (status = 403, body = crate::wire::errors::ErrorBody), (status = 413, body = crate::wire::errors::ErrorBody),
-        (status = 415, body = crate::wire::errors::ErrorBody)))]
+        (status = 415, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
 pub(crate) async fn match_observables(
     axum::extract::State(state): axum::extract::State<AppState>,
     principal: Principal,
     ApiJson(request): ApiJson<MatchRequest>,
 ) -> Result<Json<MatchResponse>, ApiError> {
     principal.require_match()?;
+    state.check_rate(&principal, Operation::Match)?;
     if request.observables.len() > MAX_OBSERVABLES {
         return Err(ApiError::new(
             ErrorCode::MaximumBatchSizeExceeded,

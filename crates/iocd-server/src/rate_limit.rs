@@ -14,6 +14,12 @@ pub enum Operation {
     Delete,
     BatchDelete,
     Bulk,
+    /// `POST /api/match`.
+    Match,
+    /// `POST /api/events`.
+    Events,
+    /// `GET`/`PATCH /api/alerts`.
+    Alerts,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -51,6 +57,9 @@ impl RateLimiter {
             Operation::Delete => self.limits.delete,
             Operation::BatchDelete => self.limits.batch_delete,
             Operation::Bulk => self.limits.bulk,
+            Operation::Match => self.limits.matching,
+            Operation::Events => self.limits.events,
+            Operation::Alerts => self.limits.alerts,
         }
     }
 

@@ -29,6 +29,8 @@ struct Inner {
     metrics: Metrics,
     /// Added to the system clock; lets tests move time forward.
     clock_offset_ticks: AtomicI64,
+    /// One permit per bulk request that may run at once.
+    bulk_slots: Arc<tokio::sync::Semaphore>,
     /// The address the server is bound to, once it is (the configured one may say port 0).
     bound_address: std::sync::OnceLock<std::net::SocketAddr>,
 }
@@ -47,6 +49,7 @@ impl AppState {
             ..Settings::default()
         };
         let service = Arc::new(Service::start(store, settings, now)?);
+        let bulk_slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_bulk));
         Ok(AppState {
             inner: Arc::new(Inner {
                 service,
@@ -56,6 +59,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 clock_offset_ticks: AtomicI64::new(0),
                 bound_address: std::sync::OnceLock::new(),
+                bulk_slots,
             }),
         })
     }
@@ -80,6 +84,23 @@ impl AppState {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// A slot for one bulk request, held until its work ends; 503 with `Retry-After` when all
+    /// `max_concurrent_bulk` are taken.
+    pub(crate) fn bulk_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.inner.bulk_slots)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::ServiceUnavailable,
+                    format!(
+                        "{} bulk requests are running, the most this server takes at once; retry later.",
+                        self.inner.config.max_concurrent_bulk
+                    ),
+                )
+                .retry_after(5)
+            })
     }
 
     /// Records the address the server is bound to (by [`crate::serve`]).

@@ -383,3 +383,123 @@ async fn links_never_echo_the_host_header() {
     let context = reply.body["@odata.context"].as_str().unwrap_or_default();
     assert!(context.starts_with("http://127.0.0.1:8080/"), "{context}");
 }
+
+/// A bulk upload that sent its body slowly held two blocking threads with no limit: a few
+/// hundred stalled uploads starved every database call. At most `max_concurrent_bulk` run at
+/// once; more are answered 503 with `Retry-After`, and the rest of the API keeps working.
+#[tokio::test]
+async fn stalled_bulk_uploads_are_capped() {
+    use axum::body::Body;
+    use tower::ServiceExt;
+    let mut config = iocd_server::config::Config::for_profile(Default::default());
+    config.max_concurrent_bulk = 2;
+    let api = TestApi::with_config(config);
+    let admin = api.admin();
+    let mut stalled = Vec::new();
+    let mut senders = Vec::new();
+    for _ in 0..2 {
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+        sender.send(Ok(b"{\"a\":".to_vec())).await.unwrap();
+        senders.push(sender);
+        let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|chunk| (chunk, receiver))
+        });
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/api/indicators/bulk")
+            .header("authorization", format!("Bearer {admin}"))
+            .header("content-type", "application/x-ndjson")
+            .body(Body::from_stream(stream))
+            .unwrap();
+        let router = iocd_server::router(api.state.clone());
+        stalled.push(tokio::spawn(async move { router.oneshot(request).await }));
+    }
+    // Let both reach their handler and take their slots.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let third = api
+        .send(
+            "POST",
+            "/api/indicators/bulk",
+            Some(&admin),
+            Some("application/x-ndjson"),
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        third.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        third.text
+    );
+    assert_eq!(third.body["error"]["code"], "ServiceUnavailable");
+    assert_eq!(third.headers["retry-after"], "5");
+    let submit = api
+        .post(
+            "/api/indicators",
+            &admin,
+            indicator("free.example", "DomainName", "Block"),
+        )
+        .await;
+    assert_eq!(submit.status, StatusCode::OK, "{}", submit.text);
+    // When the stalled uploads end, their slots free.
+    drop(senders);
+    for upload in stalled {
+        let _ = upload.await;
+    }
+    let mut freed = false;
+    for _ in 0..50 {
+        let again = api
+            .send(
+                "POST",
+                "/api/indicators/bulk",
+                Some(&admin),
+                Some("application/x-ndjson"),
+                Vec::new(),
+            )
+            .await;
+        if again.status == StatusCode::OK {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(freed, "the slots were not given back");
+}
+
+/// `/api/events` kept a result for every event (4 MB of junk lines added 0.5 GB). Events are
+/// now parsed and matched in chunks, and the answer lists the first 1,000 failures.
+#[tokio::test]
+async fn an_events_answer_lists_at_most_a_thousand_failures() {
+    let api = TestApi::new();
+    let sensor = api.token("tenant-a", iocd_server::auth::Role::EventsWrite, "sensor");
+    let mut body = String::new();
+    for n in 0..12_000 {
+        body.push_str(&format!(
+            "{{\"DeviceId\": \"d{n}\", \"RemoteIP\": \"198.51.100.7\"}}\n"
+        ));
+    }
+    body.push_str(&"1\n".repeat(3_000));
+    let reply = api
+        .send(
+            "POST",
+            "/api/events",
+            Some(&sensor),
+            Some("application/x-ndjson"),
+            body.into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["events"], 12_000);
+    assert_eq!(reply.body["observables"], 12_000);
+    assert_eq!(reply.body["failed"].as_array().map(Vec::len), Some(1_000));
+    assert_eq!(reply.body["failed"][0]["line"], 12_001);
+    assert_eq!(reply.body["unlisted"], 2_000);
+    // A JSON array's items are numbered by index, in chunks too.
+    let items: Vec<serde_json::Value> = (0..10_005)
+        .map(|n| json!({"DeviceId": format!("a{n}")}))
+        .chain([json!(7)])
+        .collect();
+    let reply = api.post("/api/events", &sensor, json!(items)).await;
+    assert_eq!(reply.body["events"], 10_005, "{}", reply.text);
+    assert_eq!(reply.body["failed"][0]["index"], 10_005);
+}

@@ -173,9 +173,13 @@ fn limited_api() -> TestApi {
         delete: one,
         batch_delete: one,
         bulk: one,
+        matching: one,
+        events: one,
+        alerts: one,
     };
     config.max_json_body_bytes = 2048;
     config.max_bulk_body_bytes = 2048;
+    config.max_concurrent_bulk = 1;
     TestApi::with_config(config)
 }
 
@@ -555,11 +559,31 @@ async fn every_documented_answer_validates_against_the_served_document() {
             json!({"IndicatorIds": ["77"]}).to_string(),
         ),
         ("POST", "/api/indicators/bulk", NDJSON, String::new()),
+        (
+            "POST",
+            "/api/match",
+            JSON,
+            json!({"observables": []}).to_string(),
+        ),
+        ("POST", "/api/events", NDJSON, String::new()),
+        ("GET", "/api/alerts", None, String::new()),
+        ("GET", "/api/alerts/1", None, String::new()),
+        (
+            "PATCH",
+            "/api/alerts/1",
+            JSON,
+            json!({"status": "New"}).to_string(),
+        ),
     ]
     .into_iter()
     .enumerate()
     {
-        let token = Some(limited.token("tenant-l", Role::ReadWriteAll, &format!("app-{n}")));
+        let role = if path.starts_with("/api/alerts") {
+            Role::AlertReadWriteAll
+        } else {
+            Role::ReadWriteAll
+        };
+        let token = Some(limited.token("tenant-l", role, &format!("app-{n}")));
         let first = limited
             .send(
                 method,
@@ -629,6 +653,43 @@ async fn every_documented_answer_validates_against_the_served_document() {
         413,
     ));
     run(&limited, &mut doc, cases).await;
+
+    // One bulk upload that stalls holds the only bulk slot: another is answered 503.
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    sender.send(Ok(b"{".to_vec())).await.unwrap();
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    let holder = limited.token("tenant-l", Role::ReadWriteAll, "holder");
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/indicators/bulk")
+        .header("authorization", format!("Bearer {holder}"))
+        .header("content-type", "application/x-ndjson")
+        .body(axum::body::Body::from_stream(stream))
+        .unwrap();
+    let router = iocd_server::router(limited.state.clone());
+    let stalled = tokio::spawn(async move {
+        use tower::ServiceExt;
+        router.oneshot(request).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let other = Some(limited.token("tenant-l", Role::ReadWriteAll, "second-bulk"));
+    run(
+        &limited,
+        &mut doc,
+        vec![(
+            "POST",
+            "/api/indicators/bulk".into(),
+            other,
+            NDJSON,
+            String::new(),
+            503,
+        )],
+    )
+    .await;
+    drop(sender);
+    let _ = stalled.await;
 
     let missing = doc.uncovered();
     assert!(

@@ -14,7 +14,10 @@ pub struct EventsResponse {
     pub matches: u64,
     /// Ids of the alerts created or updated.
     pub alerts: Vec<String>,
+    /// The first 1,000 events or fields that could not be used.
     pub failed: Vec<EventFailure>,
+    /// Failures left out of `failed` after the first 1,000.
+    pub unlisted: u64,
 }
 
 /// One event, or one field of an event, that could not be used: where it was (`line` of an
