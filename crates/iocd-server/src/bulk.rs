@@ -258,7 +258,8 @@ fn read_rows(
     responses((status = 200, body = BulkResponse), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 413, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody),
-        (status = 429, body = crate::wire::errors::ErrorBody), (status = 503, body = crate::wire::errors::ErrorBody)))]
+        (status = 408, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody),
+        (status = 503, body = crate::wire::errors::ErrorBody)))]
 pub(crate) async fn bulk(
     State(state): State<AppState>,
     principal: Principal,
@@ -350,6 +351,7 @@ pub(crate) async fn bulk(
     let max_bytes = state.config().max_bulk_body_bytes;
     let mut received_bytes: u64 = 0;
     let mut too_large = false;
+    let mut stalled = false;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let message = match chunk {
@@ -366,7 +368,10 @@ pub(crate) async fn bulk(
                 }
                 Ok(bytes)
             }
-            Err(error) => Err(format!("the request body could not be read: {error}")),
+            Err(error) => {
+                stalled = crate::body_timeout::is_stalled(&error);
+                Err(format!("the request body could not be read: {error}"))
+            }
         };
         let failed_read = message.is_err();
         if sender.send(message).await.is_err() || failed_read {
@@ -386,6 +391,15 @@ pub(crate) async fn bulk(
         waited_for_parser_seconds = parse_started.elapsed().as_secs_f64(),
         "bulk request done"
     );
+    if stalled {
+        return Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "The request body stopped arriving; {} rows before that point were processed.",
+                report.answer.received
+            ),
+        ));
+    }
     if too_large {
         return Err(ApiError::new(
             ErrorCode::PayloadTooLarge,

@@ -128,6 +128,14 @@ pub struct Config {
     pub max_bulk_body_bytes: u64,
     /// Bulk requests served at once; more are answered 503 with `Retry-After`.
     pub max_concurrent_bulk: usize,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, counted from when the
+    /// connection starts waiting for them: also how long a kept-alive connection may idle.
+    pub header_read_timeout_seconds: u64,
+    /// How long a request body may go without sending anything before the request is ended
+    /// with 408.
+    pub body_read_timeout_seconds: u64,
     /// How often expired indicators are deleted.
     pub sweep_interval_seconds: u64,
     /// How long observables seen in events stay in the retro-hunt index, in days.
@@ -168,6 +176,9 @@ impl Config {
             max_json_body_bytes: 32 * 1024 * 1024,
             max_bulk_body_bytes: 8 * 1024 * 1024 * 1024,
             max_concurrent_bulk: 4,
+            max_connections: 1024,
+            header_read_timeout_seconds: 30,
+            body_read_timeout_seconds: 30,
             sweep_interval_seconds: 1,
             sighting_retention_days: 30,
             public_url: None,
@@ -206,6 +217,15 @@ impl Config {
         }
         if let Some(bytes) = file.max_bulk_body_bytes {
             config.max_bulk_body_bytes = bytes;
+        }
+        if let Some(count) = file.max_connections {
+            config.max_connections = count.max(1);
+        }
+        if let Some(seconds) = file.header_read_timeout_seconds {
+            config.header_read_timeout_seconds = seconds.max(1);
+        }
+        if let Some(seconds) = file.body_read_timeout_seconds {
+            config.body_read_timeout_seconds = seconds.max(1);
         }
         if let Some(count) = file.max_concurrent_bulk {
             config.max_concurrent_bulk = count.max(1);
@@ -256,6 +276,9 @@ struct ConfigFile {
     max_json_body_bytes: Option<usize>,
     max_bulk_body_bytes: Option<u64>,
     max_concurrent_bulk: Option<usize>,
+    max_connections: Option<usize>,
+    header_read_timeout_seconds: Option<u64>,
+    body_read_timeout_seconds: Option<u64>,
     sweep_interval_seconds: Option<u64>,
     sighting_retention_days: Option<u64>,
     public_url: Option<String>,

@@ -46,6 +46,14 @@ impl ApiError {
         ApiError::new(ErrorCode::Forbidden, message)
     }
 
+    /// The client stopped sending its request body.
+    pub(crate) fn body_stalled() -> Self {
+        ApiError::new(
+            ErrorCode::RequestTimeout,
+            "The request body stopped arriving; send it without long pauses.",
+        )
+    }
+
     pub fn bad_body(message: impl Into<String>) -> Self {
         ApiError::new(ErrorCode::InvalidRequestBody, message)
     }

@@ -124,6 +124,7 @@ pub(crate) async fn ingest(
     principal.require_events()?;
     state.check_rate(&principal, Operation::Events)?;
     let body = body.map_err(|rejection| match rejection.status() {
+        _ if crate::body_timeout::is_stalled(&rejection) => ApiError::body_stalled(),
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(ErrorCode::PayloadTooLarge, "The request body is too large.")
         }

@@ -54,6 +54,9 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
+    if crate::body_timeout::is_stalled(&rejection) {
+        return ApiError::body_stalled();
+    }
     match rejection {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             ErrorCode::UnsupportedMediaType,

@@ -8,6 +8,7 @@
 
 mod alerts_api;
 pub mod auth;
+mod body_timeout;
 mod bulk;
 pub mod config;
 pub mod error;
@@ -26,5 +27,5 @@ pub mod wire;
 
 pub use openapi::openapi_document;
 pub use router::router;
-pub use serve::{run_sweeper, serve};
+pub use serve::{run_sweeper, serve, serve_until};
 pub use state::AppState;

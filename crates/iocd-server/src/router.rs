@@ -48,6 +48,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api.clone())
         .nest("/api/v1.0", api)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            std::time::Duration::from_secs(state.config().body_read_timeout_seconds),
+            crate::body_timeout::limit_body_waits,
+        ))
         .layer(DefaultBodyLimit::max(state.config().max_json_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

@@ -2,6 +2,12 @@
 
 use crate::router::router;
 use crate::state::AppState;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// Deletes expired indicators, and sightings past their retention, every
 /// `sweep_interval_seconds` until `shutdown` fires.
@@ -40,6 +46,15 @@ pub async fn run_sweeper(state: AppState, mut shutdown: tokio::sync::watch::Rece
 /// signal sent by whoever reads that line is never missed.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let shutdown = shutdown_signal()?;
+    serve_until(state, listener, shutdown).await
+}
+
+/// [`serve`], stopping when `shutdown` completes instead of on a signal.
+pub async fn serve_until(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
     let address = listener.local_addr()?;
     state.set_bound_address(address);
     let config = state.config();
@@ -50,17 +65,85 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::i
         strict = config.strict,
         "iocd listening on http://{address}"
     );
+    let limits = ConnectionLimits {
+        max_connections: config.max_connections,
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
+        shutdown_grace: Duration::from_secs(30),
+    };
     let (stop_sweeper, sweeper_shutdown) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(run_sweeper(state.clone(), sweeper_shutdown));
     let service = state.service().clone();
     let app = router(state);
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = serve_connections(listener, app, limits, shutdown).await;
     let _ = stop_sweeper.send(true);
     let _ = sweeper.await;
     service.shutdown();
     result
+}
+
+/// How many connections are served at once, and how long one may take over its request's
+/// headers (counted from when it starts waiting for them, so also how long a kept-alive
+/// connection may sit idle).
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    max_connections: usize,
+    header_read_timeout: Duration,
+    /// How long requests in flight get to finish after the shutdown signal.
+    shutdown_grace: Duration,
+}
+
+/// Accepts connections while fewer than `max_connections` are open (the rest wait in the
+/// listen queue), serves each over HTTP/1.1 with the header timeout, and on `shutdown` stops
+/// accepting and lets the open connections finish their requests.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.map_err(std::io::Error::other)?,
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .keep_alive(true);
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("requests still in flight after the shutdown grace period were cut off");
+        }
+    }
+    Ok(())
 }
 
 /// Registers SIGINT and SIGTERM handlers now and returns a future that completes on either.

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 mod common;
-use common::{TestApi, indicator};
+use common::{TestApi, indicator, stalled_request};
 
 async fn blocks(api: &TestApi, token: &str, host: &str) -> bool {
     let reply = api
@@ -502,4 +502,147 @@ async fn an_events_answer_lists_at_most_a_thousand_failures() {
     let reply = api.post("/api/events", &sensor, json!(items)).await;
     assert_eq!(reply.body["events"], 10_005, "{}", reply.text);
     assert_eq!(reply.body["failed"][0]["index"], 10_005);
+}
+
+/// A client that began a body and went quiet held its connection (and, for bulk loads, two
+/// blocking threads) until it left. Each wait for the body now lasts at most
+/// `body_read_timeout_seconds`, then the request is answered 408.
+#[tokio::test]
+async fn a_stalled_body_is_answered_408() {
+    use tower::ServiceExt;
+    let mut config = iocd_server::config::Config::for_profile(Default::default());
+    config.body_read_timeout_seconds = 1;
+    let api = TestApi::with_config(config);
+    let admin = api.admin();
+    let started = std::time::Instant::now();
+    let (request, _keep_open) = stalled_request(
+        &admin,
+        "/api/indicators",
+        "application/json",
+        b"{\"indicatorValue\":",
+    );
+    let reply = iocd_server::router(api.state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::REQUEST_TIMEOUT);
+    let body = axum::body::to_bytes(reply.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "RequestTimeout");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    // A bulk upload keeps the complete rows it got before the stall and says so.
+    let first = format!(
+        "{}\n{{\"indic",
+        indicator("kept.example", "DomainName", "Block")
+    );
+    let (request, _keep_open) = stalled_request(
+        &admin,
+        "/api/indicators/bulk",
+        "application/x-ndjson",
+        first.as_bytes(),
+    );
+    let reply = iocd_server::router(api.state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::REQUEST_TIMEOUT);
+    let body = axum::body::to_bytes(reply.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains(" 1 rows before that point"), "{text}");
+    let listed = api.get("/api/indicators", &admin).await;
+    assert_eq!(
+        listed.body["value"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        listed.text
+    );
+}
+
+/// Starts a real server on a loopback port with `config`; returns its address and a handle
+/// that stops it when dropped.
+async fn real_server(
+    config: iocd_server::config::Config,
+) -> (
+    std::net::SocketAddr,
+    TestApi,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let api = TestApi::with_config(config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = api.state.clone();
+    tokio::spawn(async move {
+        let _ = iocd_server::serve_until(state, listener, async move {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    (address, api, stop)
+}
+
+/// Reads from `stream` until the server closes it or `limit` passes; returns what was read and
+/// whether the server closed the connection.
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    limit: std::time::Duration,
+) -> (Vec<u8>, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, true),
+            Ok(Ok(n)) => got.extend_from_slice(&buffer[..n]),
+            Err(_) => return (got, false),
+        }
+    }
+}
+
+/// A client that trickled its request headers (or sent none) kept its connection, and with
+/// enough of them the server ran out of file descriptors. Headers must now arrive within
+/// `header_read_timeout_seconds`, and at most `max_connections` connections are served at
+/// once; the rest wait in the listen queue until one frees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_cut_off_and_connections_are_capped() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = iocd_server::config::Config::for_profile(Default::default());
+    config.header_read_timeout_seconds = 1;
+    config.max_connections = 1;
+    let (address, _api, _stop) = real_server(config).await;
+
+    // Half a request line, then nothing: the server hangs up after about a second.
+    let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+
+    // The one connection slot is taken, so a second client waits...
+    let mut waiting = tokio::net::TcpStream::connect(address).await.unwrap();
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (early, _) = read_until_closed(&mut waiting, std::time::Duration::from_millis(400)).await;
+    assert!(early.is_empty(), "served past the connection cap");
+
+    let (_, closed) = read_until_closed(&mut slow, std::time::Duration::from_secs(10)).await;
+    assert!(closed, "the slow client was never cut off");
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "{waited:?}"
+    );
+
+    // ...and is answered once the slow one is gone.
+    let (answer, _) = read_until_closed(&mut waiting, std::time::Duration::from_secs(10)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }

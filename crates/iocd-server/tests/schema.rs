@@ -6,7 +6,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::{Reply, TestApi, indicator};
+use common::{Reply, TestApi, indicator, stalled_request};
 use iocd_server::auth::Role;
 use iocd_server::config::{Config, Profile, Quota, RateLimits};
 use serde_json::{Value, json};
@@ -180,6 +180,7 @@ fn limited_api() -> TestApi {
     config.max_json_body_bytes = 2048;
     config.max_bulk_body_bytes = 2048;
     config.max_concurrent_bulk = 1;
+    config.body_read_timeout_seconds = 1;
     TestApi::with_config(config)
 }
 
@@ -654,24 +655,19 @@ async fn every_documented_answer_validates_against_the_served_document() {
     ));
     run(&limited, &mut doc, cases).await;
 
-    // One bulk upload that stalls holds the only bulk slot: another is answered 503.
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
-    sender.send(Ok(b"{".to_vec())).await.unwrap();
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|chunk| (chunk, receiver))
-    });
+    // One bulk upload that stalls holds the only bulk slot: another is answered 503; the
+    // stalled one is answered 408 when its body's wait passes body_read_timeout_seconds.
     let holder = limited.token("tenant-l", Role::ReadWriteAll, "holder");
-    let request = axum::http::Request::builder()
-        .method("POST")
-        .uri("/api/indicators/bulk")
-        .header("authorization", format!("Bearer {holder}"))
-        .header("content-type", "application/x-ndjson")
-        .body(axum::body::Body::from_stream(stream))
-        .unwrap();
-    let router = iocd_server::router(limited.state.clone());
+    let (request, keep_open) = stalled_request(
+        &holder,
+        "/api/indicators/bulk",
+        "application/x-ndjson",
+        b"{",
+    );
+    let stalled_api = limited.state.clone();
     let stalled = tokio::spawn(async move {
         use tower::ServiceExt;
-        router.oneshot(request).await
+        iocd_server::router(stalled_api).oneshot(request).await
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let other = Some(limited.token("tenant-l", Role::ReadWriteAll, "second-bulk"));
@@ -688,8 +684,14 @@ async fn every_documented_answer_validates_against_the_served_document() {
         )],
     )
     .await;
-    drop(sender);
-    let _ = stalled.await;
+    let timed_out = stalled
+        .await
+        .expect("the stalled upload ran")
+        .expect("infallible");
+    let timed_out = Reply::read(timed_out).await;
+    assert_eq!(timed_out.status.as_u16(), 408, "{}", timed_out.text);
+    doc.check("POST", "/api/indicators/bulk", &timed_out);
+    drop(keep_open);
 
     let missing = doc.uncovered();
     assert!(

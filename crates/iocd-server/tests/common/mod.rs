@@ -23,6 +23,25 @@ pub(crate) struct Reply {
     pub text: String,
 }
 
+impl Reply {
+    /// Reads a whole response: its status, headers and body (as JSON where it is JSON).
+    pub(crate) async fn read(response: axum::response::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+}
+
 impl TestApi {
     /// The default configuration, with `public_url` set to the `Host` the requests send.
     pub(crate) fn new() -> Self {
@@ -68,23 +87,14 @@ impl TestApi {
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
         }
-        let response = router(self.state.clone())
-            .oneshot(request.body(Body::from(body)).unwrap())
+        self.send_request(request.body(Body::from(body)).unwrap())
             .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-            text,
-        }
+    }
+
+    /// Sends a request built by the caller (a streamed body, say) through the router.
+    pub(crate) async fn send_request(&self, request: Request<Body>) -> Reply {
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        Reply::read(response).await
     }
 
     pub(crate) async fn get(&self, path: &str, token: &str) -> Reply {
@@ -101,6 +111,34 @@ impl TestApi {
         )
         .await
     }
+}
+
+/// A request whose body sends `first` and then nothing more until the returned sender is
+/// dropped (a stalled, slow-loris body).
+pub(crate) fn stalled_request(
+    token: &str,
+    uri: &str,
+    content_type: &str,
+    first: &[u8],
+) -> (
+    Request<Body>,
+    tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+) {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    sender
+        .try_send(Ok(first.to_vec()))
+        .expect("a new channel has room");
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    let request = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from_stream(stream))
+        .unwrap();
+    (request, sender)
 }
 
 pub(crate) fn indicator(value: &str, indicator_type: &str, action: &str) -> Value {
