@@ -646,3 +646,23 @@ async fn slow_headers_are_cut_off_and_connections_are_capped() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// Connections that send nothing, or keep alive after a request and then go quiet, are closed
+/// after `header_read_timeout_seconds` too (the idle timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = iocd_server::config::Config::for_profile(Default::default());
+    config.header_read_timeout_seconds = 1;
+    let (address, _api, _stop) = real_server(config).await;
+    let mut silent = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut kept_alive = tokio::net::TcpStream::connect(address).await.unwrap();
+    kept_alive
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    for stream in [&mut silent, &mut kept_alive] {
+        let (_, closed) = read_until_closed(stream, std::time::Duration::from_secs(10)).await;
+        assert!(closed, "an idle connection stayed open");
+    }
+}
