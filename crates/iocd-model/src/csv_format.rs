@@ -105,6 +105,8 @@ pub struct CsvReader<R: Read> {
     record: csv::StringRecord,
     /// What ended the rows early, if anything did.
     error: Option<CsvFileError>,
+    /// The line of the last row returned (the header's at first).
+    last_line: u64,
 }
 
 impl<R: Read> std::fmt::Debug for CsvReader<R> {
@@ -164,6 +166,7 @@ impl<R: Read> CsvReader<R> {
             columns,
             record: csv::StringRecord::new(),
             error: None,
+            last_line: 1,
         })
     }
 
@@ -183,6 +186,7 @@ impl<R: Read> CsvReader<R> {
                 Ok(false) => return None,
                 Ok(true) => {
                     let line = self.record.position().map_or(line_before, |p| p.line());
+                    let line = self.after_last(line);
                     if self.record.iter().all(|cell| cell.trim().is_empty()) {
                         continue;
                     }
@@ -210,6 +214,7 @@ impl<R: Read> CsvReader<R> {
                         });
                         return None;
                     }
+                    let line = self.after_last(line);
                     let message = match error.kind() {
                         csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_owned(),
                         _ => error.to_string(),
@@ -227,6 +232,14 @@ impl<R: Read> CsvReader<R> {
                 }
             }
         }
+    }
+
+    /// The line number of the row the reader stands on: the reader counts only line feeds, so
+    /// in a file whose lines end in a bare carriage return every row would be line 1; each row
+    /// is at least one line after the last.
+    fn after_last(&mut self, line: u64) -> u64 {
+        self.last_line = line.max(self.last_line + 1);
+        self.last_line
     }
 
     fn submission_from_record(&self) -> Result<IndicatorSubmission, ValidationError> {
@@ -373,6 +386,15 @@ mod tests {
                 (4, Ok("say \"hi\"".to_owned()))
             ]
         );
+    }
+
+    #[test]
+    fn rows_of_a_file_with_carriage_return_line_ends_get_their_own_lines() {
+        let text = HEAD.replace('\n', "\r")
+            + "DomainName,a.example,Block,x,d\rDomainName,b.example,Block,y,d\r";
+        let (rows, error) = read_all(&text);
+        assert!(error.is_none());
+        assert_eq!(rows, vec![(2, Ok("x".to_owned())), (3, Ok("y".to_owned()))]);
     }
 
     #[test]

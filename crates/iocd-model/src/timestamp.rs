@@ -64,8 +64,21 @@ impl Timestamp {
     /// Parses ISO 8601 / RFC 3339 date-times as MDE clients send them:
     /// `2020-12-12T00:00:00Z`, `2018-09-16T12:11:06.2446367Z`, `…+02:00`, a date alone
     /// (`2018-08-01` or `2018-08-01Z`, meaning midnight UTC), or a date-time without zone (UTC).
-    /// Fractions beyond 100 ns are truncated.
+    /// Fractions beyond 100 ns are truncated. Instants outside the years 0001 to 9999 (UTC)
+    /// are refused, since they could not be written back in the same form.
     pub fn parse(text: &str) -> Option<Self> {
+        let parsed = Self::parse_any_year(text)?;
+        (Self::EARLIEST..=Self::LATEST)
+            .contains(&parsed)
+            .then_some(parsed)
+    }
+
+    /// 0001-01-01T00:00:00Z, the earliest instant [`Timestamp::parse`] accepts.
+    pub const EARLIEST: Timestamp = Timestamp(-621_355_968_000_000_000);
+    /// 9999-12-31T23:59:59.9999999Z, the latest instant [`Timestamp::parse`] accepts.
+    pub const LATEST: Timestamp = Timestamp(2_534_023_007_999_999_999);
+
+    fn parse_any_year(text: &str) -> Option<Self> {
         let text = text.trim();
         // Every accepted form is ASCII; checking first makes every byte offset below a
         // character boundary.
@@ -158,6 +171,29 @@ impl fmt::Display for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_accepted_range_is_the_four_digit_years() {
+        assert_eq!(
+            Timestamp::EARLIEST.to_mde_precise(),
+            "0001-01-01T00:00:00.0000000Z"
+        );
+        assert_eq!(
+            Timestamp::LATEST.to_mde_precise(),
+            "9999-12-31T23:59:59.9999999Z"
+        );
+        for (text, accepted) in [
+            ("0001-01-01T00:00:00Z", true),
+            ("9999-12-31T23:59:59.9999999Z", true),
+            // Past the last year once the offset is applied.
+            ("9999-12-31T23:59:59-23:59", false),
+            // Before the first year once the offset is applied.
+            ("0001-01-01T00:00:00+01:00", false),
+            ("0000-06-01", false),
+        ] {
+            assert_eq!(Timestamp::parse(text).is_some(), accepted, "{text}");
+        }
+    }
 
     #[test]
     fn parses_the_forms_mde_clients_send() {

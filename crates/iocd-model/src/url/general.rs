@@ -62,8 +62,10 @@ pub(super) fn canonicalise_general(raw: &str) -> Result<String, UrlError> {
     Ok(url.into())
 }
 
-/// Decodes `%XX` escapes of unreserved characters (RFC 3986 §2.3) and upper-cases the hex
-/// digits of all other escapes, so equivalent spellings compare equal.
+/// Decodes `%XX` escapes of unreserved characters (RFC 3986 §2.3), upper-cases the hex digits
+/// of all other escapes, and writes a `%` that starts no escape as `%25`, so equivalent
+/// spellings compare equal and the result is its own canonical form (a stray `%` left as it
+/// is would let `%%37E` become `%7E`, which canonicalises again to `~`).
 fn normalise_escapes(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
@@ -84,6 +86,11 @@ fn normalise_escapes(text: &str) -> String {
                 i += 3;
                 continue;
             }
+        }
+        if bytes[i] == b'%' {
+            out.push_str("%25");
+            i += 1;
+            continue;
         }
         // `text` is valid UTF-8 and only ASCII bytes are consumed above, so copy one char.
         let ch = text[i..].chars().next().unwrap_or('\u{FFFD}');

@@ -32,6 +32,10 @@ fn canonical_forms() {
             Some("http://example.com/~user/%2Fx"),
         ),
         ("http://example.com/a?", Some("http://example.com/a")),
+        // A `%` that starts no escape is escaped itself, so no escape forms anew.
+        ("http://l/%%37E", Some("http://l/%257E")),
+        ("http://l/a%zz?q=%", Some("http://l/a%25zz?q=%25")),
+        ("http://l/%7", Some("http://l/%257")),
         (
             "http://example.com/a?q=%2f&b=1",
             Some("http://example.com/a?q=%2F&b=1"),

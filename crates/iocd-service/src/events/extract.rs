@@ -259,7 +259,19 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for TextVisitor<'a> {
 /// building a JSON tree (the fast path of `iocd scan`). Same rules and results as
 /// `extract(EventProfile::Mde, ...)`.
 pub fn extract_mde_line(line: &[u8], now: Timestamp) -> Result<DeviceEvent, String> {
-    let row: MdeRow<'_> = serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    // The general path decides every line the fast one does not read as a plain object: a
+    // derived struct would read a JSON array as its fields in order, and refuses a repeated
+    // field that the general path takes the last value of.
+    let fast = if line.trim_ascii_start().first() == Some(&b'{') {
+        serde_json::from_slice::<MdeRow<'_>>(line).ok()
+    } else {
+        None
+    };
+    let Some(row) = fast else {
+        let event: Value =
+            serde_json::from_slice(line).map_err(|e| format!("invalid JSON: {e}"))?;
+        return extract(EventProfile::Mde, &event, now);
+    };
     let field = |name: &str| -> Option<&str> {
         let value = match name {
             "DeviceId" => &row.DeviceId,
@@ -288,6 +300,23 @@ pub fn extract_mde_line(line: &[u8], now: Timestamp) -> Result<DeviceEvent, Stri
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_fast_line_reader_agrees_with_the_general_one_on_odd_lines() {
+        let now = Timestamp::from_unix_seconds(1_700_000_000);
+        for line in [
+            r#"["d1"]"#,
+            r#"{"DeviceId":"d1","SHA1":"x","SHA1":"da39a3ee5e6b4b0d3255bfef95601890afd80709"}"#,
+            r#"  {"DeviceId":"d1","RemoteIP":"203.0.113.7"}"#,
+            r#"{"DeviceId":"#,
+            "7",
+        ] {
+            let general = serde_json::from_slice::<Value>(line.as_bytes())
+                .map_err(|e| format!("invalid JSON: {e}"))
+                .and_then(|event| extract(EventProfile::Mde, &event, now));
+            assert_eq!(extract_mde_line(line.as_bytes(), now), general, "{line}");
+        }
+    }
 
     #[test]
     fn fields_are_found_nested_flat_or_mixed() {
