@@ -109,7 +109,8 @@ fn events<'a>(
 /// `POST /api/events`.
 #[utoipa::path(post, path = "/api/events", tag = "detection",
     params(("profile" = Option<String>, Query, description = "mde (default) or ecs")),
-    request_body(content = String, description = "JSON object or array, or NDJSON", content_type = "application/x-ndjson"),
+    request_body(description = "One event (a JSON object), an array of events, or NDJSON (one event per line)",
+        content((Object = "application/json"), (String = "application/x-ndjson"))),
     responses((status = 200, body = EventsResponse), (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 413, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody),

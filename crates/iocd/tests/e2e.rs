@@ -5,85 +5,11 @@
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const IOCD: &str = env!("CARGO_BIN_EXE_iocd");
-
-/// A running `iocd serve` and the address it printed.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(IOCD)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start iocd serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let base = loop {
-            assert!(
-                Instant::now() < deadline,
-                "iocd did not report its address in time"
-            );
-            let line = lines
-                .next()
-                .expect("iocd exited before listening")
-                .expect("read stderr");
-            if let Some(start) = line.find("listening on http://") {
-                let rest = &line[start + "listening on ".len()..];
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn token(data_dir: &Path, role: &str) -> String {
-    let output = Command::new(IOCD)
-        .args([
-            "token",
-            "create",
-            "--tenant",
-            "tenant-e2e",
-            "--role",
-            role,
-            "--name",
-            "e2e",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .output()
-        .expect("run iocd token create");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(stdout.lines().count(), 1, "the token alone on stdout");
-    stdout.trim().to_owned()
-}
+mod common;
+use common::{IOCD, Server, token};
 
 const CSV: &str = "IndicatorType,IndicatorValue,ExpirationTime,Action,Severity,Title,Description,RecommendedActions,RbacGroups,Category,MitreTechniques,GenerateAlert
 FileSha1,da39a3ee5e6b4b0d3255bfef95601890afd80709,2099-09-16T12:11:06.0Z,BlockAndRemediate,Informational,\"File SHA1 custom TI example\",\"malware downloader\",\"Recommended actions should be here\",\"GroupName1,GroupName2\",\"SuspiciousActivity\",\"T0000,T0001\",true

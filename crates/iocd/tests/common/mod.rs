@@ -1,0 +1,91 @@
+//! The harness the end-to-end test files share: a real `iocd serve` on a free port, and
+//! tokens made by `iocd token create`.
+#![allow(dead_code)] // Each test file uses a different subset.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) const IOCD: &str = env!("CARGO_BIN_EXE_iocd");
+
+/// A running `iocd serve` and the address it printed.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+}
+
+impl Server {
+    pub(crate) fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// Starts `iocd serve` on a free port with `extra` arguments (such as `--config FILE`).
+    pub(crate) fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(IOCD)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start iocd serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            assert!(
+                Instant::now() < deadline,
+                "iocd did not report its address in time"
+            );
+            let line = lines
+                .next()
+                .expect("iocd exited before listening")
+                .expect("read stderr");
+            if let Some(start) = line.find("listening on http://") {
+                let rest = &line[start + "listening on ".len()..];
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn token(data_dir: &Path, role: &str) -> String {
+    let output = Command::new(IOCD)
+        .args([
+            "token",
+            "create",
+            "--tenant",
+            "tenant-e2e",
+            "--role",
+            role,
+            "--name",
+            "e2e",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .expect("run iocd token create");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "the token alone on stdout");
+    stdout.trim().to_owned()
+}
