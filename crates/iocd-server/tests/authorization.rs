@@ -1,0 +1,233 @@
+//! The authorisation matrix: every route, under `/api` and `/api/v1.0`, with every kind of
+//! credential (none, malformed, wrongly signed, expired, another tenant's, and a token of each
+//! role), each cell answered with an exact status. Every cell runs on a fresh server holding
+//! one indicator (created by another application) and one alert of tenant A, so each answer
+//! depends only on the credential.
+
+use axum::http::StatusCode;
+use iocd_server::auth::{Role, SigningKey};
+use serde_json::json;
+
+mod common;
+use common::{TestApi, indicator};
+
+/// The credentials, in the order of each row's statuses.
+const CREDENTIALS: [&str; 12] = [
+    "none",
+    "malformed",
+    "bad signature",
+    "expired",
+    "other tenant",
+    "Ti.Read.All",
+    "Ti.ReadWrite",
+    "Ti.ReadWrite.All",
+    "Metrics.Read",
+    "Events.Write",
+    "Alert.Read.All",
+    "Alert.ReadWrite.All",
+];
+
+/// One route: method, path (`{indicator}` and `{alert}` stand for the fixture's ids), content
+/// type, body, and the status for each credential in [`CREDENTIALS`] order.
+type Row = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    [u16; 12],
+);
+
+const JSON: Option<&str> = Some("application/json");
+const NDJSON: Option<&str> = Some("application/x-ndjson");
+
+#[rustfmt::skip]
+const MATRIX: &[Row] = &[
+    //                                                                       none mal  sig  exp  othr R    RW   RWA  Met  Evt  AR   ARW
+    ("GET",    "/indicators",                     None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403, 403]),
+    ("POST",   "/indicators",                     JSON,   SUBMIT,           [401, 401, 401, 401, 200, 403, 200, 200, 403, 403, 403, 403]),
+    ("POST",   "/indicators/import",              JSON,   IMPORT,           [401, 401, 401, 401, 200, 403, 200, 200, 403, 403, 403, 403]),
+    ("POST",   "/indicators/bulk",                NDJSON, BULK,             [401, 401, 401, 401, 200, 403, 200, 200, 403, 403, 403, 403]),
+    // Ti.ReadWrite sees only what its own application created; another tenant sees nothing.
+    ("POST",   "/indicators/BatchDelete",         JSON,   BATCH_DELETE,     [401, 401, 401, 401, 404, 403, 404, 204, 403, 403, 403, 403]),
+    ("GET",    "/indicators/{indicator}",         None,   "",               [401, 401, 401, 401, 404, 200, 404, 200, 403, 403, 403, 403]),
+    ("DELETE", "/indicators/{indicator}",         None,   "",               [401, 401, 401, 401, 404, 403, 404, 204, 403, 403, 403, 403]),
+    ("GET",    "/indicators/{indicator}/history", None,   "",               [401, 401, 401, 401, 404, 200, 404, 200, 403, 403, 403, 403]),
+    ("POST",   "/match",                          JSON,   MATCH,            [401, 401, 401, 401, 200, 200, 200, 200, 403, 200, 403, 403]),
+    ("POST",   "/events",                         NDJSON, EVENTS,           [401, 401, 401, 401, 200, 403, 403, 200, 403, 200, 403, 403]),
+    ("GET",    "/alerts",                         None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 403, 403, 200, 200]),
+    ("GET",    "/alerts/{alert}",                 None,   "",               [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 200, 200]),
+    ("PATCH",  "/alerts/{alert}",                 JSON,   ALERT_UPDATE,     [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 403, 200]),
+];
+
+/// Routes outside `/api`.
+#[rustfmt::skip]
+const OUTSIDE_API: &[Row] = &[
+    ("GET",    "/healthz",                        None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    // The API's description is public, like MDE's.
+    ("GET",    "/openapi.json",                   None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    // Metrics cover every tenant: operators only.
+    ("GET",    "/metrics",                        None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 200, 403, 403, 403]),
+];
+
+const SUBMIT: &str = r#"{"indicatorValue":"new.example","indicatorType":"DomainName","action":"Block","title":"t","description":"d"}"#;
+const IMPORT: &str = r#"{"Indicators":[{"indicatorValue":"imported.example","indicatorType":"DomainName","action":"Block","title":"t","description":"d"}]}"#;
+const BULK: &str = "{\"indicatorValue\":\"bulk.example\",\"indicatorType\":\"DomainName\",\"action\":\"Block\",\"title\":\"t\",\"description\":\"d\"}\n";
+const BATCH_DELETE: &str = r#"{"IndicatorIds":["{indicator}"]}"#;
+const MATCH: &str = r#"{"observables":[{"type":"DomainName","value":"watched.example"}]}"#;
+const EVENTS: &str = "{\"DeviceId\":\"d9\",\"RemoteUrl\":\"http://watched.example/\"}\n";
+const ALERT_UPDATE: &str = r#"{"status":"InProgress"}"#;
+
+/// A fresh server whose tenant A holds one alerting indicator (created by the application
+/// `owner`) and one alert it raised; returns the server and the two ids.
+async fn fixture() -> (TestApi, String, String) {
+    let api = TestApi::new();
+    let owner = api.token("tenant-a", Role::ReadWriteAll, "owner");
+    let mut body = indicator("watched.example", "DomainName", "Audit");
+    body["generateAlert"] = json!(true);
+    let created = api.post("/api/indicators", &owner, body).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    let indicator_id = created.body["id"].as_str().expect("an id").to_owned();
+    let sensor = api.token("tenant-a", Role::EventsWrite, "sensor");
+    let events = api
+        .send(
+            "POST",
+            "/api/events",
+            Some(&sensor),
+            NDJSON,
+            EVENTS.as_bytes().to_vec(),
+        )
+        .await;
+    let alert_id = events.body["alerts"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no alert raised: {}", events.text))
+        .to_owned();
+    (api, indicator_id, alert_id)
+}
+
+/// The token for credential `kind` on `api`, if it sends one.
+fn credential(api: &TestApi, kind: &str) -> Option<String> {
+    let now = api.state.now().unix_seconds();
+    let roles_by_name = |name: &str| Role::parse(name).map(|role| vec![role]);
+    Some(match kind {
+        "none" => return None,
+        "malformed" => "not-a-jwt".to_owned(),
+        "bad signature" => SigningKey::from_bytes([7; 32]).issue(
+            "tenant-a",
+            &Role::ALL,
+            "forger",
+            "forger",
+            now,
+            3600,
+        ),
+        "expired" => {
+            api.state
+                .key()
+                .issue("tenant-a", &Role::ALL, "late", "late", now - 7200, 3600)
+        }
+        "other tenant" => {
+            api.state
+                .key()
+                .issue("tenant-b", &Role::ALL, "outsider", "outsider", now, 3600)
+        }
+        role => {
+            let roles = roles_by_name(role).unwrap_or_else(|| panic!("no role {role}"));
+            api.state
+                .key()
+                .issue("tenant-a", &roles, "member", "member", now, 3600)
+        }
+    })
+}
+
+async fn check(rows: &[Row], prefixes: &[&str]) {
+    let mut wrong = Vec::new();
+    let mut cells = 0;
+    for &(method, route, content_type, body, statuses) in rows {
+        for prefix in prefixes {
+            for (kind, expected) in CREDENTIALS.iter().zip(statuses) {
+                let (api, indicator_id, alert_id) = fixture().await;
+                let fill = |text: &str| {
+                    text.replace("{indicator}", &indicator_id)
+                        .replace("{alert}", &alert_id)
+                };
+                let path = format!("{prefix}{}", fill(route));
+                let token = credential(&api, kind);
+                let reply = api
+                    .send(
+                        method,
+                        &path,
+                        token.as_deref(),
+                        content_type,
+                        fill(body).into_bytes(),
+                    )
+                    .await;
+                cells += 1;
+                if reply.status.as_u16() != expected {
+                    wrong.push(format!(
+                        "{method} {path} with {kind}: {} (expected {expected}) {}",
+                        reply.status.as_u16(),
+                        reply.text.chars().take(200).collect::<String>()
+                    ));
+                }
+                // Another tenant's answers never show tenant A's data, and its observations never
+                // match tenant A's indicator (the match answer echoes the value it was asked).
+                let leaked = if route == "/match" {
+                    !reply.body["value"][0]["indicatorId"].is_null()
+                } else {
+                    reply.text.contains("watched.example")
+                };
+                // ...while the same request from tenant A does see it (so the check can fail).
+                if *kind == "Ti.ReadWrite.All"
+                    && route != "/match"
+                    && method == "GET"
+                    && route.starts_with("/indicators")
+                    && !leaked
+                {
+                    wrong.push(format!(
+                        "{method} {path}: tenant A did not see its own data"
+                    ));
+                }
+                if *kind == "Ti.ReadWrite.All" && route == "/match" && !leaked {
+                    wrong.push(format!(
+                        "{method} {path}: tenant A's observation did not match"
+                    ));
+                }
+                if *kind == "other tenant" && leaked {
+                    wrong.push(format!(
+                        "{method} {path}: another tenant saw tenant A's data"
+                    ));
+                }
+                if expected >= 400 && reply.body["error"]["code"].as_str().is_none() {
+                    wrong.push(format!("{method} {path} with {kind}: no error body"));
+                }
+            }
+        }
+    }
+    assert!(cells > 0);
+    assert!(
+        wrong.is_empty(),
+        "{} of {cells} cells wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn every_api_route_answers_every_credential_exactly() {
+    check(MATRIX, &["/api", "/api/v1.0"]).await;
+}
+
+#[tokio::test]
+async fn routes_outside_the_api_answer_every_credential_exactly() {
+    check(OUTSIDE_API, &[""]).await;
+}
+
+#[test]
+fn the_matrix_names_every_role() {
+    for role in Role::ALL {
+        assert!(
+            CREDENTIALS.contains(&role.as_str()),
+            "{} has no column",
+            role.as_str()
+        );
+    }
+}
