@@ -93,6 +93,9 @@ impl<R: Read> Read for RowGuard<R> {
 #[derive(Debug)]
 pub struct CsvRow {
     pub line: u64,
+    /// The row's size in bytes (its cells and separators), for callers that bound what they
+    /// hold by bytes.
+    pub bytes: usize,
     pub submission: Result<IndicatorSubmission, ValidationError>,
 }
 
@@ -192,6 +195,7 @@ impl<R: Read> CsvReader<R> {
                     }
                     return Some(CsvRow {
                         line,
+                        bytes: self.record.as_slice().len() + self.record.len(),
                         submission: self.submission_from_record(),
                     });
                 }
@@ -221,6 +225,7 @@ impl<R: Read> CsvReader<R> {
                     };
                     return Some(CsvRow {
                         line,
+                        bytes: 0,
                         submission: Err(ValidationError::new(
                             crate::ErrorCode::InvalidInput,
                             "csv",

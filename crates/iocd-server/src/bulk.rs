@@ -27,6 +27,11 @@ use std::sync::Arc;
 
 /// Rows per transaction: large enough to amortise the commit, small enough to bound memory.
 const BATCH_ROWS: usize = 50_000;
+/// A batch also ends once its rows' source text reaches this many bytes, so the batches in
+/// flight (one filling, two queued, one being written) stay near 64 MiB whatever the rows hold.
+const BATCH_BYTES: usize = 16 << 20;
+/// What a row costs beyond its source text (the parsed spec's own fields), for the count above.
+const ROW_OVERHEAD_BYTES: usize = 256;
 /// Longest NDJSON line accepted (CSV rows have the same limit, `csv_format::MAX_ROW_BYTES`).
 const MAX_LINE_BYTES: usize = 1024 * 1024;
 
@@ -80,6 +85,8 @@ struct Pending {
 struct Batcher {
     options: ValidationOptions,
     pending: Vec<Pending>,
+    /// The source bytes of the pending rows, plus their overhead.
+    pending_bytes: usize,
     sender: std::sync::mpsc::SyncSender<Vec<Pending>>,
 }
 
@@ -87,6 +94,7 @@ impl Batcher {
     fn push(
         &mut self,
         line: u64,
+        bytes: usize,
         submission: Result<IndicatorSubmission, String>,
     ) -> Result<(), WriterGone> {
         let (echo, spec) = match submission {
@@ -97,7 +105,8 @@ impl Batcher {
             Err(reason) => (None, Err(reason)),
         };
         self.pending.push(Pending { line, echo, spec });
-        if self.pending.len() >= BATCH_ROWS {
+        self.pending_bytes += bytes + ROW_OVERHEAD_BYTES;
+        if self.pending.len() >= BATCH_ROWS || self.pending_bytes >= BATCH_BYTES {
             self.flush()?;
         }
         Ok(())
@@ -107,7 +116,8 @@ impl Batcher {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH_ROWS));
+        let batch = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         self.sender.send(batch).map_err(|_| WriterGone)
     }
 }
@@ -200,7 +210,7 @@ fn read_rows(
             })?;
             for row in reader.by_ref() {
                 batcher
-                    .push(row.line, row.submission.map_err(|e| e.message))
+                    .push(row.line, row.bytes, row.submission.map_err(|e| e.message))
                     .map_err(writer_gone)?;
             }
             if let Some(error) = reader.take_error() {
@@ -243,7 +253,9 @@ fn read_rows(
                 }
                 let submission = serde_json::from_slice::<IndicatorSubmission>(text)
                     .map_err(|e| format!("Line {number} is not a JSON indicator object: {e}."));
-                batcher.push(number, submission).map_err(writer_gone)?;
+                batcher
+                    .push(number, text.len(), submission)
+                    .map_err(writer_gone)?;
             }
         }
     }
@@ -335,7 +347,8 @@ pub(crate) async fn bulk(
     let parser = tokio::task::spawn_blocking(move || {
         let mut batcher = Batcher {
             options,
-            pending: Vec::with_capacity(BATCH_ROWS),
+            pending: Vec::new(),
+            pending_bytes: 0,
             sender: batch_sender,
         };
         parse_body(
@@ -411,4 +424,37 @@ pub(crate) async fn bulk(
     }
     parsed?;
     Ok(OData(report.answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iocd_model::Timestamp;
+
+    #[test]
+    fn a_batch_ends_at_its_byte_budget_as_well_as_its_row_count() {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Pending>>(64);
+        let mut batcher = Batcher {
+            options: ValidationOptions::json(Timestamp::from_unix_seconds(0), false),
+            pending: Vec::new(),
+            pending_bytes: 0,
+            sender,
+        };
+        let row = || Err::<IndicatorSubmission, _>("a row".to_owned());
+        // Rows of 1 MiB: a batch holds 16 of them, not 50,000.
+        for line in 0..40 {
+            assert!(batcher.push(line, 1 << 20, row()).is_ok());
+        }
+        let batches: Vec<usize> = receiver.try_iter().map(|batch| batch.len()).collect();
+        assert_eq!(batches, vec![16, 16]);
+        assert_eq!(batcher.pending.len(), 8);
+        // Small rows fill a batch by count.
+        assert!(batcher.flush().is_ok());
+        let _ = receiver.try_iter().count();
+        for line in 0..BATCH_ROWS as u64 {
+            assert!(batcher.push(line, 10, row()).is_ok());
+        }
+        let batches: Vec<usize> = receiver.try_iter().map(|batch| batch.len()).collect();
+        assert_eq!(batches, vec![BATCH_ROWS]);
+    }
 }
