@@ -61,8 +61,23 @@ impl Drop for Server {
     }
 }
 
+/// Rate limits far above what the benchmark sends, so it measures the server, not the limiter.
+const UNLIMITED: &str = "[rate_limits]\n\
+list = { per_minute = 1000000000 }\n\
+submit = { per_minute = 1000000000 }\n\
+import = { per_minute = 1000000000 }\n\
+delete = { per_minute = 1000000000 }\n\
+batch_delete = { per_minute = 1000000000 }\n\
+bulk = { per_minute = 1000000000 }\n\
+match = { per_minute = 1000000000 }\n\
+events = { per_minute = 1000000000 }\n\
+alerts = { per_minute = 1000000000 }\n";
+
 fn start_server(iocd: &PathBuf, data: PathBuf) -> Result<Server> {
     let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data)?;
+    let config = data.join("bench.toml");
+    std::fs::write(&config, UNLIMITED)?;
     let mut child = Command::new(iocd)
         .args([
             "serve",
@@ -73,6 +88,8 @@ fn start_server(iocd: &PathBuf, data: PathBuf) -> Result<Server> {
             "--data-dir",
         ])
         .arg(&data)
+        .arg("--config")
+        .arg(&config)
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start {}", iocd.display()))?;
