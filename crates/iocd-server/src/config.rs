@@ -18,6 +18,7 @@ pub enum Profile {
 /// One operation's request quota per (tenant, application): at most `per_minute` requests in
 /// any calendar minute and `per_hour` in any calendar hour (`None`: no limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Quota {
     pub per_minute: Option<u32>,
     pub per_hour: Option<u32>,
@@ -210,7 +211,7 @@ impl Config {
             config.max_active_indicators = (max > 0).then_some(max);
         }
         if let Some(limits) = file.rate_limits {
-            config.rate_limits = limits;
+            limits.apply_to(&mut config.rate_limits);
         }
         if let Some(bytes) = file.max_json_body_bytes {
             config.max_json_body_bytes = bytes;
@@ -272,7 +273,7 @@ struct ConfigFile {
     strict: Option<bool>,
     /// 0 means no cap.
     max_active_indicators: Option<u64>,
-    rate_limits: Option<RateLimits>,
+    rate_limits: Option<RateLimitsFile>,
     max_json_body_bytes: Option<usize>,
     max_bulk_body_bytes: Option<u64>,
     max_concurrent_bulk: Option<usize>,
@@ -286,6 +287,44 @@ struct ConfigFile {
     min_ipv4_prefix: Option<u8>,
     min_ipv6_prefix: Option<u8>,
     log_format: Option<LogFormat>,
+}
+
+/// The `[rate_limits]` table: each operation named replaces the profile's quota for it; the
+/// others keep the profile's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitsFile {
+    list: Option<Quota>,
+    submit: Option<Quota>,
+    import: Option<Quota>,
+    delete: Option<Quota>,
+    batch_delete: Option<Quota>,
+    bulk: Option<Quota>,
+    #[serde(rename = "match")]
+    matching: Option<Quota>,
+    events: Option<Quota>,
+    alerts: Option<Quota>,
+}
+
+impl RateLimitsFile {
+    fn apply_to(self, limits: &mut RateLimits) {
+        let pairs = [
+            (self.list, &mut limits.list),
+            (self.submit, &mut limits.submit),
+            (self.import, &mut limits.import),
+            (self.delete, &mut limits.delete),
+            (self.batch_delete, &mut limits.batch_delete),
+            (self.bulk, &mut limits.bulk),
+            (self.matching, &mut limits.matching),
+            (self.events, &mut limits.events),
+            (self.alerts, &mut limits.alerts),
+        ];
+        for (given, quota) in pairs {
+            if let Some(given) = given {
+                *quota = given;
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -326,5 +365,41 @@ mod tests {
         let default = Config::from_toml("").unwrap();
         assert_eq!(default.profile, Profile::Default);
         assert!(!default.strict);
+    }
+
+    #[test]
+    fn rate_limits_named_in_the_file_replace_only_those_operations() {
+        let config =
+            Config::from_toml("profile = \"mde\"\n[rate_limits]\nmatch = { per_minute = 5 }\nlist = { per_minute = 7, per_hour = 70 }").unwrap();
+        assert_eq!(config.rate_limits.matching.per_minute, Some(5));
+        assert_eq!(config.rate_limits.list.per_hour, Some(70));
+        // The rest keep the mde profile's.
+        assert_eq!(config.rate_limits.import.per_minute, Some(30));
+        assert_eq!(config.rate_limits.alerts.per_hour, Some(1500));
+        assert!(Config::from_toml("[rate_limits]\nmatch = { per_minut = 5 }").is_err());
+        assert!(Config::from_toml("[rate_limits]\nmatches = { per_minute = 5 }").is_err());
+    }
+
+    #[test]
+    fn connection_limits_come_from_the_file_and_are_at_least_one() {
+        let config = Config::from_toml(
+            "max_connections = 10\nheader_read_timeout_seconds = 0\nbody_read_timeout_seconds = 5\nmax_concurrent_bulk = 2\nmax_token_lifetime_seconds = 3600",
+        )
+        .unwrap();
+        assert_eq!(config.max_connections, 10);
+        assert_eq!(config.header_read_timeout_seconds, 1);
+        assert_eq!(config.body_read_timeout_seconds, 5);
+        assert_eq!(config.max_concurrent_bulk, 2);
+        assert_eq!(config.max_token_lifetime_seconds, 3600);
+        let default = Config::from_toml("").unwrap();
+        assert_eq!(
+            (
+                default.max_connections,
+                default.header_read_timeout_seconds,
+                default.body_read_timeout_seconds,
+                default.max_concurrent_bulk
+            ),
+            (1024, 30, 30, 4)
+        );
     }
 }
