@@ -1,5 +1,8 @@
 //! Shared pieces of the iocd benchmarks: a deterministic random generator and the realistic
-//! data sets built from the pymispwarninglists lists that `scripts/bench-data` extracts.
+//! data sets built from the pymispwarninglists lists that `scripts/bench-data` extracts, and
+//! the release server as a child process (`server`).
+
+pub mod server;
 
 use anyhow::{Context, Result};
 use iocd_engine::EngineIndicator;

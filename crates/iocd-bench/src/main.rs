@@ -11,10 +11,9 @@
 
 use anyhow::{Context, Result, bail};
 use iocd_bench::Rng;
+use iocd_bench::server::{self, Server};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A realistic mix: 60 % SHA-256, 20 % domains, 10 % IPv4, 10 % URLs.
@@ -47,103 +46,6 @@ fn indicator(rng: &mut Rng, n: u64) -> Value {
            "title": format!("bench {n}"), "description": "benchmark indicator", "severity": "Medium"})
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    _data: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._data);
-    }
-}
-
-/// Rate limits far above what the benchmark sends, so it measures the server, not the limiter.
-const UNLIMITED: &str = "[rate_limits]\n\
-list = { per_minute = 1000000000 }\n\
-submit = { per_minute = 1000000000 }\n\
-import = { per_minute = 1000000000 }\n\
-delete = { per_minute = 1000000000 }\n\
-batch_delete = { per_minute = 1000000000 }\n\
-bulk = { per_minute = 1000000000 }\n\
-match = { per_minute = 1000000000 }\n\
-events = { per_minute = 1000000000 }\n\
-alerts = { per_minute = 1000000000 }\n";
-
-fn start_server(iocd: &PathBuf, data: PathBuf) -> Result<Server> {
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data)?;
-    let config = data.join("bench.toml");
-    std::fs::write(&config, UNLIMITED)?;
-    let mut child = Command::new(iocd)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "info",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .arg("--config")
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {}", iocd.display()))?;
-    let stderr = child.stderr.take().context("no stderr")?;
-    let mut lines = BufReader::new(stderr).lines();
-    let base = loop {
-        let line = lines.next().context("iocd exited before listening")??;
-        if let Some(start) = line.find("listening on http://") {
-            break line[start + "listening on ".len()..]
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_owned();
-        }
-    };
-    // Drain the server's log; show its own account of bulk requests (time spent in the store).
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            if let Some(start) = line.find("bulk request done") {
-                println!("    server: {}", &line[start..]);
-            }
-        }
-    });
-    Ok(Server {
-        child,
-        base,
-        _data: data,
-    })
-}
-
-fn token(iocd: &PathBuf, data: &PathBuf, tenant: &str) -> Result<String> {
-    let output = Command::new(iocd)
-        .args([
-            "token",
-            "create",
-            "--tenant",
-            tenant,
-            "--role",
-            "Ti.ReadWrite.All",
-            "--ttl",
-            "2h",
-            "--data-dir",
-        ])
-        .arg(data)
-        .output()?;
-    if !output.status.success() {
-        bail!(
-            "token create failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
-}
-
 fn arg(name: &str, default: u64) -> Result<u64> {
     let args: Vec<String> = std::env::args().collect();
     match args.iter().position(|a| a == name) {
@@ -160,16 +62,14 @@ fn main() -> Result<()> {
     let import_count = arg("--import", 100_000)?;
     let bulk_count = arg("--bulk", 1_000_000)?;
     let queries = arg("--queries", 500)?;
-    let exe = std::env::current_exe()?;
-    let iocd = exe.with_file_name("iocd");
-    if !iocd.exists() {
-        bail!(
-            "{} not found; build it with `cargo build --release -p iocd`",
-            iocd.display()
-        );
-    }
+    let iocd = server::iocd_binary()?;
     let data = std::env::temp_dir().join(format!("iocd-bench-{}", std::process::id()));
-    let server = start_server(&iocd, data.clone())?;
+    // Show the server's own account of bulk requests (time spent in the store).
+    let server = Server::start(&iocd, data.clone(), server::UNLIMITED_RATES, |line| {
+        if let Some(start) = line.find("bulk request done") {
+            println!("    server: {}", &line[start..]);
+        }
+    })?;
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(3600))
         .build()?;
@@ -186,7 +86,7 @@ fn main() -> Result<()> {
     );
 
     // (a) 500-item import calls.
-    let import_token = token(&iocd, &data, "bench-import")?;
+    let import_token = server.token("bench-import", &["Ti.ReadWrite.All"])?;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let bodies: Vec<Vec<u8>> = (0..import_count.div_ceil(500))
         .map(|call| {
@@ -222,7 +122,7 @@ fn main() -> Result<()> {
     );
 
     // (b) one streamed bulk request.
-    let bulk_token = token(&iocd, &data, "bench-bulk")?;
+    let bulk_token = server.token("bench-bulk", &["Ti.ReadWrite.All"])?;
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
     let mut body = Vec::with_capacity(bulk_count as usize * 200);
     let mut probe_values = Vec::new();
