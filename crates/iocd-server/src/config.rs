@@ -149,6 +149,8 @@ pub struct Config {
     /// The shortest IPv4 and IPv6 network prefixes an indicator may have.
     pub min_ipv4_prefix: u8,
     pub min_ipv6_prefix: u8,
+    /// Serve HTTPS with this certificate and key (`None`: plain HTTP).
+    pub tls: Option<crate::tls::TlsFiles>,
     pub log_format: LogFormat,
 }
 
@@ -186,6 +188,7 @@ impl Config {
             max_token_lifetime_seconds: crate::auth::DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
             min_ipv4_prefix: 8,
             min_ipv6_prefix: 16,
+            tls: None,
             log_format: LogFormat::Text,
         }
     }
@@ -260,6 +263,7 @@ impl Config {
         if let Some(format) = file.log_format {
             config.log_format = format;
         }
+        config.tls = tls_files(file.tls_cert, file.tls_key)?;
         Ok(config)
     }
 }
@@ -286,7 +290,26 @@ struct ConfigFile {
     max_token_lifetime_seconds: Option<u64>,
     min_ipv4_prefix: Option<u8>,
     min_ipv6_prefix: Option<u8>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     log_format: Option<LogFormat>,
+}
+
+/// The TLS files from a certificate and a key path: both or neither.
+pub fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError(
+            "tls_cert is set but tls_key is not; HTTPS needs both".into(),
+        )),
+        (None, Some(_)) => Err(ConfigError(
+            "tls_key is set but tls_cert is not; HTTPS needs both".into(),
+        )),
+    }
 }
 
 /// The `[rate_limits]` table: each operation named replaces the profile's quota for it; the
@@ -378,6 +401,18 @@ mod tests {
         assert_eq!(config.rate_limits.alerts.per_hour, Some(1500));
         assert!(Config::from_toml("[rate_limits]\nmatch = { per_minut = 5 }").is_err());
         assert!(Config::from_toml("[rate_limits]\nmatches = { per_minute = 5 }").is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let config = Config::from_toml("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"").unwrap();
+        let files = config.tls.expect("TLS configured");
+        assert_eq!(files.cert, PathBuf::from("c.pem"));
+        assert_eq!(files.key, PathBuf::from("k.pem"));
+        let error = Config::from_toml("tls_cert = \"c.pem\"").unwrap_err();
+        assert!(error.0.contains("tls_key"), "{error}");
+        assert!(Config::from_toml("tls_key = \"k.pem\"").is_err());
+        assert!(Config::from_toml("").unwrap().tls.is_none());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod rate_limit;
 mod router;
 mod serve;
 mod state;
+pub mod tls;
 pub mod wire;
 
 pub use openapi::openapi_document;

@@ -64,7 +64,14 @@ impl<T: Serialize> IntoResponse for Json<T> {
 pub(crate) fn base_url(state: &AppState) -> String {
     match &state.config().public_url {
         Some(url) => url.clone(),
-        None => format!("http://{}", state.listen_address()),
+        None => {
+            let scheme = if state.config().tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", state.listen_address())
+        }
     }
 }
 

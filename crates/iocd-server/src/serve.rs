@@ -1,7 +1,9 @@
-//! Serving: the listener, the expiry sweeper, and a graceful stop on SIGINT or SIGTERM.
+//! Serving: the listener (plain or TLS), the expiry sweeper, the certificate reloader, and a
+//! graceful stop on SIGINT or SIGTERM.
 
 use crate::router::router;
 use crate::state::AppState;
+use crate::tls::CertificateStore;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -58,12 +60,25 @@ pub async fn serve_until(
     let address = listener.local_addr()?;
     state.set_bound_address(address);
     let config = state.config();
+    let certificates = match &config.tls {
+        Some(files) => Some(Arc::new(
+            CertificateStore::open(files.clone()).map_err(std::io::Error::other)?,
+        )),
+        None => None,
+    };
+    let acceptor = match &certificates {
+        Some(store) => {
+            Some(crate::tls::acceptor(Arc::clone(store)).map_err(std::io::Error::other)?)
+        }
+        None => None,
+    };
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
     tracing::info!(
         address = %address,
         data_dir = %config.data_dir.display(),
         profile = ?config.profile,
         strict = config.strict,
-        "iocd listening on http://{address}"
+        "iocd listening on {scheme}://{address}"
     );
     let limits = ConnectionLimits {
         max_connections: config.max_connections,
@@ -71,12 +86,25 @@ pub async fn serve_until(
         shutdown_grace: Duration::from_secs(30),
     };
     let (stop_sweeper, sweeper_shutdown) = tokio::sync::watch::channel(false);
-    let sweeper = tokio::spawn(run_sweeper(state.clone(), sweeper_shutdown));
+    let sweeper = tokio::spawn(run_sweeper(state.clone(), sweeper_shutdown.clone()));
+    let reloader = certificates.map(|store| {
+        let mut stop = sweeper_shutdown;
+        tokio::spawn(crate::tls::watch(
+            store,
+            Duration::from_secs(5),
+            async move {
+                let _ = stop.changed().await;
+            },
+        ))
+    });
     let service = state.service().clone();
     let app = router(state);
-    let result = serve_connections(listener, app, limits, shutdown).await;
+    let result = serve_connections(listener, app, acceptor, limits, shutdown).await;
     let _ = stop_sweeper.send(true);
     let _ = sweeper.await;
+    if let Some(reloader) = reloader {
+        let _ = reloader.await;
+    }
     service.shutdown();
     result
 }
@@ -93,11 +121,13 @@ struct ConnectionLimits {
 }
 
 /// Accepts connections while fewer than `max_connections` are open (the rest wait in the
-/// listen queue), serves each over HTTP/1.1 with the header timeout, and on `shutdown` stops
-/// accepting and lets the open connections finish their requests.
+/// listen queue), serves each over HTTP/1.1 (inside TLS when `tls` is given; the handshake
+/// must also finish within the header timeout) with the header timeout, and on `shutdown`
+/// stops accepting and lets the open connections finish their requests.
 async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -121,17 +151,21 @@ async fn serve_connections(
             },
             () = &mut shutdown => break,
         };
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .keep_alive(true);
-        let connection =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let app = app.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
+            match tls {
+                None => serve_one(stream, app, watcher, limits).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => serve_one(stream, app, watcher, limits).await,
+                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
             }
             drop(slot);
         });
@@ -144,6 +178,26 @@ async fn serve_connections(
         }
     }
     Ok(())
+}
+
+/// Serves HTTP/1.1 on one connection until it closes.
+async fn serve_one<IO>(
+    stream: IO,
+    app: axum::Router,
+    watcher: hyper_util::server::graceful::Watcher,
+    limits: ConnectionLimits,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+    if let Err(error) = watcher.watch(connection).await {
+        tracing::debug!(%error, "connection ended with an error");
+    }
 }
 
 /// Registers SIGINT and SIGTERM handlers now and returns a future that completes on either.

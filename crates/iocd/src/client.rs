@@ -52,11 +52,28 @@ pub(crate) struct ExportArgs {
     output: Option<PathBuf>,
 }
 
+/// The `--ca-cert` file, set once from the command line.
+static CA_CERT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+pub(crate) fn set_ca_cert(path: Option<PathBuf>) {
+    let _ = CA_CERT.set(path);
+}
+
+/// The HTTP(S) client of the commands that talk to a server: the system's CA certificates,
+/// plus those of `--ca-cert`.
 pub(crate) fn http_client() -> Result<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(300))
-        .build()
-        .context("cannot create the HTTP client")
+    let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300));
+    if let Some(Some(path)) = CA_CERT.get() {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the CA certificates in {}", path.display()))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("{} holds no PEM certificate", path.display()))?;
+        if certificates.is_empty() {
+            bail!("{} holds no PEM certificate", path.display());
+        }
+        builder = builder.tls_certs_merge(certificates);
+    }
+    builder.build().context("cannot create the HTTP client")
 }
 
 /// Describes an error response in one line, using MDE's error body when present.

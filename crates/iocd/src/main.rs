@@ -31,6 +31,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// A PEM file of CA certificates to trust, besides the system's, when the commands that
+    /// talk to a server (import, export, scan, match) reach it over HTTPS.
+    #[arg(long, global = true, env = "IOCD_CA_CERT")]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +71,13 @@ struct ServeArgs {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info", env = "IOCD_LOG")]
     log_level: tracing::Level,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key); reloaded on SIGHUP and
+    /// when the file changes.
+    #[arg(long, env = "IOCD_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "IOCD_TLS_KEY")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -108,6 +119,8 @@ struct TokenCreateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    iocd_server::tls::install_default_provider();
+    client::set_ca_cert(cli.ca_cert);
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Token(TokenCommand::Create(args)) => create_token(args),
@@ -146,6 +159,24 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
         Some(LogFormatArg::Json) => config.log_format = LogFormat::Json,
         Some(LogFormatArg::Text) => config.log_format = LogFormat::Text,
         None => {}
+    }
+    if args.tls_cert.is_some() || args.tls_key.is_some() {
+        let from_file = config.tls.take();
+        let cert = args
+            .tls_cert
+            .clone()
+            .or_else(|| from_file.as_ref().map(|f| f.cert.clone()));
+        let key = args
+            .tls_key
+            .clone()
+            .or_else(|| from_file.as_ref().map(|f| f.key.clone()));
+        config.tls = iocd_server::config::tls_files(cert, key).map_err(|e| {
+            anyhow::anyhow!(
+                "{}",
+                e.0.replace("tls_cert", "--tls-cert")
+                    .replace("tls_key", "--tls-key")
+            )
+        })?;
     }
     Ok(config)
 }

@@ -42,7 +42,7 @@ impl Server {
                 .next()
                 .expect("iocd exited before listening")
                 .expect("read stderr");
-            if let Some(start) = line.find("listening on http://") {
+            if let Some(start) = line.find("listening on http") {
                 let rest = &line[start + "listening on ".len()..];
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
