@@ -151,6 +151,8 @@ pub struct Config {
     pub min_ipv6_prefix: u8,
     /// Serve HTTPS with this certificate and key (`None`: plain HTTP).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// External OpenID Connect issuers whose tokens are accepted (`[[auth.oidc]]`).
+    pub oidc: Vec<crate::auth::oidc::OidcIssuer>,
     pub log_format: LogFormat,
 }
 
@@ -189,6 +191,7 @@ impl Config {
             min_ipv4_prefix: 8,
             min_ipv6_prefix: 16,
             tls: None,
+            oidc: Vec::new(),
             log_format: LogFormat::Text,
         }
     }
@@ -264,6 +267,21 @@ impl Config {
             config.log_format = format;
         }
         config.tls = tls_files(file.tls_cert, file.tls_key)?;
+        if let Some(auth) = file.auth {
+            for issuer in &auth.oidc {
+                if issuer.issuer.trim().is_empty() || issuer.audience.trim().is_empty() {
+                    return Err(ConfigError(
+                        "auth.oidc: every issuer needs a non-empty issuer and audience".into(),
+                    ));
+                }
+                if issuer.issuer == "iocd" {
+                    return Err(ConfigError(
+                        "auth.oidc: the issuer name iocd is this server's own".into(),
+                    ));
+                }
+            }
+            config.oidc = auth.oidc;
+        }
         Ok(config)
     }
 }
@@ -292,7 +310,16 @@ struct ConfigFile {
     min_ipv6_prefix: Option<u8>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    auth: Option<AuthFile>,
     log_format: Option<LogFormat>,
+}
+
+/// The `[auth]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    #[serde(default)]
+    oidc: Vec<crate::auth::oidc::OidcIssuer>,
 }
 
 /// The TLS files from a certificate and a key path: both or neither.

@@ -31,10 +31,21 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| {
                 ApiError::unauthorized("The Authorization header must use the Bearer scheme.")
             })?;
+        let token = token.trim();
+        if let Some(issuer) = crate::auth::unverified_issuer(token)
+            && issuer != crate::auth::LOCAL_ISSUER
+        {
+            return match state.oidc() {
+                Some(verifier) => verifier.verify(token, &issuer).await,
+                None => Err(ApiError::unauthorized(format!(
+                    "The bearer token's issuer {issuer} is not trusted by this server."
+                ))),
+            };
+        }
         let max_lifetime = state.config().max_token_lifetime_seconds;
         state
             .key()
-            .verify(token.trim(), state.now().unix_seconds(), max_lifetime)
+            .verify(token, state.now().unix_seconds(), max_lifetime)
     }
 }
 

@@ -29,4 +29,4 @@ pub mod wire;
 pub use openapi::openapi_document;
 pub use router::router;
 pub use serve::{run_sweeper, serve, serve_until};
-pub use state::AppState;
+pub use state::{AppState, StartError};

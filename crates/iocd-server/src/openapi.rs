@@ -28,7 +28,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(
         title = "iocd",
-        description = "An MDE-compatible Indicators API. Every /api path is also served under /api/v1.0. Any route may answer 500 with the error body when the server fails (its target is in the server's log), and any route that reads a body answers 408 RequestTimeout when the body stops arriving for body_read_timeout_seconds.",
+        description = "An MDE-compatible Indicators API. Every /api path is also served under /api/v1.0. Any route may answer 500 with the error body when the server fails (its target is in the server's log), any route that reads a body answers 408 RequestTimeout when the body stops arriving for body_read_timeout_seconds, and any route that needs a token answers 503 ServiceUnavailable when the token's issuer's signing keys cannot be fetched.",
     ),
     paths(
         crate::indicators::list,

@@ -1,6 +1,7 @@
 //! The state every handler shares: the service, the configuration, the token key, the rate
 //! limiter, the metrics and the clock.
 
+use crate::auth::oidc::OidcVerifier;
 use crate::auth::{Principal, SigningKey};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -33,12 +34,23 @@ struct Inner {
     bulk_slots: Arc<tokio::sync::Semaphore>,
     /// The address the server is bound to, once it is (the configured one may say port 0).
     bound_address: std::sync::OnceLock<std::net::SocketAddr>,
+    /// The external token issuers, when any are configured.
+    oidc: Option<OidcVerifier>,
+}
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot create the HTTP client for the token issuers' keys: {0}")]
+    Http(String),
 }
 
 impl AppState {
     /// Builds the state and starts the service, which loads every tenant's active indicators
     /// into its matcher.
-    pub fn new<S>(store: Arc<S>, config: Config, key: SigningKey) -> Result<Self, StoreError>
+    pub fn new<S>(store: Arc<S>, config: Config, key: SigningKey) -> Result<Self, StartError>
     where
         S: IndicatorStore + DetectionStore + 'static,
     {
@@ -50,6 +62,14 @@ impl AppState {
         };
         let service = Arc::new(Service::start(store, settings, now)?);
         let bulk_slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_bulk));
+        let oidc = if config.oidc.is_empty() {
+            None
+        } else {
+            Some(
+                OidcVerifier::new(config.oidc.clone())
+                    .map_err(|e| StartError::Http(e.to_string()))?,
+            )
+        };
         Ok(AppState {
             inner: Arc::new(Inner {
                 service,
@@ -60,8 +80,14 @@ impl AppState {
                 clock_offset_ticks: AtomicI64::new(0),
                 bound_address: std::sync::OnceLock::new(),
                 bulk_slots,
+                oidc,
             }),
         })
+    }
+
+    /// The verifier of external issuers' tokens, if any issuer is configured.
+    pub(crate) fn oidc(&self) -> Option<&OidcVerifier> {
+        self.inner.oidc.as_ref()
     }
 
     /// The application layer.

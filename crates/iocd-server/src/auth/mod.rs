@@ -1,10 +1,13 @@
 //! Who calls: the roles MDE defines (and iocd's own), the authenticated [`Principal`] and what
-//! it may read and write. Tokens that carry them are in [`token`].
+//! it may read and write. Tokens that carry them are in [`token`] (minted by iocd) and
+//! [`oidc`] (from external OpenID Connect issuers).
 
+pub mod oidc;
 mod token;
 
 pub use token::{
-    Claims, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, KEY_FILE, KeyError, SigningKey, create_private_dir,
+    Claims, DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, KEY_FILE, KeyError, LOCAL_ISSUER, SigningKey,
+    create_private_dir, unverified_issuer,
 };
 
 use crate::error::ApiError;

@@ -14,7 +14,9 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// The file in the data directory that holds the token signing key (hex, 32 bytes).
 pub const KEY_FILE: &str = "token-signing.key";
-const ISSUER: &str = "iocd";
+/// The `iss` of the tokens iocd mints itself.
+pub const LOCAL_ISSUER: &str = "iocd";
+const ISSUER: &str = LOCAL_ISSUER;
 
 /// The claims iocd puts in (and requires of) a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +55,15 @@ pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: i64 = 30 * 86_400;
 
 /// How far in the future a token's `iat` may be, for clocks that disagree a little.
 const CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// The `iss` claim of a compact JWT, read without checking anything: only to choose which
+/// verifier checks the token.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
 
 /// Creates `path` (and its parents) if needed and makes it readable by its owner only (0700
 /// on Unix): it holds the database and the signing key.
