@@ -62,6 +62,7 @@ fn main() -> Result<()> {
     let import_count = arg("--import", 100_000)?;
     let bulk_count = arg("--bulk", 1_000_000)?;
     let queries = arg("--queries", 500)?;
+    server::install_tls_provider();
     let iocd = server::iocd_binary()?;
     let data = std::env::temp_dir().join(format!("iocd-bench-{}", std::process::id()));
     // Show the server's own account of bulk requests (time spent in the store).

@@ -19,6 +19,13 @@ events = { per_minute = 1000000000 }
 alerts = { per_minute = 1000000000 }
 ";
 
+/// Makes rustls's `ring` provider the process default, which reqwest's clients need (the
+/// workspace builds reqwest without a provider of its own; decision 0016).
+#[allow(deprecated)]
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The `iocd` binary next to the running benchmark (both come from `cargo build --release`).
 pub fn iocd_binary() -> io::Result<PathBuf> {
     let iocd = std::env::current_exe()?.with_file_name("iocd");

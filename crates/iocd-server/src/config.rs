@@ -41,6 +41,9 @@ pub struct RateLimits {
     pub events: Quota,
     #[serde(default = "RateLimits::default_alerts")]
     pub alerts: Quota,
+    /// The token endpoint, per client id.
+    #[serde(default = "RateLimits::default_token")]
+    pub token: Quota,
 }
 
 impl RateLimits {
@@ -59,6 +62,7 @@ impl RateLimits {
             matching: RateLimits::default_matching(),
             events: RateLimits::default_events(),
             alerts: q(100, Some(1500)),
+            token: RateLimits::default_token(),
         }
     }
 
@@ -84,6 +88,11 @@ impl RateLimits {
         RateLimits::per_minute(6_000)
     }
 
+    /// Tokens: 60 requests a minute per client id (each checks a deliberately slow hash).
+    fn default_token() -> Quota {
+        RateLimits::per_minute(60)
+    }
+
     pub fn generous() -> Self {
         let q = |per_minute| Quota {
             per_minute: Some(per_minute),
@@ -99,6 +108,7 @@ impl RateLimits {
             matching: RateLimits::default_matching(),
             events: RateLimits::default_events(),
             alerts: RateLimits::default_alerts(),
+            token: RateLimits::default_token(),
         }
     }
 }
@@ -153,6 +163,9 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsFiles>,
     /// External OpenID Connect issuers whose tokens are accepted (`[[auth.oidc]]`).
     pub oidc: Vec<crate::auth::oidc::OidcIssuer>,
+    /// The resources the token endpoint issues tokens for, and the API accepts as the `aud`
+    /// of those tokens (`auth.audiences`).
+    pub token_audiences: Vec<String>,
     pub log_format: LogFormat,
 }
 
@@ -192,6 +205,10 @@ impl Config {
             min_ipv6_prefix: 16,
             tls: None,
             oidc: Vec::new(),
+            token_audiences: DEFAULT_TOKEN_AUDIENCES
+                .iter()
+                .map(|a| (*a).to_owned())
+                .collect(),
             log_format: LogFormat::Text,
         }
     }
@@ -281,6 +298,14 @@ impl Config {
                 }
             }
             config.oidc = auth.oidc;
+            if let Some(audiences) = auth.audiences {
+                if audiences.iter().any(|a| a.trim().is_empty()) || audiences.is_empty() {
+                    return Err(ConfigError(
+                        "auth.audiences: name at least one audience, none empty".into(),
+                    ));
+                }
+                config.token_audiences = audiences;
+            }
         }
         Ok(config)
     }
@@ -320,7 +345,17 @@ struct ConfigFile {
 struct AuthFile {
     #[serde(default)]
     oidc: Vec<crate::auth::oidc::OidcIssuer>,
+    audiences: Option<Vec<String>>,
 }
+
+/// The resources MDE's clients ask Entra ID for tokens to (its API's identifiers), and iocd's
+/// own: the token endpoint issues tokens for these by default.
+pub const DEFAULT_TOKEN_AUDIENCES: [&str; 4] = [
+    "https://api.securitycenter.microsoft.com",
+    "https://api.security.microsoft.com",
+    "https://securitycenter.onmicrosoft.com/windowsatpservice",
+    "api://iocd",
+];
 
 /// The TLS files from a certificate and a key path: both or neither.
 pub fn tls_files(
@@ -354,6 +389,7 @@ struct RateLimitsFile {
     matching: Option<Quota>,
     events: Option<Quota>,
     alerts: Option<Quota>,
+    token: Option<Quota>,
 }
 
 impl RateLimitsFile {
@@ -368,6 +404,7 @@ impl RateLimitsFile {
             (self.matching, &mut limits.matching),
             (self.events, &mut limits.events),
             (self.alerts, &mut limits.alerts),
+            (self.token, &mut limits.token),
         ];
         for (given, quota) in pairs {
             if let Some(given) = given {

@@ -35,6 +35,9 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(issuer) = crate::auth::unverified_issuer(token)
             && issuer != crate::auth::LOCAL_ISSUER
         {
+            if issuer == crate::odata::base_url(state) {
+                return crate::token_endpoint::verify_issued(state, token).await;
+            }
             return match state.oidc() {
                 Some(verifier) => verifier.verify(token, &issuer).await,
                 None => Err(ApiError::unauthorized(format!(

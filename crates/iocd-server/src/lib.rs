@@ -24,6 +24,7 @@ mod router;
 mod serve;
 mod state;
 pub mod tls;
+mod token_endpoint;
 pub mod wire;
 
 pub use openapi::openapi_document;

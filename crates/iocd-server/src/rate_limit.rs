@@ -20,6 +20,8 @@ pub enum Operation {
     Events,
     /// `GET`/`PATCH /api/alerts`.
     Alerts,
+    /// The token endpoint, per client id.
+    Token,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -60,6 +62,7 @@ impl RateLimiter {
             Operation::Match => self.limits.matching,
             Operation::Events => self.limits.events,
             Operation::Alerts => self.limits.alerts,
+            Operation::Token => self.limits.token,
         }
     }
 

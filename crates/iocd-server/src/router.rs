@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(serve_metrics))
         .nest("/api", api.clone())
         .nest("/api/v1.0", api)
+        .merge(crate::token_endpoint::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             std::time::Duration::from_secs(state.config().body_read_timeout_seconds),

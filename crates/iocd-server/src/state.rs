@@ -1,6 +1,8 @@
 //! The state every handler shares: the service, the configuration, the token key, the rate
 //! limiter, the metrics and the clock.
 
+use crate::auth::apps::AppStatus;
+use crate::auth::issuer::IssuerKey;
 use crate::auth::oidc::OidcVerifier;
 use crate::auth::{Principal, SigningKey};
 use crate::config::Config;
@@ -9,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::{Operation, RateLimiter};
 use iocd_model::{ErrorCode, Timestamp};
 use iocd_service::{Service, Settings};
+use iocd_store::apps::AppRegistry;
 use iocd_store::detections::DetectionStore;
 use iocd_store::{IndicatorStore, StoreError};
 use std::sync::Arc;
@@ -36,6 +39,10 @@ struct Inner {
     bound_address: std::sync::OnceLock<std::net::SocketAddr>,
     /// The external token issuers, when any are configured.
     oidc: Option<OidcVerifier>,
+    /// The token endpoint's signing key.
+    issuer: IssuerKey,
+    /// The application registrations, and which are active.
+    apps: AppStatus,
 }
 
 /// Why the state could not be built.
@@ -50,10 +57,16 @@ pub enum StartError {
 impl AppState {
     /// Builds the state and starts the service, which loads every tenant's active indicators
     /// into its matcher.
-    pub fn new<S>(store: Arc<S>, config: Config, key: SigningKey) -> Result<Self, StartError>
+    pub fn new<S>(
+        store: Arc<S>,
+        config: Config,
+        key: SigningKey,
+        issuer: IssuerKey,
+    ) -> Result<Self, StartError>
     where
-        S: IndicatorStore + DetectionStore + 'static,
+        S: IndicatorStore + DetectionStore + AppRegistry + 'static,
     {
+        let apps = AppStatus::new(Arc::clone(&store) as Arc<dyn AppRegistry>);
         let limiter = RateLimiter::new(config.rate_limits);
         let now = Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc());
         let settings = Settings {
@@ -81,8 +94,25 @@ impl AppState {
                 bound_address: std::sync::OnceLock::new(),
                 bulk_slots,
                 oidc,
+                issuer,
+                apps,
             }),
         })
+    }
+
+    /// The token endpoint's signing key.
+    pub fn issuer_key(&self) -> &IssuerKey {
+        &self.inner.issuer
+    }
+
+    /// The application registrations and their status.
+    pub(crate) fn apps(&self) -> &AppStatus {
+        &self.inner.apps
+    }
+
+    /// The store of application registrations (for `iocd app` and tests).
+    pub fn app_registry(&self) -> &Arc<dyn AppRegistry> {
+        self.inner.apps.registry()
     }
 
     /// The verifier of external issuers' tokens, if any issuer is configured.

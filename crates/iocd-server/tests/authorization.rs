@@ -39,6 +39,7 @@ type Row = (
 
 const JSON: Option<&str> = Some("application/json");
 const NDJSON: Option<&str> = Some("application/x-ndjson");
+const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
 #[rustfmt::skip]
 const MATRIX: &[Row] = &[
@@ -65,6 +66,11 @@ const OUTSIDE_API: &[Row] = &[
     ("GET",    "/healthz",                        None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // The API's description is public, like MDE's.
     ("GET",    "/openapi.json",                   None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    // The token issuer's discovery document and keys are public, like Entra's.
+    ("GET",    "/.well-known/openid-configuration", None, "",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    "/discovery/v2.0/keys",            None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    // The token endpoint takes client credentials, not bearer tokens: without them, 400.
+    ("POST",   "/oauth2/v2.0/token",              FORM,   "grant_type=client_credentials", [400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400]),
     // Metrics cover every tenant: operators only.
     ("GET",    "/metrics",                        None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 200, 403, 403, 403]),
 ];
@@ -196,7 +202,8 @@ async fn check(rows: &[Row], prefixes: &[&str]) {
                         "{method} {path}: another tenant saw tenant A's data"
                     ));
                 }
-                if expected >= 400 && reply.body["error"]["code"].as_str().is_none() {
+                let oauth = route.contains("oauth2");
+                if expected >= 400 && !oauth && reply.body["error"]["code"].as_str().is_none() {
                     wrong.push(format!("{method} {path} with {kind}: no error body"));
                 }
             }

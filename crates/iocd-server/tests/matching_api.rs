@@ -278,6 +278,7 @@ async fn matchers_are_loaded_from_the_store_at_start() {
         std::sync::Arc::new(store),
         config,
         iocd_server::auth::SigningKey::from_bytes([42; 32]),
+        iocd_server::auth::issuer::IssuerKey::ephemeral().unwrap(),
     )
     .unwrap();
     let snapshot = state.service().snapshot("tenant-a");

@@ -176,6 +176,7 @@ fn limited_api() -> TestApi {
         matching: one,
         events: one,
         alerts: one,
+        token: one,
     };
     config.max_json_body_bytes = 2048;
     config.max_bulk_body_bytes = 2048;

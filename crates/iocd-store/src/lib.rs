@@ -5,6 +5,7 @@
 //! The store knows nothing of HTTP or tokens: callers pass the tenant, the acting principal and
 //! the current time. Methods are synchronous; async callers run them on a blocking thread.
 
+pub mod apps;
 #[cfg(feature = "testsuite")]
 pub mod conformance;
 pub mod detections;

@@ -1,8 +1,9 @@
 //! The `iocd` command: `serve` runs the API, `token create` mints bearer tokens from the data
-//! directory's key, `import` sends an MDE CSV file to a server, `export` writes a tenant's
+//! directory's key, `app` registers the applications of the token endpoint, `import` sends an MDE CSV file to a server, `export` writes a tenant's
 //! indicators as MDE CSV or JSON, `scan` and `match` run the matching engine offline or ask a
 //! server for verdicts.
 
+mod apps;
 mod client;
 mod duration;
 mod indicators;
@@ -44,6 +45,9 @@ enum Command {
     /// Manage bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the applications that get tokens from the server's token endpoint.
+    #[command(subcommand)]
+    App(apps::AppCommand),
     /// Import an MDE CSV file into a server (500-row import calls).
     Import(client::ImportArgs),
     /// Export a tenant's indicators as MDE CSV or JSON.
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Token(TokenCommand::Create(args)) => create_token(args),
+        Command::App(command) => apps::run(command),
         Command::Import(args) => client::import(args),
         Command::Export(args) => client::export(args),
         Command::Scan(args) => scan::scan(args),
@@ -205,6 +210,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     let database = config.data_dir.join("iocd.db");
     let store = iocd_store::SqliteStore::open(&database)?;
     let key = SigningKey::load_or_create(&config.data_dir)?;
+    let issuer = iocd_server::auth::issuer::IssuerKey::load_or_create(&config.data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -213,7 +219,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let state = iocd_server::AppState::new(Arc::new(store), config, key)
+        let state = iocd_server::AppState::new(Arc::new(store), config, key, issuer)
             .context("loading indicators into the matching engine")?;
         iocd_server::serve(state, listener)
             .await

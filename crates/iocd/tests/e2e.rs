@@ -563,3 +563,90 @@ fn the_data_directory_and_tokens_are_private_and_bounded() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// MDE's sample scripts, with only the two base URLs changed: an application registered with
+/// `iocd app create` gets a token from the server's endpoint and submits an indicator; `iocd
+/// app revoke`, run beside the running server, stops its token within seconds.
+#[test]
+fn registered_applications_get_tokens_and_revocation_is_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let app = |args: &[&str]| {
+        let output = Command::new(IOCD)
+            .arg("app")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .expect("run iocd app");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let created: Value = serde_json::from_str(&app(&[
+        "create",
+        "--tenant",
+        "contoso",
+        "--role",
+        "Ti.ReadWrite.All",
+        "--name",
+        "SOAR",
+    ]))
+    .unwrap();
+    let client_id = created["clientId"].as_str().unwrap().to_owned();
+    let secret = created["clientSecret"].as_str().unwrap().to_owned();
+    let server = Server::start(&data);
+    let client = reqwest::blocking::Client::new();
+    let token: Value = client
+        .post(server.url("/contoso/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("resource", "https://api.securitycenter.microsoft.com")
+                .append_pair("client_id", &client_id)
+                .append_pair("client_secret", &secret)
+                .append_pair("grant_type", "client_credentials")
+                .finish(),
+        )
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = token["access_token"].as_str().expect("a token").to_owned();
+    let submit = |value: &str| {
+        client
+            .post(server.url("/api/indicators"))
+            .bearer_auth(&token)
+            .json(
+                &json!({"indicatorValue": value, "indicatorType": "DomainName",
+                          "action": "Block", "title": "t", "description": "d"}),
+            )
+            .send()
+            .unwrap()
+    };
+    let reply = submit("soar.example");
+    assert_eq!(reply.status().as_u16(), 200);
+    let body: Value = reply.json().unwrap();
+    assert_eq!(body["createdBy"], client_id.as_str());
+
+    let listed: Value = serde_json::from_str(&app(&["list"])).unwrap();
+    assert_eq!(listed[0]["clientId"], client_id.as_str());
+    assert!(listed[0].get("clientSecret").is_none());
+    assert_eq!(listed[0]["revoked"], Value::Null);
+
+    app(&["revoke", &client_id]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = submit("after.example").status().as_u16();
+        if status == 401 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the revoked token still works");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let listed: Value = serde_json::from_str(&app(&["list"])).unwrap();
+    assert!(listed[0]["revoked"].is_string());
+}

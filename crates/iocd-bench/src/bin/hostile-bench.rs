@@ -111,6 +111,7 @@ fn indicator(value: &str, indicator_type: &str) -> Value {
 }
 
 fn main() -> Result<()> {
+    server::install_tls_provider();
     let iocd = server::iocd_binary()?;
     let data = std::env::temp_dir().join(format!("iocd-hostile-{}", std::process::id()));
     let server = Server::start(&iocd, data, CONFIG, |_| {})?;

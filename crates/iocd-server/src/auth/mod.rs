@@ -2,6 +2,8 @@
 //! it may read and write. Tokens that carry them are in [`token`] (minted by iocd) and
 //! [`oidc`] (from external OpenID Connect issuers).
 
+pub mod apps;
+pub mod issuer;
 pub mod oidc;
 mod token;
 

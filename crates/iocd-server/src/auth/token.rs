@@ -103,33 +103,16 @@ impl SigningKey {
     /// Loads the key from `data_dir`, creating it (readable by the owner only) if absent.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
         let path = data_dir.join(KEY_FILE);
-        let io = |source| KeyError::Io {
-            path: path.clone(),
-            source,
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let mode = std::fs::metadata(&path).map_err(io)?.permissions().mode();
-                    if mode & 0o077 != 0 {
-                        return Err(KeyError::Exposed {
-                            path: path.clone(),
-                            mode: mode & 0o777,
-                        });
-                    }
-                }
+        match read_private(&path)? {
+            Some(text) => {
                 Self::parse_hex(text.trim()).ok_or_else(|| KeyError::Malformed(path.clone()))
             }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                create_private_dir(data_dir).map_err(io)?;
+            None => {
                 let key = Self::generate()?;
                 let hex: String = key.secret.iter().map(|b| format!("{b:02x}")).collect();
-                write_private(&path, hex.as_bytes()).map_err(io)?;
+                create_private(data_dir, &path, hex.as_bytes())?;
                 Ok(key)
             }
-            Err(error) => Err(io(error)),
         }
     }
 
@@ -236,6 +219,48 @@ impl SigningKey {
             exp: now_unix.saturating_add(ttl_seconds),
         })
     }
+}
+
+/// Reads a key file that only its owner may read; `None` if it does not exist. A file others
+/// can read or write is refused: whoever reads it can mint tokens.
+pub(crate) fn read_private(path: &Path) -> Result<Option<String>, KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    return Err(KeyError::Exposed {
+                        path: path.to_owned(),
+                        mode: mode & 0o777,
+                    });
+                }
+            }
+            Ok(Some(text))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(io(error)),
+    }
+}
+
+/// Creates the key file `path` in `data_dir` (made private first), readable by its owner
+/// only.
+pub(crate) fn create_private(
+    data_dir: &Path,
+    path: &Path,
+    contents: &[u8],
+) -> Result<(), KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    create_private_dir(data_dir).map_err(io)?;
+    write_private(path, contents).map_err(io)
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {

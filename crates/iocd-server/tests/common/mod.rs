@@ -53,8 +53,13 @@ impl TestApi {
     pub(crate) fn with_config(config: Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = iocd_store::SqliteStore::open(&dir.path().join("iocd.db")).unwrap();
-        let state =
-            AppState::new(Arc::new(store), config, SigningKey::from_bytes([42; 32])).unwrap();
+        let state = AppState::new(
+            Arc::new(store),
+            config,
+            SigningKey::from_bytes([42; 32]),
+            iocd_server::auth::issuer::IssuerKey::ephemeral().unwrap(),
+        )
+        .unwrap();
         TestApi { _dir: dir, state }
     }
 

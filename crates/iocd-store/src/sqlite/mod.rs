@@ -10,8 +10,10 @@
 //! - [`rows`]: the columns of an indicator and how a row becomes an [`Indicator`](iocd_model::Indicator);
 //! - [`odata_sql`]: OData filters and orders rendered as SQL with bound parameters;
 //! - [`indicators`]: the indicator store's reads and writes;
-//! - [`detections`]: the detection store.
+//! - [`detections`]: the detection store;
+//! - [`apps`]: the application registrations of the token endpoint.
 
+mod apps;
 mod detections;
 mod indicators;
 mod odata_sql;
@@ -27,6 +29,7 @@ use std::sync::{Mutex, MutexGuard};
 const MIGRATIONS: &[&str] = &[
     include_str!("0001_initial.sql"),
     include_str!("0002_detections.sql"),
+    include_str!("0003_apps.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
 

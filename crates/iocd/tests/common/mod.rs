@@ -22,6 +22,8 @@ impl Server {
 
     /// Starts `iocd serve` on a free port with `extra` arguments (such as `--config FILE`).
     pub(crate) fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        // The tests' HTTP clients (reqwest, built without a TLS provider of its own) need one.
+        iocd_server::tls::install_default_provider();
         let mut child = Command::new(IOCD)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
