@@ -9,6 +9,7 @@ pub mod apps;
 #[cfg(feature = "testsuite")]
 pub mod conformance;
 pub mod detections;
+pub mod device_groups;
 pub mod odata;
 mod sqlite;
 

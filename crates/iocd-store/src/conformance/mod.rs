@@ -6,12 +6,15 @@
 //! `testsuite` feature.
 //!
 //! - [`indicators`]: the indicator store's cases;
-//! - [`detections`]: alerts and sightings.
+//! - [`detections`]: alerts and sightings;
+//! - [`device_groups`]: the device-group registry.
 
 mod detections;
+mod device_groups;
 mod indicators;
 
 pub use detections::*;
+pub use device_groups::*;
 pub use indicators::*;
 
 use crate::odata::parse_filter;

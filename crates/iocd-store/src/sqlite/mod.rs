@@ -15,6 +15,7 @@
 
 mod apps;
 mod detections;
+mod device_groups;
 mod indicators;
 mod odata_sql;
 mod rows;
@@ -30,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0001_initial.sql"),
     include_str!("0002_detections.sql"),
     include_str!("0003_apps.sql"),
+    include_str!("0004_device_groups.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
 
