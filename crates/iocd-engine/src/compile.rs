@@ -16,7 +16,8 @@ pub struct EngineIndicator {
     /// The parsed value; its variant is the indicator type.
     pub value: IndicatorValue,
     pub action: Action,
-    /// Device groups the indicator applies to; empty means all devices.
+    /// Keys of the device groups the indicator applies to ([`crate::group_key`]s, or names
+    /// where no registry is known); empty means all devices.
     pub groups: Vec<String>,
     pub expires: Option<Timestamp>,
     pub generate_alert: bool,
@@ -28,10 +29,23 @@ impl From<&iocd_model::Indicator> for EngineIndicator {
             id: indicator.id,
             value: indicator.spec.value.clone(),
             action: indicator.spec.action,
-            groups: indicator.spec.rbac_group_names.clone(),
+            groups: scope_keys(&indicator.spec),
             expires: indicator.spec.expiration_time,
             generate_alert: indicator.spec.generate_alert,
         }
+    }
+}
+
+/// The scope of a spec: its registered group ids when it has them (as the server writes
+/// every scoped indicator), else its group names (indicators read from a file).
+pub fn scope_keys(spec: &iocd_model::IndicatorSpec) -> Vec<String> {
+    if spec.rbac_group_ids.is_empty() {
+        spec.rbac_group_names.clone()
+    } else {
+        spec.rbac_group_ids
+            .iter()
+            .map(|id| crate::group_key(*id))
+            .collect()
     }
 }
 

@@ -19,11 +19,11 @@ pub mod observable;
 pub mod policy;
 mod set;
 
-pub use compile::{CompiledIndicator, EngineIndicator, compile};
+pub use compile::{CompiledIndicator, EngineIndicator, compile, scope_keys};
 pub use live::{Change, LiveMatcher, MergePlan, MergedBase, Snapshot};
 pub use observable::{FileHashes, Observable, ObservableError, ObservableKind};
 pub use policy::{Candidate, DecidingRule, DetectorVerdict, Matched, Verdict, decide, investigate};
-pub use set::{Device, MatchSet};
+pub use set::{Device, MatchSet, group_key};
 
 /// Compiles `indicators` into a set.
 pub fn build_set(indicators: &[EngineIndicator]) -> MatchSet {

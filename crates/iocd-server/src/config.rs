@@ -161,6 +161,9 @@ pub struct Config {
     pub min_ipv6_prefix: u8,
     /// Serve HTTPS with this certificate and key (`None`: plain HTTP).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Whether an indicator naming an unknown device group creates the group (`true`; the
+    /// `mde` profile: `false`, the indicator is refused).
+    pub auto_create_device_groups: bool,
     /// External OpenID Connect issuers whose tokens are accepted (`[[auth.oidc]]`).
     pub oidc: Vec<crate::auth::oidc::OidcIssuer>,
     /// The resources the token endpoint issues tokens for, and the API accepts as the `aud`
@@ -205,6 +208,7 @@ impl Config {
             min_ipv6_prefix: 16,
             tls: None,
             oidc: Vec::new(),
+            auto_create_device_groups: !mde,
             token_audiences: DEFAULT_TOKEN_AUDIENCES
                 .iter()
                 .map(|a| (*a).to_owned())
@@ -284,6 +288,9 @@ impl Config {
             config.log_format = format;
         }
         config.tls = tls_files(file.tls_cert, file.tls_key)?;
+        if let Some(create) = file.auto_create_device_groups {
+            config.auto_create_device_groups = create;
+        }
         if let Some(auth) = file.auth {
             for issuer in &auth.oidc {
                 if issuer.issuer.trim().is_empty() || issuer.audience.trim().is_empty() {
@@ -335,6 +342,7 @@ struct ConfigFile {
     min_ipv6_prefix: Option<u8>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    auto_create_device_groups: Option<bool>,
     auth: Option<AuthFile>,
     log_format: Option<LogFormat>,
 }

@@ -179,7 +179,10 @@ pub(crate) async fn match_observables(
         ));
     }
     let snapshot = state.service().snapshot(&principal.tenant);
-    let device = Device::new(&request.device.groups);
+    let device = state
+        .device_groups(&principal.tenant)
+        .await?
+        .device_for_names(&request.device.groups);
     let device_id = request.device.id.clone();
     let now = state.now();
     let values = if request.observables.len() <= INLINE_OBSERVABLES {

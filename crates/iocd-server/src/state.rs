@@ -13,6 +13,7 @@ use iocd_model::{ErrorCode, Timestamp};
 use iocd_service::{Service, Settings};
 use iocd_store::apps::AppRegistry;
 use iocd_store::detections::DetectionStore;
+use iocd_store::device_groups::DeviceGroupStore;
 use iocd_store::{IndicatorStore, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -64,13 +65,14 @@ impl AppState {
         issuer: IssuerKey,
     ) -> Result<Self, StartError>
     where
-        S: IndicatorStore + DetectionStore + AppRegistry + 'static,
+        S: IndicatorStore + DetectionStore + AppRegistry + DeviceGroupStore + 'static,
     {
         let apps = AppStatus::new(Arc::clone(&store) as Arc<dyn AppRegistry>);
         let limiter = RateLimiter::new(config.rate_limits);
         let now = Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc());
         let settings = Settings {
             sighting_retention_days: config.sighting_retention_days,
+            auto_create_device_groups: config.auto_create_device_groups,
             ..Settings::default()
         };
         let service = Arc::new(Service::start(store, settings, now)?);
@@ -113,6 +115,19 @@ impl AppState {
     /// The store of application registrations (for `iocd app` and tests).
     pub fn app_registry(&self) -> &Arc<dyn AppRegistry> {
         self.inner.apps.registry()
+    }
+
+    /// The tenant's device groups: cached, or read on a blocking thread.
+    pub(crate) async fn device_groups(
+        &self,
+        tenant: &str,
+    ) -> Result<Arc<iocd_service::groups::TenantGroups>, ApiError> {
+        if let Some(groups) = self.inner.service.cached_device_groups(tenant) {
+            return Ok(groups);
+        }
+        let tenant = tenant.to_owned();
+        self.blocking(move |service| service.device_groups(&tenant))
+            .await
     }
 
     /// The verifier of external issuers' tokens, if any issuer is configured.

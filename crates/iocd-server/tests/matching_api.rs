@@ -371,3 +371,87 @@ async fn a_large_bulk_load_is_matched_soon_after_it_commits() {
     let after = json!({"type": "DomainName", "value": "after.bulk.example"});
     assert_eq!(match_one(&api, &admin, &[], after).await["action"], "Warn");
 }
+
+/// An indicator scoped only by `rbacGroupIds` applied to every device: an `Allowed` meant for
+/// one group allowed everywhere. Groups are now registered, indicators name them both ways, and
+/// the matcher scopes by id.
+#[tokio::test]
+async fn an_indicator_scoped_by_group_id_applies_to_that_group_only() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    let kiosks = api
+        .state
+        .service()
+        .create_device_group(
+            "tenant-a",
+            &iocd_store::device_groups::GroupSpec {
+                name: "Kiosks".into(),
+                description: String::new(),
+                rank: None,
+                rules: Default::default(),
+            },
+            api.state.now(),
+        )
+        .unwrap()
+        .unwrap();
+    submit(
+        &api,
+        &admin,
+        indicator("shop.example", "DomainName", "Block"),
+    )
+    .await;
+    let mut allow = indicator("shop.example", "DomainName", "Allowed");
+    allow["rbacGroupIds"] = json!([kiosks.id]);
+    let reply = api.post("/api/indicators", &admin, allow).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    // The indicator names its group both ways.
+    assert_eq!(reply.body["rbacGroupNames"], json!(["Kiosks"]));
+    assert_eq!(reply.body["rbacGroupIds"], json!([kiosks.id]));
+    let domain = json!({"type": "DomainName", "value": "shop.example"});
+    assert_eq!(
+        match_one(&api, &admin, &["KIOSKS"], domain.clone()).await["action"],
+        "Allowed"
+    );
+    assert_eq!(
+        match_one(&api, &admin, &["Finance"], domain.clone()).await["action"],
+        "Block"
+    );
+    assert_eq!(
+        match_one(&api, &admin, &[], domain.clone()).await["action"],
+        "Block"
+    );
+
+    // A name creates its group (default profile); an unknown id is refused, naming it.
+    let mut named = indicator("lab.example", "DomainName", "Block");
+    named["rbacGroupNames"] = json!(["Lab"]);
+    let reply = api.post("/api/indicators", &admin, named).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["rbacGroupIds"], json!([kiosks.id + 1]));
+    let lab = json!({"type": "DomainName", "value": "lab.example"});
+    assert_eq!(
+        match_one(&api, &admin, &["lab"], lab.clone()).await["action"],
+        "Block"
+    );
+    assert_eq!(
+        match_one(&api, &admin, &["Kiosks"], lab).await["action"],
+        Value::Null
+    );
+    let mut unknown = indicator("x.example", "DomainName", "Block");
+    unknown["rbacGroupIds"] = json!([99]);
+    let reply = api.post("/api/indicators", &admin, unknown).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert!(reply.text.contains("99"), "{}", reply.text);
+}
+
+/// In the `mde` profile an indicator naming an unknown group is refused, as MDE refuses it.
+#[tokio::test]
+async fn the_mde_profile_refuses_unknown_group_names() {
+    let mut config = iocd_server::config::Config::for_profile(iocd_server::config::Profile::Mde);
+    config.public_url = Some("http://iocd.test".into());
+    let api = TestApi::with_config(config);
+    let mut named = indicator("lab.example", "DomainName", "Block");
+    named["rbacGroupNames"] = json!(["Nowhere"]);
+    let reply = api.post("/api/indicators", &api.admin(), named).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert!(reply.text.contains("Nowhere"), "{}", reply.text);
+}

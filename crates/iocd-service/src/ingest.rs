@@ -45,6 +45,7 @@ pub struct IngestReport {
 pub(crate) fn ingest(
     detections: &dyn DetectionStore,
     snapshot: &Snapshot,
+    groups: &crate::groups::TenantGroups,
     tenant: &str,
     profile: EventProfile,
     inputs: Vec<EventInput>,
@@ -72,7 +73,7 @@ pub(crate) fn ingest(
         for seen in &event.seen {
             seen_index.extend(sightings(&seen.observable, &event.device, event.time));
         }
-        let device = Device::new(event.device.group.as_slice());
+        let device = groups.device_for_names(event.device.group.as_slice());
         extracted.push((event, device));
     }
     // Every observable of the request in one batch, so their lookups overlap.

@@ -16,6 +16,7 @@
 
 mod engines;
 pub mod events;
+pub mod groups;
 mod ingest;
 mod retro_hunt;
 mod sightings;
@@ -30,9 +31,11 @@ pub use verdict_report::{MatchExplanation, VerdictReport};
 pub use workers::{APPLIER_THREAD, MERGE_THREAD};
 
 use engines::{Engines, Pending};
+use groups::{GroupDirectory, TenantGroups};
 use iocd_engine::{EngineIndicator, Snapshot};
 use iocd_model::{IndicatorSpec, Timestamp};
 use iocd_store::detections::DetectionStore;
+use iocd_store::device_groups::{DeviceGroup, DeviceGroupStore, GroupConflict, GroupSpec};
 use iocd_store::{
     Actor, DeleteOutcome, IndicatorReader, IndicatorStore, StoreError, UpsertOutcome, WriteContext,
 };
@@ -53,6 +56,9 @@ pub struct Settings {
     pub sighting_retention_days: u64,
     /// Threads applying writes to the matchers (each owns a share of the tenants).
     pub applier_threads: usize,
+    /// Whether an indicator naming an unknown device group creates it (else the indicator is
+    /// refused).
+    pub auto_create_device_groups: bool,
 }
 
 impl Default for Settings {
@@ -62,6 +68,7 @@ impl Default for Settings {
             applier_threads: std::thread::available_parallelism()
                 .map_or(2, |n| n.get())
                 .clamp(1, 4),
+            auto_create_device_groups: true,
         }
     }
 }
@@ -81,6 +88,7 @@ pub struct SweepReport {
 pub struct Service {
     store: Arc<dyn IndicatorStore>,
     detections: Arc<dyn DetectionStore>,
+    groups: GroupDirectory,
     engines: Engines,
     settings: Settings,
 }
@@ -95,11 +103,12 @@ impl Service {
         now: Timestamp,
     ) -> Result<Service, StoreError>
     where
-        S: IndicatorStore + DetectionStore + 'static,
+        S: IndicatorStore + DetectionStore + DeviceGroupStore + 'static,
     {
         let engines = Engines::load(store.as_ref(), now, settings.applier_threads)?;
         Ok(Service {
             detections: store.clone(),
+            groups: GroupDirectory::new(store.clone()),
             store,
             engines,
             settings,
@@ -115,6 +124,65 @@ impl Service {
     /// Alerts and sightings.
     pub fn detections(&self) -> &dyn DetectionStore {
         self.detections.as_ref()
+    }
+
+    /// The tenant's device groups if they are cached: never reads the store, so it may be
+    /// called on an async thread.
+    pub fn cached_device_groups(&self, tenant: &str) -> Option<Arc<TenantGroups>> {
+        self.groups.cached(tenant)
+    }
+
+    /// The tenant's device groups (cached until one changes).
+    pub fn device_groups(&self, tenant: &str) -> Result<Arc<TenantGroups>, StoreError> {
+        self.groups.get(tenant)
+    }
+
+    /// Creates a device group.
+    pub fn create_device_group(
+        &self,
+        tenant: &str,
+        spec: &GroupSpec,
+        now: Timestamp,
+    ) -> Result<Result<DeviceGroup, GroupConflict>, StoreError> {
+        let result = self.groups.store().create_device_group(tenant, spec, now);
+        self.groups.forget(tenant);
+        result
+    }
+
+    /// Replaces a device group's fields (a new name reaches the indicators scoped to it).
+    /// Holds the tenant's write order, like indicator writes.
+    pub fn update_device_group(
+        &self,
+        tenant: &str,
+        id: i64,
+        spec: &GroupSpec,
+        now: Timestamp,
+    ) -> Result<Result<DeviceGroup, GroupConflict>, StoreError> {
+        let result = self.engines.write(tenant, now, false, || {
+            let result = self
+                .groups
+                .store()
+                .update_device_group(tenant, id, spec, now)?;
+            Ok((result, Pending::Upserts(Vec::new())))
+        });
+        self.groups.forget(tenant);
+        result
+    }
+
+    /// Deletes a device group no indicator is scoped to; holds the tenant's write order so no
+    /// indicator write can name it meanwhile.
+    pub fn delete_device_group(
+        &self,
+        tenant: &str,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<Result<(), GroupConflict>, StoreError> {
+        let result = self.engines.write(tenant, now, false, || {
+            let result = self.groups.store().delete_device_group(tenant, id)?;
+            Ok((result, Pending::Upserts(Vec::new())))
+        });
+        self.groups.forget(tenant);
+        result
     }
 
     pub fn settings(&self) -> &Settings {
@@ -135,14 +203,37 @@ impl Service {
         // A retro-hunt evaluates with the new indicators, so it must wait for them.
         let hunts = specs.iter().any(|spec| spec.historical_detection);
         let outcomes = self.engines.write(tenant, context.now, hunts, || {
-            let outcomes = self.store.upsert_batch(tenant, actor, specs, context)?;
-            let changes = upsert_changes(specs, &outcomes);
+            let (resolved, _) = groups::resolve(
+                &self.groups,
+                tenant,
+                specs,
+                self.settings.auto_create_device_groups,
+                context.now,
+            )?;
+            let writable: Vec<IndicatorSpec> = resolved
+                .iter()
+                .filter_map(|r| r.as_ref().ok().cloned())
+                .collect();
+            let stored = self.store.upsert_batch(tenant, actor, &writable, context)?;
+            let changes = upsert_changes(&writable, &stored);
+            let mut stored = stored.into_iter();
+            let outcomes = resolved
+                .into_iter()
+                .map(|item| match item {
+                    Ok(_) => stored.next().unwrap_or(UpsertOutcome::Failed {
+                        code: iocd_model::ErrorCode::InternalServerError,
+                        message: "the store returned fewer results than specs".into(),
+                    }),
+                    Err((code, message)) => UpsertOutcome::Failed { code, message },
+                })
+                .collect::<Vec<_>>();
             Ok((outcomes, changes))
         })?;
         let retention_seconds = self.settings.sighting_retention_days.saturating_mul(86_400);
         retro_hunt::hunt(
             self.detections.as_ref(),
             &self.engines.snapshot(tenant),
+            &*self.groups.get(tenant)?,
             tenant,
             specs,
             &outcomes,
@@ -252,6 +343,7 @@ impl Service {
         ingest::ingest(
             self.detections.as_ref(),
             &snapshot,
+            &*self.groups.get(tenant)?,
             tenant,
             profile,
             inputs,
@@ -283,7 +375,7 @@ fn upsert_changes(specs: &[IndicatorSpec], outcomes: &[UpsertOutcome]) -> Pendin
                     id: outcome.id()?,
                     value: spec.value.clone(),
                     action: spec.action,
-                    groups: spec.rbac_group_names.clone(),
+                    groups: iocd_engine::scope_keys(spec),
                     expires: spec.expiration_time,
                     generate_alert: spec.generate_alert,
                 })

@@ -1,8 +1,9 @@
 //! Retro-hunting: a newly written `historicalDetection` indicator is matched against the
 //! sightings of its look-back period, and what it would have won raises alerts.
 
+use crate::groups::TenantGroups;
 use crate::sightings::{hex, reversed_host, sighting_observable};
-use iocd_engine::{Device, Snapshot};
+use iocd_engine::Snapshot;
 use iocd_model::{IndicatorSpec, IndicatorValue, Timestamp};
 use iocd_store::UpsertOutcome;
 use iocd_store::detections::{AlertHit, DetectionStore, Sighting, SightingKind, SightingQuery};
@@ -19,6 +20,7 @@ const RETRO_HUNT_LIMIT: usize = 10_000;
 pub(crate) fn hunt(
     detections: &dyn DetectionStore,
     snapshot: &Snapshot,
+    groups: &TenantGroups,
     tenant: &str,
     specs: &[IndicatorSpec],
     outcomes: &[UpsertOutcome],
@@ -42,7 +44,7 @@ pub(crate) fn hunt(
         let since = now.plus_seconds(-(look_back.min(i64::MAX as u64) as i64));
         let query = retro_hunt_query(&spec.value, since, RETRO_HUNT_LIMIT);
         match detections.find_sightings(tenant, &query) {
-            Ok(found) => hits.extend(retro_hunt_hits(snapshot, id, &found, now)),
+            Ok(found) => hits.extend(retro_hunt_hits(snapshot, groups, id, &found, now)),
             Err(error) => tracing::warn!(tenant, id, %error, "retro-hunt query failed"),
         }
     }
@@ -127,6 +129,7 @@ pub fn retro_hunt_query(value: &IndicatorValue, since: Timestamp, limit: usize) 
 /// when, evaluated now with the current indicators, indicator `id` wins and raises an alert.
 pub(crate) fn retro_hunt_hits(
     snapshot: &Snapshot,
+    groups: &TenantGroups,
     id: i64,
     found: &[Sighting],
     now: Timestamp,
@@ -135,7 +138,7 @@ pub(crate) fn retro_hunt_hits(
         .iter()
         .filter_map(|sighting| {
             let observable = sighting_observable(sighting)?;
-            let device = Device::new(sighting.device.group.as_slice());
+            let device = groups.device_for_names(sighting.device.group.as_slice());
             let verdict = snapshot.evaluate(&observable, &device, now);
             (verdict.raises_alert() && verdict.winner().is_some_and(|w| w.id == id)).then(|| {
                 AlertHit {

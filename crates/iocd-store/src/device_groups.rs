@@ -128,8 +128,9 @@ pub trait DeviceGroupStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Result<(), GroupConflict>, StoreError>;
 
     /// Resolves each reference to the groups' `(id, name)` pairs, creating groups for unknown
-    /// names when `create_missing` (one transaction for the whole batch). Ids come first in
-    /// the order named, then the names' ids; no group appears twice.
+    /// names when `create_missing` (one transaction for the whole batch). The named groups
+    /// come first, in order, then those of the ids not already among them; no group appears
+    /// twice.
     fn resolve_device_groups(
         &self,
         tenant: &str,

@@ -11,7 +11,15 @@ use crate::index::{HashTable, KeyIndex, PresenceFilter};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The device an observable was seen on: its device-group names.
+/// The key of a registered device group in scopes and devices: `#` and its id. Scopes and
+/// devices carry these where a group registry is known (the server), and lower-case group
+/// names where it is not (files read offline); the `#` keeps the two apart.
+pub fn group_key(id: i64) -> String {
+    format!("#{id}")
+}
+
+/// The device an observable was seen on: the keys of its device groups ([`group_key`]s, or
+/// group names where no registry is known).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Device {
     groups: Vec<String>,

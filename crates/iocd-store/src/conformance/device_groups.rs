@@ -129,7 +129,7 @@ where
         .unwrap();
     assert_eq!(
         created[0],
-        Ok(vec![(1, "Servers".to_owned()), (2, "Kiosks".to_owned())])
+        Ok(vec![(2, "Kiosks".to_owned()), (1, "Servers".to_owned())])
     );
     assert_eq!(created[1], Ok(vec![(2, "Kiosks".to_owned())]));
     assert_eq!(store.device_groups("t").unwrap().len(), 3);

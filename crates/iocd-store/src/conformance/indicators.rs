@@ -14,7 +14,7 @@ pub fn create_then_get_returns_the_full_entity(store: &dyn IndicatorStore) {
         "https://evil.example/x",
         "Warn",
         serde_json::json!({
-            "severity": "High", "application": "Browser", "rbacGroupNames": ["Finance"], "rbacGroupIds": [4],
+            "severity": "High", "application": "Browser", "rbacGroupNames": ["Finance"], "rbacGroupIds": [1],
             "expirationTime": "2026-12-01T00:00:00Z", "educateUrl": "https://intranet.example/why",
             "mitreTechniques": ["T1046"], "category": "Malware", "certificateInfo": {"issuer": "x"},
             "externalId": "ext-1", "bypassDurationHours": 24,
@@ -504,7 +504,7 @@ pub fn list_filters_orders_and_pages(store: &dyn IndicatorStore) {
             "Url",
             "http://evil.example/payload",
             "Warn",
-            serde_json::json!({"severity": "Medium", "title": "C2 path", "rbacGroupIds": [7], "rbacGroupNames": ["HR"]}),
+            serde_json::json!({"severity": "Medium", "title": "C2 path", "rbacGroupIds": [2, 3], "rbacGroupNames": ["HR", "Ops"]}),
         ),
         spec(
             "FileSha256",
@@ -530,7 +530,7 @@ pub fn list_filters_orders_and_pages(store: &dyn IndicatorStore) {
         ("severity ne 'High'", &[2, 3, 4]),
         ("rbacGroupNames/any(g: g eq 'HR')", &[1, 3]),
         ("rbacGroupNames/any(g: g eq 'Finance')", &[1]),
-        ("rbacGroupIds/any(x: x eq 7)", &[3]),
+        ("rbacGroupIds/any(x: x eq 3)", &[3]),
         ("expirationTime eq null", &[1, 2, 3]),
         ("expirationTime gt 2026-05-01T00:00:00Z", &[4]),
         (

@@ -245,15 +245,6 @@ impl DeviceGroupStore for SqliteStore {
             let mut results = Vec::with_capacity(references.len());
             'references: for reference in references {
                 let mut resolved: Vec<(i64, String)> = Vec::new();
-                for id in &reference.ids {
-                    let Some(name) = by_id.get(id) else {
-                        results.push(Err(UnknownGroup::Id(*id)));
-                        continue 'references;
-                    };
-                    if !resolved.iter().any(|(known, _)| known == id) {
-                        resolved.push((*id, name.clone()));
-                    }
-                }
                 for name in &reference.names {
                     let key = name_key(name);
                     let pair = match by_key.get(&key) {
@@ -278,6 +269,15 @@ impl DeviceGroupStore for SqliteStore {
                     };
                     if !resolved.iter().any(|(known, _)| *known == pair.0) {
                         resolved.push(pair);
+                    }
+                }
+                for id in &reference.ids {
+                    let Some(name) = by_id.get(id) else {
+                        results.push(Err(UnknownGroup::Id(*id)));
+                        continue 'references;
+                    };
+                    if !resolved.iter().any(|(known, _)| known == id) {
+                        resolved.push((*id, name.clone()));
                     }
                 }
                 results.push(Ok(resolved));
