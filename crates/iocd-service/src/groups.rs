@@ -90,24 +90,25 @@ impl GroupDirectory {
     }
 }
 
+/// A spec with its groups resolved, or why its groups could not be.
+pub(crate) type Resolved = Result<IndicatorSpec, (ErrorCode, String)>;
+
 /// Resolves the groups each spec names. Specs that name none pass unchanged; the others get
 /// both their names and ids from the registry, or fail (unknown id; unknown name unless
-/// `create_missing`). Returns the specs (or failures) in order, and whether groups were
-/// created.
+/// `create_missing`). Returns the specs (or failures) in order.
 pub(crate) fn resolve(
     directory: &GroupDirectory,
     tenant: &str,
     specs: &[IndicatorSpec],
     create_missing: bool,
     now: Timestamp,
-) -> Result<(Vec<Result<IndicatorSpec, (ErrorCode, String)>>, bool), StoreError> {
+) -> Result<Vec<Resolved>, StoreError> {
     let scoped: Vec<usize> = (0..specs.len())
         .filter(|&i| !specs[i].rbac_group_names.is_empty() || !specs[i].rbac_group_ids.is_empty())
         .collect();
-    let mut resolved: Vec<Result<IndicatorSpec, (ErrorCode, String)>> =
-        specs.iter().cloned().map(Ok).collect();
+    let mut resolved: Vec<Resolved> = specs.iter().cloned().map(Ok).collect();
     if scoped.is_empty() {
-        return Ok((resolved, false));
+        return Ok(resolved);
     }
     let references: Vec<GroupReference> = scoped
         .iter()
@@ -116,7 +117,6 @@ pub(crate) fn resolve(
             ids: specs[i].rbac_group_ids.clone(),
         })
         .collect();
-    let before = directory.get(tenant)?.groups().len();
     let answers =
         directory
             .store()
@@ -141,9 +141,9 @@ pub(crate) fn resolve(
             )),
         };
     }
-    let created = create_missing && {
+    if create_missing {
+        // Groups may have been created.
         directory.forget(tenant);
-        directory.get(tenant)?.groups().len() != before
-    };
-    Ok((resolved, created))
+    }
+    Ok(resolved)
 }

@@ -203,7 +203,7 @@ impl Service {
         // A retro-hunt evaluates with the new indicators, so it must wait for them.
         let hunts = specs.iter().any(|spec| spec.historical_detection);
         let outcomes = self.engines.write(tenant, context.now, hunts, || {
-            let (resolved, _) = groups::resolve(
+            let resolved = groups::resolve(
                 &self.groups,
                 tenant,
                 specs,
@@ -230,13 +230,13 @@ impl Service {
             Ok((outcomes, changes))
         })?;
         let retention_seconds = self.settings.sighting_retention_days.saturating_mul(86_400);
+        let written: Vec<(&IndicatorSpec, &UpsertOutcome)> = specs.iter().zip(&outcomes).collect();
         retro_hunt::hunt(
             self.detections.as_ref(),
             &self.engines.snapshot(tenant),
             &*self.groups.get(tenant)?,
             tenant,
-            specs,
-            &outcomes,
+            &written,
             retention_seconds,
             context.now,
         );

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 /// Most past sightings one retro-hunt turns into alerts.
 const RETRO_HUNT_LIMIT: usize = 10_000;
 
-/// Matches the newly written `historicalDetection` specs (with their `outcomes`) against the
+/// Matches the newly written `historicalDetection` specs (each with its outcome) against the
 /// sightings of their look-back period (at most `retention_seconds`) and raises alerts for
 /// what they win in `snapshot`, which already holds them. The write has committed, so a
 /// failure here is logged, not returned.
@@ -22,14 +22,13 @@ pub(crate) fn hunt(
     snapshot: &Snapshot,
     groups: &TenantGroups,
     tenant: &str,
-    specs: &[IndicatorSpec],
-    outcomes: &[UpsertOutcome],
+    written: &[(&IndicatorSpec, &UpsertOutcome)],
     retention_seconds: u64,
     now: Timestamp,
 ) {
-    let wanted: Vec<(i64, &IndicatorSpec)> = specs
+    let wanted: Vec<(i64, &IndicatorSpec)> = written
         .iter()
-        .zip(outcomes)
+        .copied()
         .filter(|(spec, _)| spec.historical_detection)
         .filter_map(|(spec, outcome)| outcome.id().map(|id| (id, spec)))
         .collect();
