@@ -117,6 +117,12 @@ pub(crate) fn resolve(
             ids: specs[i].rbac_group_ids.clone(),
         })
         .collect();
+    let known = directory.get(tenant)?;
+    let creates = create_missing
+        && scoped
+            .iter()
+            .flat_map(|&i| &specs[i].rbac_group_names)
+            .any(|name| known.id_of(name).is_none());
     let answers =
         directory
             .store()
@@ -141,8 +147,7 @@ pub(crate) fn resolve(
             )),
         };
     }
-    if create_missing {
-        // Groups may have been created.
+    if creates {
         directory.forget(tenant);
     }
     Ok(resolved)
