@@ -20,6 +20,8 @@ pub enum ErrorCode {
     Forbidden,
     DisallowedOperation,
     NotFound,
+    /// The request conflicts with the current state (a name taken, a resource in use).
+    Conflict,
     MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -49,6 +51,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "Forbidden",
             ErrorCode::DisallowedOperation => "DisallowedOperation",
             ErrorCode::NotFound => "NotFound",
+            ErrorCode::Conflict => "Conflict",
             ErrorCode::MethodNotAllowed => "MethodNotAllowed",
             ErrorCode::PayloadTooLarge => "PayloadTooLarge",
             ErrorCode::UnsupportedMediaType => "UnsupportedMediaType",

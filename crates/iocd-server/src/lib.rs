@@ -11,6 +11,7 @@ pub mod auth;
 mod body_timeout;
 mod bulk;
 pub mod config;
+mod device_groups_api;
 pub mod error;
 mod events_api;
 mod extract;

@@ -36,6 +36,16 @@ pub fn router(state: AppState) -> Router {
         .route("/indicators/{id}/history", get(indicators::history))
         .route("/match", post(match_api::match_observables))
         .route("/events", post(events_api::ingest))
+        .route(
+            "/deviceGroups",
+            get(crate::device_groups_api::list).post(crate::device_groups_api::create),
+        )
+        .route(
+            "/deviceGroups/{id}",
+            get(crate::device_groups_api::get_one)
+                .patch(crate::device_groups_api::update)
+                .delete(crate::device_groups_api::delete),
+        )
         .route("/alerts", get(alerts_api::list))
         .route(
             "/alerts/{id}",

@@ -58,6 +58,11 @@ const MATRIX: &[Row] = &[
     ("GET",    "/alerts",                         None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 403, 403, 200, 200]),
     ("GET",    "/alerts/{alert}",                 None,   "",               [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 200, 200]),
     ("PATCH",  "/alerts/{alert}",                 JSON,   ALERT_UPDATE,     [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 403, 200]),
+    ("GET",    "/deviceGroups",                   None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403, 403]),
+    ("POST",   "/deviceGroups",                   JSON,   GROUP,            [401, 401, 401, 401, 201, 403, 403, 201, 403, 403, 403, 403]),
+    ("GET",    "/deviceGroups/{group}",           None,   "",               [401, 401, 401, 401, 404, 200, 200, 200, 403, 403, 403, 403]),
+    ("PATCH",  "/deviceGroups/{group}",           JSON,   GROUP_UPDATE,     [401, 401, 401, 401, 404, 403, 403, 200, 403, 403, 403, 403]),
+    ("DELETE", "/deviceGroups/{group}",           None,   "",               [401, 401, 401, 401, 404, 403, 403, 204, 403, 403, 403, 403]),
 ];
 
 /// Routes outside `/api`.
@@ -82,10 +87,12 @@ const BATCH_DELETE: &str = r#"{"IndicatorIds":["{indicator}"]}"#;
 const MATCH: &str = r#"{"observables":[{"type":"DomainName","value":"watched.example"}]}"#;
 const EVENTS: &str = "{\"DeviceId\":\"d9\",\"RemoteUrl\":\"http://watched.example/\"}\n";
 const ALERT_UPDATE: &str = r#"{"status":"InProgress"}"#;
+const GROUP: &str = r#"{"name":"New group"}"#;
+const GROUP_UPDATE: &str = r#"{"description":"changed"}"#;
 
 /// A fresh server whose tenant A holds one alerting indicator (created by the application
-/// `owner`) and one alert it raised; returns the server and the two ids.
-async fn fixture() -> (TestApi, String, String) {
+/// `owner`), one alert it raised and one device group; returns the server and the ids.
+async fn fixture() -> (TestApi, String, String, String) {
     let api = TestApi::new();
     let owner = api.token("tenant-a", Role::ReadWriteAll, "owner");
     let mut body = indicator("watched.example", "DomainName", "Audit");
@@ -107,7 +114,22 @@ async fn fixture() -> (TestApi, String, String) {
         .as_str()
         .unwrap_or_else(|| panic!("no alert raised: {}", events.text))
         .to_owned();
-    (api, indicator_id, alert_id)
+    let group = api
+        .state
+        .service()
+        .create_device_group(
+            "tenant-a",
+            &iocd_store::device_groups::GroupSpec {
+                name: "Fixture group".into(),
+                description: String::new(),
+                rank: None,
+                rules: Default::default(),
+            },
+            api.state.now(),
+        )
+        .unwrap()
+        .unwrap();
+    (api, indicator_id, alert_id, group.id.to_string())
 }
 
 /// The token for credential `kind` on `api`, if it sends one.
@@ -150,10 +172,11 @@ async fn check(rows: &[Row], prefixes: &[&str]) {
     for &(method, route, content_type, body, statuses) in rows {
         for prefix in prefixes {
             for (kind, expected) in CREDENTIALS.iter().zip(statuses) {
-                let (api, indicator_id, alert_id) = fixture().await;
+                let (api, indicator_id, alert_id, group_id) = fixture().await;
                 let fill = |text: &str| {
                     text.replace("{indicator}", &indicator_id)
                         .replace("{alert}", &alert_id)
+                        .replace("{group}", &group_id)
                 };
                 let path = format!("{prefix}{}", fill(route));
                 let token = credential(&api, kind);

@@ -529,6 +529,71 @@ async fn every_documented_answer_validates_against_the_served_document() {
             "{}".into(),
             415,
         ),
+        // Device groups: an indicator names "Finance" (group 1, in use); Kiosks is group 2.
+        post(
+            "/api/indicators",
+            &admin,
+            {
+                let mut scoped = indicator("scoped.example", "DomainName", "Block");
+                scoped["rbacGroupNames"] = json!(["Finance"]);
+                scoped
+            },
+            200,
+        ),
+        post(
+            "/api/deviceGroups",
+            &admin,
+            json!({"name": "Kiosks", "rules": {"nameStartsWith": ["kiosk-"]}}),
+            201,
+        ),
+        post("/api/deviceGroups", &admin, json!({"name": ""}), 400),
+        post("/api/deviceGroups", &None, json!({"name": "A"}), 401),
+        post("/api/deviceGroups", &reader, json!({"name": "A"}), 403),
+        post("/api/deviceGroups", &admin, json!({"name": "KIOSKS"}), 409),
+        (
+            "POST",
+            "/api/deviceGroups".into(),
+            admin.clone(),
+            None,
+            "{}".into(),
+            415,
+        ),
+        get("/api/deviceGroups", &reader, 200),
+        get("/api/deviceGroups", &None, 401),
+        get("/api/deviceGroups", &alerts_reader, 403),
+        get("/api/deviceGroups/0", &reader, 200),
+        get("/api/deviceGroups/1", &None, 401),
+        get("/api/deviceGroups/1", &alerts_reader, 403),
+        get("/api/deviceGroups/999", &reader, 404),
+        patch(
+            "/api/deviceGroups/2",
+            &admin,
+            json!({"rank": 0, "description": "shop floor"}),
+            200,
+        ),
+        patch("/api/deviceGroups/2", &admin, json!({"rank": -1}), 400),
+        patch("/api/deviceGroups/2", &None, json!({"rank": 1}), 401),
+        patch("/api/deviceGroups/2", &reader, json!({"rank": 1}), 403),
+        patch("/api/deviceGroups/999", &admin, json!({"rank": 1}), 404),
+        patch(
+            "/api/deviceGroups/2",
+            &admin,
+            json!({"name": "finance"}),
+            409,
+        ),
+        (
+            "PATCH",
+            "/api/deviceGroups/2".into(),
+            admin.clone(),
+            Some("text/plain"),
+            "x".into(),
+            415,
+        ),
+        delete("/api/deviceGroups/2", &None, 401),
+        delete("/api/deviceGroups/2", &reader, 403),
+        delete("/api/deviceGroups/999", &admin, 404),
+        delete("/api/deviceGroups/1", &admin, 409),
+        delete("/api/deviceGroups/2", &admin, 204),
     ];
     run(&api, &mut doc, cases).await;
 
@@ -570,6 +635,21 @@ async fn every_documented_answer_validates_against_the_served_document() {
         ("POST", "/api/events", NDJSON, String::new()),
         ("GET", "/api/alerts", None, String::new()),
         ("GET", "/api/alerts/1", None, String::new()),
+        ("GET", "/api/deviceGroups", None, String::new()),
+        ("GET", "/api/deviceGroups/0", None, String::new()),
+        (
+            "POST",
+            "/api/deviceGroups",
+            JSON,
+            json!({"name": "Limited"}).to_string(),
+        ),
+        (
+            "PATCH",
+            "/api/deviceGroups/0",
+            JSON,
+            json!({"rank": 1}).to_string(),
+        ),
+        ("DELETE", "/api/deviceGroups/77", None, String::new()),
         (
             "PATCH",
             "/api/alerts/1",

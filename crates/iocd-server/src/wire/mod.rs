@@ -4,6 +4,7 @@
 //! Handlers build these; nothing else writes a documented body.
 
 pub mod alerts;
+pub mod device_groups;
 pub mod errors;
 pub mod events;
 pub mod indicators;
