@@ -179,10 +179,19 @@ pub(crate) async fn match_observables(
         ));
     }
     let snapshot = state.service().snapshot(&principal.tenant);
-    let device = state
-        .device_groups(&principal.tenant)
-        .await?
-        .device_for_names(&request.device.groups);
+    let groups = state.device_groups(&principal.tenant).await?;
+    let context = &request.device;
+    let facts = iocd_service::groups::DeviceFacts {
+        name: context.name.as_deref(),
+        domain: context.domain.as_deref(),
+        os: context.os.as_deref(),
+        tags: &context.tags,
+    };
+    let device = if context.groups.is_empty() && !facts.is_empty() {
+        groups.device_for_facts(&facts)
+    } else {
+        groups.device_for_names(&context.groups)
+    };
     let device_id = request.device.id.clone();
     let now = state.now();
     let values = if request.observables.len() <= INLINE_OBSERVABLES {

@@ -455,3 +455,81 @@ async fn the_mde_profile_refuses_unknown_group_names() {
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
     assert!(reply.text.contains("Nowhere"), "{}", reply.text);
 }
+
+/// A device that describes itself (name, domain, OS, tags) gets the group whose rules match it
+/// first by rank; events are grouped by their device's name the same way.
+#[tokio::test]
+async fn described_devices_are_grouped_by_the_rules() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    for body in [
+        json!({"name": "Kiosks", "rank": 1, "rules": {"nameStartsWith": ["kiosk-"]}}),
+        json!({"name": "Mac laptops", "rank": 2, "rules": {"os": ["macOS"], "tags": ["laptop"]}}),
+    ] {
+        let reply = api.post("/api/deviceGroups", &admin, body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    }
+    submit(
+        &api,
+        &admin,
+        indicator("shop.example", "DomainName", "Block"),
+    )
+    .await;
+    let mut allow = indicator("shop.example", "DomainName", "Allowed");
+    allow["rbacGroupNames"] = json!(["Kiosks"]);
+    submit(&api, &admin, allow).await;
+    let mut warn = indicator("shop.example", "DomainName", "Warn");
+    warn["rbacGroupNames"] = json!(["Mac laptops"]);
+    submit(&api, &admin, warn).await;
+    let verdict = |device: Value| {
+        let api = &api;
+        let admin = admin.clone();
+        async move {
+            let reply = api
+                .post(
+                    "/api/match",
+                    &admin,
+                    json!({"device": device, "observables": [{"type": "DomainName", "value": "shop.example"}]}),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            reply.body["value"][0]["action"].clone()
+        }
+    };
+    assert_eq!(
+        verdict(json!({"id": "k1", "name": "KIOSK-12"})).await,
+        "Allowed"
+    );
+    assert_eq!(
+        verdict(json!({"id": "m1", "name": "kiosk-2", "os": "macOS", "tags": ["laptop"]})).await,
+        "Allowed"
+    );
+    assert_eq!(
+        verdict(json!({"id": "m2", "name": "ana-mbp", "os": "macos", "tags": ["Laptop"]})).await,
+        "Warn"
+    );
+    assert_eq!(
+        verdict(json!({"id": "p1", "name": "pc-1", "os": "Windows 11"})).await,
+        "Block"
+    );
+    // Stated groups win over the description.
+    assert_eq!(
+        verdict(json!({"id": "k2", "name": "kiosk-3", "groups": ["Mac laptops"]})).await,
+        "Warn"
+    );
+
+    // Events: MDE's DeviceName places the device by the same rules.
+    let mut audit = indicator("tracker.example", "DomainName", "Audit");
+    audit["rbacGroupNames"] = json!(["Kiosks"]);
+    audit["generateAlert"] = json!(true);
+    submit(&api, &admin, audit).await;
+    let sensor = api.token("tenant-a", Role::EventsWrite, "sensor");
+    let events = [
+        json!({"DeviceId": "k9", "DeviceName": "kiosk-9", "RemoteUrl": "tracker.example"}),
+        json!({"DeviceId": "p9", "DeviceName": "pc-9", "RemoteUrl": "tracker.example"}),
+    ];
+    let reply = api.post("/api/events", &sensor, json!(events)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["matches"], 1, "{}", reply.text);
+    assert_eq!(reply.body["alerts"].as_array().map(Vec::len), Some(1));
+}

@@ -7,7 +7,8 @@ use iocd_engine::{Device, group_key};
 use iocd_model::{ErrorCode, IndicatorSpec, Timestamp};
 use iocd_store::StoreError;
 use iocd_store::device_groups::{
-    DEFAULT_GROUP_ID, DeviceGroup, DeviceGroupStore, GroupReference, UnknownGroup, name_key,
+    DEFAULT_GROUP_ID, DeviceGroup, DeviceGroupStore, GroupReference, GroupRules, UnknownGroup,
+    name_key,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,32 @@ impl TenantGroups {
         self.by_key.get(&name_key(name)).copied()
     }
 
+    /// The group a described device belongs to: the first group by rank whose rules match it,
+    /// else the default group.
+    pub fn classify(&self, device: &DeviceFacts<'_>) -> i64 {
+        self.groups
+            .iter()
+            .find(|group| rules_match(&group.rules, device))
+            .map_or(DEFAULT_GROUP_ID, |group| group.id)
+    }
+
+    /// The matcher's device for one described by its facts (see [`TenantGroups::classify`]).
+    pub fn device_for_facts(&self, device: &DeviceFacts<'_>) -> Device {
+        Device::new([group_key(self.classify(device))])
+    }
+
+    /// The matcher's device for a device an event or sighting names: its stated group when it
+    /// has one, else the group its name places it in.
+    pub fn device_for(&self, device: &iocd_store::detections::DeviceRef) -> Device {
+        match &device.group {
+            Some(group) => self.device_for_names(std::slice::from_ref(group)),
+            None => self.device_for_facts(&DeviceFacts {
+                name: device.name.as_deref().or(Some(device.id.as_str())),
+                ..DeviceFacts::default()
+            }),
+        }
+    }
+
     /// The matcher's device for one that states its groups by name: the registered ones among
     /// them, or the default group when it names none that is registered.
     pub fn device_for_names<S: AsRef<str>>(&self, names: &[S]) -> Device {
@@ -48,6 +75,54 @@ impl TenantGroups {
         }
         Device::new(keys)
     }
+}
+
+/// What a device says about itself, for the groups' membership rules.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeviceFacts<'a> {
+    pub name: Option<&'a str>,
+    pub domain: Option<&'a str>,
+    pub os: Option<&'a str>,
+    pub tags: &'a [String],
+}
+
+impl DeviceFacts<'_> {
+    /// Whether the device says anything the rules could use.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.domain.is_none() && self.os.is_none() && self.tags.is_empty()
+    }
+}
+
+/// Whether `device` meets `rules`: for every kind of rule that lists values, one of them
+/// matches (the name by prefix, the others exactly; all without regard to case). Rules that
+/// list nothing match no device.
+pub fn rules_match(rules: &GroupRules, device: &DeviceFacts<'_>) -> bool {
+    if rules.is_empty() {
+        return false;
+    }
+    let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
+    let name_ok = rules.name_starts_with.is_empty()
+        || device.name.is_some_and(|name| {
+            let name = name.trim().to_ascii_lowercase();
+            rules
+                .name_starts_with
+                .iter()
+                .any(|prefix| name.starts_with(&prefix.trim().to_ascii_lowercase()))
+        });
+    let domain_ok = rules.domain.is_empty()
+        || device
+            .domain
+            .is_some_and(|domain| rules.domain.iter().any(|d| same(d, domain)));
+    let os_ok = rules.os.is_empty()
+        || device
+            .os
+            .is_some_and(|os| rules.os.iter().any(|o| same(o, os)));
+    let tags_ok = rules.tags.is_empty()
+        || device
+            .tags
+            .iter()
+            .any(|tag| rules.tags.iter().any(|t| same(t, tag)));
+    name_ok && domain_ok && os_ok && tags_ok
 }
 
 /// The cached [`TenantGroups`] of each tenant.
@@ -151,4 +226,69 @@ pub(crate) fn resolve(
         directory.forget(tenant);
     }
     Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(id: i64, rank: i64, rules: GroupRules) -> DeviceGroup {
+        DeviceGroup {
+            id,
+            name: format!("g{id}"),
+            description: String::new(),
+            rank,
+            rules,
+            created: Timestamp::from_ticks(0),
+            last_update: Timestamp::from_ticks(0),
+        }
+    }
+
+    fn rules(name: &[&str], domain: &[&str], os: &[&str], tags: &[&str]) -> GroupRules {
+        let list = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect();
+        GroupRules {
+            name_starts_with: list(name),
+            domain: list(domain),
+            os: list(os),
+            tags: list(tags),
+        }
+    }
+
+    /// Each row: the device (name, domain, os, tags) and the group it belongs to.
+    #[test]
+    fn devices_join_the_first_group_by_rank_whose_rules_match() {
+        // Ranked: 3 (rank 1) before 1 (rank 2) before 2 (rank 3); listed as the store lists.
+        let groups = TenantGroups::new(vec![
+            group(3, 1, rules(&["kiosk-"], &[], &[], &[])),
+            group(1, 2, rules(&["srv-", "db-"], &["corp.example"], &[], &[])),
+            group(2, 3, rules(&[], &[], &["Windows 11", "macOS"], &["laptop"])),
+            group(4, 4, GroupRules::default()),
+            DeviceGroup::default_group(),
+        ]);
+        let tags = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
+        let cases: Vec<(Option<&str>, Option<&str>, Option<&str>, Vec<String>, i64)> = vec![
+            (Some("KIOSK-7"), None, None, tags(&[]), 3),
+            (Some("kiosk-7"), Some("corp.example"), None, tags(&[]), 3),
+            (Some("srv-1"), Some("CORP.EXAMPLE "), None, tags(&[]), 1),
+            (Some("db-9"), Some("corp.example"), None, tags(&[]), 1),
+            // Every rule kind that lists values must match.
+            (Some("srv-1"), Some("lab.example"), None, tags(&[]), 0),
+            (Some("srv-1"), None, None, tags(&[]), 0),
+            (None, None, Some("windows 11"), tags(&["Laptop", "x"]), 2),
+            (None, None, Some("Windows 11"), tags(&[]), 0),
+            (None, None, Some("Linux"), tags(&["laptop"]), 0),
+            // A group without rules takes no device by rule.
+            (Some("anything"), None, None, tags(&[]), 0),
+            (None, None, None, tags(&[]), 0),
+        ];
+        for (name, domain, os, tags, expected) in cases {
+            let facts = DeviceFacts {
+                name,
+                domain,
+                os,
+                tags: &tags,
+            };
+            assert_eq!(groups.classify(&facts), expected, "{facts:?}");
+        }
+    }
 }

@@ -73,7 +73,7 @@ pub(crate) fn ingest(
         for seen in &event.seen {
             seen_index.extend(sightings(&seen.observable, &event.device, event.time));
         }
-        let device = groups.device_for_names(event.device.group.as_slice());
+        let device = groups.device_for(&event.device);
         extracted.push((event, device));
     }
     // Every observable of the request in one batch, so their lookups overlap.

@@ -137,7 +137,7 @@ pub(crate) fn retro_hunt_hits(
         .iter()
         .filter_map(|sighting| {
             let observable = sighting_observable(sighting)?;
-            let device = groups.device_for_names(sighting.device.group.as_slice());
+            let device = groups.device_for(&sighting.device);
             let verdict = snapshot.evaluate(&observable, &device, now);
             (verdict.raises_alert() && verdict.winner().is_some_and(|w| w.id == id)).then(|| {
                 AlertHit {

@@ -14,13 +14,21 @@ pub struct MatchRequest {
     pub observables: Vec<ObservableRequest>,
 }
 
-/// The device context of a match request.
+/// The device context of a match request: the device states its groups by name, or describes
+/// itself (name, domain, operating system, tags) and gets the group the registry's rules give.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct DeviceContext {
     pub id: Option<String>,
-    /// Device-group names (compared without regard to case).
+    /// Device-group names (compared without regard to case); when given, the description is
+    /// not used for grouping.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The device's name (for `nameStartsWith` rules).
+    pub name: Option<String>,
+    pub domain: Option<String>,
+    pub os: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// One observable: `type` is File, FileSha256, FileSha1, FileMd5, CertificateThumbprint,
