@@ -266,7 +266,14 @@ mod tests {
             DeviceGroup::default_group(),
         ]);
         let tags = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
-        let cases: Vec<(Option<&str>, Option<&str>, Option<&str>, Vec<String>, i64)> = vec![
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Vec<String>,
+            i64,
+        );
+        let cases: Vec<Case<'_>> = vec![
             (Some("KIOSK-7"), None, None, tags(&[]), 3),
             (Some("kiosk-7"), Some("corp.example"), None, tags(&[]), 3),
             (Some("srv-1"), Some("CORP.EXAMPLE "), None, tags(&[]), 1),
