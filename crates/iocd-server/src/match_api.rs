@@ -205,6 +205,22 @@ pub(crate) async fn match_observables(
         .await
         .map_err(|e| ApiError::internal(&e))??
     };
+    // What the device shows the user comes from the winning indicator.
+    let values = values
+        .into_iter()
+        .map(|mut result| {
+            let winner = result
+                .verdict
+                .indicator_id
+                .as_deref()
+                .and_then(|id| id.parse().ok());
+            if let Some(id) = winner {
+                let notice = state.service().notice(&principal.tenant, id);
+                result.verdict = result.verdict.with_notice(notice.as_deref());
+            }
+            result
+        })
+        .collect();
     Ok(Json(MatchResponse {
         device_id,
         value: values,

@@ -533,3 +533,55 @@ async fn described_devices_are_grouped_by_the_rules() {
     assert_eq!(reply.body["matches"], 1, "{}", reply.text);
     assert_eq!(reply.body["alerts"].as_array().map(Vec::len), Some(1));
 }
+
+/// Warn verdicts can be bypassed (for the indicator's `bypassDurationHours`, 24 by default)
+/// and Warn and Block verdicts carry what the device shows the user.
+#[tokio::test]
+async fn warn_and_block_verdicts_carry_the_notification() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    let mut warn = indicator("warned.example", "DomainName", "Warn");
+    warn["educateUrl"] = json!("https://intranet.example/why");
+    warn["notificationBody"] = json!("This site is not allowed at work.");
+    warn["bypassDurationHours"] = json!(4);
+    warn["application"] = json!("Browser");
+    submit(&api, &admin, warn).await;
+    let mut block = indicator("blocked.example", "DomainName", "Block");
+    block["notificationBody"] = json!("Blocked by security.");
+    submit(&api, &admin, block).await;
+    submit(
+        &api,
+        &admin,
+        indicator("plain.example", "DomainName", "Warn"),
+    )
+    .await;
+    let mut allowed = indicator("fine.example", "DomainName", "Allowed");
+    allowed["notificationBody"] = json!("never shown");
+    submit(&api, &admin, allowed).await;
+
+    let domain = |value: &str| json!({"type": "DomainName", "value": value});
+    let warned = match_one(&api, &admin, &[], domain("warned.example")).await;
+    assert_eq!(warned["action"], "Warn");
+    assert_eq!(warned["bypassable"], true);
+    assert_eq!(warned["bypassDurationHours"], 4);
+    assert_eq!(warned["educateUrl"], "https://intranet.example/why");
+    assert_eq!(
+        warned["notificationBody"],
+        "This site is not allowed at work."
+    );
+    assert_eq!(warned["application"], "Browser");
+    let blocked = match_one(&api, &admin, &[], domain("blocked.example")).await;
+    assert_eq!(blocked["notificationBody"], "Blocked by security.");
+    assert_eq!(blocked.get("bypassable"), None);
+    let plain = match_one(&api, &admin, &[], domain("plain.example")).await;
+    assert_eq!(
+        (
+            plain["bypassable"].clone(),
+            plain["bypassDurationHours"].clone()
+        ),
+        (json!(true), json!(24))
+    );
+    assert_eq!(plain.get("notificationBody"), None);
+    let fine = match_one(&api, &admin, &[], domain("fine.example")).await;
+    assert_eq!(fine.get("notificationBody"), None);
+}

@@ -135,9 +135,13 @@ impl Engines {
         store: &dyn IndicatorReader,
         now: Timestamp,
         appliers: usize,
+        notices: &crate::notices::Notices,
     ) -> Result<Engines, StoreError> {
         let mut compiled: HashMap<String, Vec<iocd_engine::CompiledIndicator>> = HashMap::new();
         store.scan_active(now, &mut |tenant, indicator| {
+            if crate::notices::Notice::of(&indicator.spec).is_some() {
+                notices.set(tenant, indicator.id, &indicator.spec);
+            }
             let indicator = compile(&EngineIndicator::from(&indicator));
             compiled
                 .entry(tenant.to_owned())

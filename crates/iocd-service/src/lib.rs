@@ -18,6 +18,7 @@ mod engines;
 pub mod events;
 pub mod groups;
 mod ingest;
+pub mod notices;
 mod retro_hunt;
 mod sightings;
 mod verdict_report;
@@ -27,7 +28,7 @@ pub use engines::ASYNC_APPLY_MIN;
 pub use ingest::{EventFailure, EventInput, IngestReport};
 pub use retro_hunt::retro_hunt_query;
 pub use sightings::sightings;
-pub use verdict_report::{MatchExplanation, VerdictReport};
+pub use verdict_report::{DEFAULT_BYPASS_HOURS, MatchExplanation, VerdictReport};
 pub use workers::{APPLIER_THREAD, MERGE_THREAD};
 
 use engines::{Engines, Pending};
@@ -89,6 +90,7 @@ pub struct Service {
     store: Arc<dyn IndicatorStore>,
     detections: Arc<dyn DetectionStore>,
     groups: GroupDirectory,
+    notices: notices::Notices,
     engines: Engines,
     settings: Settings,
 }
@@ -105,8 +107,10 @@ impl Service {
     where
         S: IndicatorStore + DetectionStore + DeviceGroupStore + 'static,
     {
-        let engines = Engines::load(store.as_ref(), now, settings.applier_threads)?;
+        let notices = notices::Notices::default();
+        let engines = Engines::load(store.as_ref(), now, settings.applier_threads, &notices)?;
         Ok(Service {
+            notices,
             detections: store.clone(),
             groups: GroupDirectory::new(store.clone()),
             store,
@@ -124,6 +128,11 @@ impl Service {
     /// Alerts and sightings.
     pub fn detections(&self) -> &dyn DetectionStore {
         self.detections.as_ref()
+    }
+
+    /// The notification fields of indicator `id` of `tenant`, if it sets any.
+    pub fn notice(&self, tenant: &str, id: i64) -> Option<Arc<notices::Notice>> {
+        self.notices.get(tenant, id)
     }
 
     /// The tenant's device groups if they are cached: never reads the store, so it may be
@@ -215,6 +224,11 @@ impl Service {
                 .filter_map(|r| r.as_ref().ok().cloned())
                 .collect();
             let stored = self.store.upsert_batch(tenant, actor, &writable, context)?;
+            for (spec, outcome) in writable.iter().zip(&stored) {
+                if let Some(id) = outcome.id() {
+                    self.notices.set(tenant, id, spec);
+                }
+            }
             let changes = upsert_changes(&writable, &stored);
             let mut stored = stored.into_iter();
             let outcomes = resolved
@@ -291,6 +305,7 @@ impl Service {
                 DeleteOutcome::Deleted(_) => ids.to_vec(),
                 DeleteOutcome::NotFound(_) => Vec::new(),
             };
+            self.notices.forget(tenant, &changes);
             Ok((outcome, Pending::Removes(changes)))
         })
     }

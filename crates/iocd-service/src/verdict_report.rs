@@ -22,6 +22,19 @@ pub struct VerdictReport {
     pub blocks: bool,
     pub raises_alert: bool,
     pub explanation: Vec<MatchExplanation>,
+    /// `true` for a `Warn` verdict: the user may continue (see `POST /api/match/bypass`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bypassable: Option<bool>,
+    /// For a `Warn` verdict, how long a user's bypass lasts (the indicator's, else 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bypass_duration_hours: Option<i64>,
+    /// For `Warn` and `Block` verdicts, the winning indicator's notification fields, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub educate_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_body: Option<String>,
 }
 
 /// One matching indicator and the facts the policy used.
@@ -39,10 +52,32 @@ pub struct MatchExplanation {
     pub generate_alert: bool,
 }
 
+/// How long a user's bypass of a `Warn` lasts when the indicator does not say (MDE's default).
+pub const DEFAULT_BYPASS_HOURS: i64 = 24;
+
 impl VerdictReport {
     /// The report of a verdict that matched nothing (also used for items that failed).
     pub fn none() -> VerdictReport {
         VerdictReport::from(&Verdict::default())
+    }
+
+    /// Adds what the device shows the user for a `Warn` or `Block` verdict: the winning
+    /// indicator's notification fields and, for `Warn`, its bypass duration.
+    pub fn with_notice(mut self, notice: Option<&crate::notices::Notice>) -> VerdictReport {
+        let shows = matches!(
+            self.action,
+            Some(Action::Warn | Action::Block | Action::BlockAndRemediate)
+        );
+        if let (true, Some(notice)) = (shows, notice) {
+            self.application = notice.application.clone();
+            self.educate_url = notice.educate_url.clone();
+            self.notification_body = notice.notification_body.clone();
+            if self.action == Some(Action::Warn) {
+                self.bypass_duration_hours =
+                    Some(notice.bypass_duration_hours.unwrap_or(DEFAULT_BYPASS_HOURS));
+            }
+        }
+        self
     }
 }
 
@@ -64,6 +99,12 @@ impl From<&Verdict> for VerdictReport {
             blocks: verdict.blocks(),
             raises_alert: verdict.raises_alert(),
             explanation: verdict.matched.iter().map(explain).collect(),
+            bypassable: (verdict.action() == Some(Action::Warn)).then_some(true),
+            bypass_duration_hours: (verdict.action() == Some(Action::Warn))
+                .then_some(DEFAULT_BYPASS_HOURS),
+            application: None,
+            educate_url: None,
+            notification_body: None,
         }
     }
 }
