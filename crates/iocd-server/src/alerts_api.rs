@@ -86,7 +86,7 @@ pub(crate) async fn get_one(
 }
 
 /// Checks an alert update's values and turns it into the store's.
-fn parse_update(patch: AlertPatch) -> Result<AlertUpdate, ApiError> {
+fn parse_update(patch: AlertPatch, author: &str) -> Result<AlertUpdate, ApiError> {
     let invalid = |message: String| ApiError::new(ErrorCode::InvalidInput, message);
     let mut update = AlertUpdate::default();
     if let Some(text) = patch.status {
@@ -117,10 +117,19 @@ fn parse_update(patch: AlertPatch) -> Result<AlertUpdate, ApiError> {
         }
         update.assigned_to = Some(assigned_to);
     }
+    if let Some(comment) = patch.comment {
+        let count = comment.chars().count();
+        if comment.trim().is_empty() || count > 10_000 {
+            return Err(invalid(
+                "comment must be a string of 1 to 10,000 characters.".into(),
+            ));
+        }
+        update.comment = Some((comment, author.to_owned()));
+    }
     if update == AlertUpdate::default() {
         return Err(ApiError::new(
             ErrorCode::MissingRequiredParameter,
-            "Nothing to update: give status, classification or assignedTo.",
+            "Nothing to update: give status, classification, assignedTo or comment.",
         ));
     }
     Ok(update)
@@ -142,7 +151,7 @@ pub(crate) async fn update(
     principal.require_alert_write()?;
     state.check_rate(&principal, Operation::Alerts)?;
     let id = parse_id(&id)?;
-    let update = parse_update(patch)?;
+    let update = parse_update(patch, &principal.app_id)?;
     let tenant = principal.tenant.clone();
     let now = state.now();
     let alert = state

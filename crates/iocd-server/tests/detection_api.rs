@@ -324,3 +324,48 @@ async fn a_historical_detection_indicator_hunts_past_sightings_at_once() {
     assert_eq!(value[1]["indicatorId"], url_id);
     assert_eq!(value[1]["rbacGroupName"], "Finance");
 }
+
+/// Alerts carry the indicator's MITRE techniques, and keep analysts' comments with their
+/// author and time.
+#[tokio::test]
+async fn alerts_carry_techniques_and_keep_comments() {
+    let api = TestApi::new();
+    let mut body = alerting("c2.example", "DomainName", "Audit");
+    body["mitreTechniques"] = json!(["T1071.001"]);
+    submit(&api, body).await;
+    let event = json!({"DeviceId": "d1", "RemoteUrl": "c2.example"});
+    let reply = send_ndjson(&api, &sensor(&api), "", &[event]).await;
+    assert_eq!(reply.body["alerts"], json!(["1"]), "{}", reply.text);
+    let analyst = analyst(&api);
+    let alert = api.get("/api/alerts/1", &analyst).await;
+    assert_eq!(alert.body["mitreTechniques"], json!(["T1071.001"]));
+    assert_eq!(alert.body["comments"], json!([]));
+    for comment in ["Investigating.", "Known test host."] {
+        let reply = api
+            .send(
+                "PATCH",
+                "/api/alerts/1",
+                Some(&analyst),
+                Some("application/json"),
+                json!({"comment": comment}).to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+    let alert = api.get("/api/alerts/1", &analyst).await;
+    let comments = alert.body["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[1]["comment"], "Known test host.");
+    assert_eq!(comments[0]["createdBy"], "analyst");
+    assert!(comments[0]["createdTime"].as_str().unwrap().ends_with('Z'));
+    let empty = api
+        .send(
+            "PATCH",
+            "/api/alerts/1",
+            Some(&analyst),
+            Some("application/json"),
+            json!({"comment": "  "}).to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+}

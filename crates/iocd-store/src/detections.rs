@@ -83,6 +83,18 @@ pub struct Alert {
     pub creation_time: Timestamp,
     pub last_update_time: Timestamp,
     pub evidence: Vec<serde_json::Value>,
+    /// The indicator's MITRE ATT&CK techniques.
+    pub mitre_techniques: Vec<String>,
+    /// Analysts' comments, oldest first.
+    pub comments: Vec<AlertComment>,
+}
+
+/// A comment on an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertComment {
+    pub comment: String,
+    pub created_by: String,
+    pub created_time: Timestamp,
 }
 
 /// A change to an alert; `None` leaves a property alone, `Some(None)` clears it.
@@ -91,6 +103,8 @@ pub struct AlertUpdate {
     pub status: Option<AlertStatus>,
     pub classification: Option<Option<AlertClassification>>,
     pub assigned_to: Option<Option<String>>,
+    /// A comment to add, with its author.
+    pub comment: Option<(String, String)>,
 }
 
 /// One page of alerts.

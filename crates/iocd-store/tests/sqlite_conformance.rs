@@ -123,7 +123,12 @@ fn an_older_database_gets_the_groups_its_indicators_name() {
     let path = dir.path().join("iocd.db");
     let connection = rusqlite::Connection::open(&path).unwrap();
     connection
-        .execute_batch("DROP TABLE device_groups; PRAGMA user_version = 3;")
+        .execute_batch(
+            "DROP TABLE device_groups;
+             ALTER TABLE alerts DROP COLUMN mitre_techniques;
+             ALTER TABLE alerts DROP COLUMN comments;
+             PRAGMA user_version = 3;",
+        )
         .unwrap();
     drop(connection);
 

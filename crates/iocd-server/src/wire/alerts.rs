@@ -51,11 +51,24 @@ pub struct AlertEntity {
     #[schema(value_type = Vec<Object>)]
     pub evidence: Vec<Value>,
     pub machine_group: Option<String>,
+    /// The indicator's MITRE ATT&CK techniques.
+    pub mitre_techniques: Vec<String>,
+    /// Analysts' comments, oldest first.
+    pub comments: Vec<AlertCommentEntity>,
+}
+
+/// A comment on an alert, as MDE's alert entity writes it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertCommentEntity {
+    pub comment: String,
+    pub created_by: String,
+    pub created_time: String,
 }
 
 impl AlertEntity {
     /// Every property, in the order they are written.
-    pub const PROPERTIES: [&'static str; 26] = [
+    pub const PROPERTIES: [&'static str; 28] = [
         "id",
         "incidentId",
         "assignedTo",
@@ -82,6 +95,8 @@ impl AlertEntity {
         "eventCount",
         "evidence",
         "machineGroup",
+        "mitreTechniques",
+        "comments",
     ];
 }
 
@@ -116,6 +131,16 @@ impl From<&Alert> for AlertEntity {
             event_count: alert.event_count,
             evidence: alert.evidence.clone(),
             machine_group: alert.device.group.clone(),
+            mitre_techniques: alert.mitre_techniques.clone(),
+            comments: alert
+                .comments
+                .iter()
+                .map(|c| AlertCommentEntity {
+                    comment: c.comment.clone(),
+                    created_by: c.created_by.clone(),
+                    created_time: c.created_time.to_mde_precise(),
+                })
+                .collect(),
         }
     }
 }
@@ -176,6 +201,9 @@ pub struct AlertPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub assigned_to: Option<Option<String>>,
+    /// A comment to add (at most 10,000 characters); kept with its author and time.
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 /// A property that is present: `Some(None)` for an explicit `null`, unlike an absent one.

@@ -30,7 +30,8 @@ where
             "evil.example",
             "Audit",
             serde_json::json!({"generateAlert": true, "title": "Evil", "severity": "High",
-                "category": "Malware", "recommendedActions": "Isolate", "description": "bad"}),
+                "category": "Malware", "recommendedActions": "Isolate", "description": "bad",
+                "mitreTechniques": ["T1071", "T1071.001"]}),
         )],
     );
     let hits = [
@@ -51,6 +52,8 @@ where
     assert_eq!(alert.severity, "High");
     assert_eq!(alert.category, "Malware");
     assert_eq!(alert.recommended_actions.as_deref(), Some("Isolate"));
+    assert_eq!(alert.mitre_techniques, ["T1071", "T1071.001"]);
+    assert!(alert.comments.is_empty());
     assert_eq!(alert.detection_source, "CustomerTI");
     assert_eq!(alert.action, "Audit");
     assert_eq!(alert.device.id, "d1");
@@ -154,6 +157,7 @@ where
         status: Some(AlertStatus::Resolved),
         classification: Some(Some(AlertClassification::FalsePositive)),
         assigned_to: Some(Some("analyst@example.com".to_owned())),
+        comment: Some(("Looks benign.".to_owned(), "ana".to_owned())),
     };
     let updated = store
         .update_alert("t1", 2, &update, t("2026-03-01T13:00:00Z"))
@@ -181,6 +185,32 @@ where
         .unwrap();
     assert_eq!(cleared.assigned_to, None);
     assert_eq!(cleared.status, AlertStatus::Resolved);
+    // Comments accumulate, each with its author and time.
+    let commented = store
+        .update_alert(
+            "t1",
+            2,
+            &AlertUpdate {
+                comment: Some(("Closed after review.".to_owned(), "bo".to_owned())),
+                ..AlertUpdate::default()
+            },
+            t(NOW),
+        )
+        .unwrap()
+        .unwrap();
+    let comments: Vec<(&str, &str)> = commented
+        .comments
+        .iter()
+        .map(|c| (c.comment.as_str(), c.created_by.as_str()))
+        .collect();
+    assert_eq!(
+        comments,
+        [("Looks benign.", "ana"), ("Closed after review.", "bo")]
+    );
+    assert_eq!(
+        commented.comments[0].created_time,
+        t("2026-03-01T13:00:00Z")
+    );
     assert!(
         store
             .update_alert("t1", 42, &update, t(NOW))

@@ -17,7 +17,8 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 const ALERT_COLUMNS: &str = "a.id, a.indicator_id, a.indicator_type, a.indicator_value, a.action, a.title, \
     a.description, a.severity, a.category, a.recommended_actions, a.detection_source, a.machine_id, \
     a.computer_dns_name, a.machine_group, a.first_event_time, a.last_event_time, a.event_count, a.status, \
-    a.classification, a.assigned_to, a.alert_creation_time, a.last_update_time, a.evidence";
+    a.classification, a.assigned_to, a.alert_creation_time, a.last_update_time, a.evidence, \
+    a.mitre_techniques, a.comments";
 
 fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -64,7 +65,33 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         last_update_time: Timestamp::from_ticks(row.get(21)?),
         evidence: serde_json::from_str(&evidence)
             .map_err(|e| corrupt("evidence", &e.to_string()))?,
+        mitre_techniques: {
+            let text: String = row.get(23)?;
+            serde_json::from_str(&text).map_err(|e| corrupt("mitre_techniques", &e.to_string()))?
+        },
+        comments: {
+            let text: String = row.get(24)?;
+            let stored: Vec<StoredComment> =
+                serde_json::from_str(&text).map_err(|e| corrupt("comments", &e.to_string()))?;
+            stored
+                .into_iter()
+                .map(|c| crate::detections::AlertComment {
+                    comment: c.comment,
+                    created_by: c.created_by,
+                    created_time: Timestamp::from_ticks(c.created_time),
+                })
+                .collect()
+        },
     })
+}
+
+/// A comment as the `comments` column holds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredComment {
+    comment: String,
+    created_by: String,
+    /// 100 ns ticks since the Unix epoch.
+    created_time: i64,
 }
 
 fn sighting_from_row(row: &Row<'_>) -> rusqlite::Result<Sighting> {
@@ -138,7 +165,8 @@ fn record_hit(
     let (first_row, last_row) = tenant_rows(tenant_no);
     let indicator = tx
         .prepare_cached(
-            "SELECT indicator_type, indicator_value, action, title, description, severity, category, recommended_actions
+            "SELECT indicator_type, indicator_value, action, title, description, severity, category, recommended_actions,
+                    mitre_techniques
              FROM indicators WHERE pk BETWEEN ?1 AND ?2 AND id = ?3",
         )?
         .query_row(params![first_row, last_row, hit.indicator_id], |r| {
@@ -151,11 +179,21 @@ fn record_hit(
                 r.get::<_, String>(5)?,
                 r.get::<_, i64>(6)?,
                 r.get::<_, Option<String>>(7)?,
+                r.get::<_, String>(8)?,
             ))
         })
         .optional()?;
-    let Some((indicator_type, value, action, title, description, severity, category, recommended)) =
-        indicator
+    let Some((
+        indicator_type,
+        value,
+        action,
+        title,
+        description,
+        severity,
+        category,
+        recommended,
+        mitre,
+    )) = indicator
     else {
         return Ok(None);
     };
@@ -169,9 +207,9 @@ fn record_hit(
         "INSERT INTO alerts (pk, tenant_no, id, indicator_id, indicator_type, indicator_value, action, title,
              description, severity, category, recommended_actions, detection_source, machine_id,
              computer_dns_name, machine_group, first_event_time, last_event_time, event_count, status,
-             classification, assigned_to, alert_creation_time, last_update_time, evidence)
+             classification, assigned_to, alert_creation_time, last_update_time, evidence, mitre_techniques)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'CustomerTI', ?13, ?14, ?15, ?16, ?16, 1,
-             'New', NULL, NULL, ?17, ?17, ?18)",
+             'New', NULL, NULL, ?17, ?17, ?18, ?19)",
     )?
     .execute(params![
         row_key(tenant_no, id),
@@ -191,7 +229,8 @@ fn record_hit(
         hit.device.group,
         t,
         now.ticks(),
-        serde_json::Value::Array(vec![hit.evidence.clone()]).to_string()
+        serde_json::Value::Array(vec![hit.evidence.clone()]).to_string(),
+        mitre
     ])?;
     Ok(Some(id))
 }
@@ -352,6 +391,18 @@ impl DetectionStore for SqliteStore {
                 tx.execute(
                     "UPDATE alerts SET assigned_to = ?2 WHERE pk = ?1",
                     params![pk, assigned_to],
+                )?;
+            }
+            if let Some((comment, author)) = &update.comment {
+                let entry = serde_json::to_string(&StoredComment {
+                    comment: comment.clone(),
+                    created_by: author.clone(),
+                    created_time: now.ticks(),
+                })
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                tx.execute(
+                    "UPDATE alerts SET comments = json_insert(comments, '$[#]', json(?2)) WHERE pk = ?1",
+                    params![pk, entry],
                 )?;
             }
             let changed = tx.execute(

@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0002_detections.sql"),
     include_str!("0003_apps.sql"),
     include_str!("0004_device_groups.sql"),
+    include_str!("0005_alert_context.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
 
