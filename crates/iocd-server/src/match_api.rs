@@ -8,7 +8,10 @@ use crate::extract::ApiJson;
 use crate::odata::Json;
 use crate::rate_limit::Operation;
 use crate::state::AppState;
-use crate::wire::matching::{MatchRequest, MatchResponse, MatchResult, ObservableRequest};
+use crate::wire::matching::{
+    BypassEntity, BypassList, BypassRequest, MatchRequest, MatchResponse, MatchResult,
+    ObservableRequest,
+};
 use iocd_engine::observable::{parse_hex, parse_thumbprint};
 use iocd_engine::{
     DetectorVerdict, Device, FileHashes, Observable, ObservableKind, Snapshot, investigate,
@@ -205,18 +208,30 @@ pub(crate) async fn match_observables(
         .await
         .map_err(|e| ApiError::internal(&e))??
     };
-    // What the device shows the user comes from the winning indicator.
+    // What the device shows the user comes from the winning indicator; a warning the user
+    // bypassed on this device is allowed there.
     let values = values
         .into_iter()
         .map(|mut result| {
-            let winner = result
+            let winner: Option<i64> = result
                 .verdict
                 .indicator_id
                 .as_deref()
                 .and_then(|id| id.parse().ok());
             if let Some(id) = winner {
-                let notice = state.service().notice(&principal.tenant, id);
-                result.verdict = result.verdict.with_notice(notice.as_deref());
+                let bypass = match (&device_id, result.verdict.action) {
+                    (Some(device), Some(iocd_model::Action::Warn)) => state
+                        .service()
+                        .bypassed_until(&principal.tenant, device, id, now),
+                    _ => None,
+                };
+                result.verdict = match bypass {
+                    Some(until) => result.verdict.bypassed(until),
+                    None => {
+                        let notice = state.service().notice(&principal.tenant, id);
+                        result.verdict.with_notice(notice.as_deref())
+                    }
+                };
             }
             result
         })
@@ -234,4 +249,79 @@ fn checked_items(request: &MatchRequest) -> Result<Vec<Checked<'_>>, ApiError> {
         .enumerate()
         .map(|(index, item)| check_structure(index, item))
         .collect()
+}
+
+/// `POST /api/match/bypass`: a user shown a warning on a device chose to continue; until the
+/// indicator's `bypassDurationHours` (24 by default) pass, that device gets `Allowed` for that
+/// indicator. Recorded in the indicator's history, and in its alert's evidence when it raises
+/// alerts.
+#[utoipa::path(post, path = "/api/match/bypass", tag = "matching", request_body = BypassRequest,
+    responses((status = 200, body = BypassEntity), (status = 400, body = crate::wire::errors::ErrorBody),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 404, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody),
+        (status = 429, body = crate::wire::errors::ErrorBody)))]
+pub(crate) async fn bypass(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    principal: Principal,
+    ApiJson(request): ApiJson<BypassRequest>,
+) -> Result<Json<BypassEntity>, ApiError> {
+    principal.require_match()?;
+    state.check_rate(&principal, Operation::Match)?;
+    let device = request.device.id.trim().to_owned();
+    if device.is_empty() || device.chars().count() > 256 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            "device.id: 1 to 256 characters.",
+        ));
+    }
+    if request
+        .user
+        .as_ref()
+        .is_some_and(|u| u.chars().count() > 256)
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            "user: at most 256 characters.",
+        ));
+    }
+    let indicator_id = crate::indicators::parse_id(&request.indicator_id)?;
+    let tenant = principal.tenant.clone();
+    let actor = crate::indicators::actor(&principal);
+    let now = state.now();
+    let user = request.user.clone();
+    let recorded = state
+        .blocking(move |service| {
+            service.record_bypass(&tenant, &device, indicator_id, user, &actor, now)
+        })
+        .await?;
+    match recorded {
+        Ok(bypass) => Ok(Json(BypassEntity::from(&bypass))),
+        Err(iocd_service::bypasses::BypassRefusal::NoSuchIndicator) => {
+            Err(ApiError::not_found(format!("indicator {indicator_id}")))
+        }
+        Err(iocd_service::bypasses::BypassRefusal::NotWarn(action)) => Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("Indicator {indicator_id} is {action}; only Warn indicators can be bypassed."),
+        )),
+    }
+}
+
+/// `GET /api/match/bypasses`: the bypasses in force, oldest first.
+#[utoipa::path(get, path = "/api/match/bypasses", tag = "matching",
+    responses((status = 200, body = BypassList), (status = 401, body = crate::wire::errors::ErrorBody),
+        (status = 403, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
+pub(crate) async fn bypasses(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    principal: Principal,
+) -> Result<Json<BypassList>, ApiError> {
+    principal.require_match()?;
+    state.check_rate(&principal, Operation::Match)?;
+    let tenant = principal.tenant.clone();
+    let now = state.now();
+    let list = state
+        .blocking(move |service| service.bypasses(&tenant, now))
+        .await?;
+    Ok(Json(BypassList {
+        value: list.iter().map(BypassEntity::from).collect(),
+    }))
 }

@@ -35,6 +35,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/indicators/{id}/history", get(indicators::history))
         .route("/match", post(match_api::match_observables))
+        .route("/match/bypass", post(match_api::bypass))
+        .route("/match/bypasses", get(match_api::bypasses))
         .route("/events", post(events_api::ingest))
         .route(
             "/deviceGroups",

@@ -65,7 +65,12 @@ impl AppState {
         issuer: IssuerKey,
     ) -> Result<Self, StartError>
     where
-        S: IndicatorStore + DetectionStore + AppRegistry + DeviceGroupStore + 'static,
+        S: IndicatorStore
+            + DetectionStore
+            + AppRegistry
+            + DeviceGroupStore
+            + iocd_store::bypasses::BypassStore
+            + 'static,
     {
         let apps = AppStatus::new(Arc::clone(&store) as Arc<dyn AppRegistry>);
         let limiter = RateLimiter::new(config.rate_limits);

@@ -54,6 +54,8 @@ const MATRIX: &[Row] = &[
     ("DELETE", "/indicators/{indicator}",         None,   "",               [401, 401, 401, 401, 404, 403, 404, 204, 403, 403, 403, 403]),
     ("GET",    "/indicators/{indicator}/history", None,   "",               [401, 401, 401, 401, 404, 200, 404, 200, 403, 403, 403, 403]),
     ("POST",   "/match",                          JSON,   MATCH,            [401, 401, 401, 401, 200, 200, 200, 200, 403, 200, 403, 403]),
+    ("POST",   "/match/bypass",                   JSON,   BYPASS,           [401, 401, 401, 401, 404, 400, 400, 400, 403, 400, 403, 403]),
+    ("GET",    "/match/bypasses",                 None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 200, 403, 403]),
     ("POST",   "/events",                         NDJSON, EVENTS,           [401, 401, 401, 401, 200, 403, 403, 200, 403, 200, 403, 403]),
     ("GET",    "/alerts",                         None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 403, 403, 200, 200]),
     ("GET",    "/alerts/{alert}",                 None,   "",               [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 200, 200]),
@@ -88,6 +90,8 @@ const MATCH: &str = r#"{"observables":[{"type":"DomainName","value":"watched.exa
 const EVENTS: &str = "{\"DeviceId\":\"d9\",\"RemoteUrl\":\"http://watched.example/\"}\n";
 const ALERT_UPDATE: &str = r#"{"status":"InProgress"}"#;
 const GROUP: &str = r#"{"name":"New group"}"#;
+// The fixture's indicator is an Audit: a bypass is refused (400) where the caller may ask.
+const BYPASS: &str = r#"{"device":{"id":"d1"},"indicatorId":"{indicator}"}"#;
 const GROUP_UPDATE: &str = r#"{"description":"changed"}"#;
 
 /// A fresh server whose tenant A holds one alerting indicator (created by the application

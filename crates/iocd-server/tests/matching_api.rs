@@ -585,3 +585,78 @@ async fn warn_and_block_verdicts_carry_the_notification() {
     let fine = match_one(&api, &admin, &[], domain("fine.example")).await;
     assert_eq!(fine.get("notificationBody"), None);
 }
+
+/// A user who continues past a warning on one device is allowed there until the bypass
+/// duration ends; other devices still get the warning. Bypasses are listed, recorded in the
+/// indicator's history and in its alert's evidence, and expire.
+#[tokio::test]
+async fn a_bypassed_warning_allows_that_device_until_it_expires() {
+    let api = TestApi::new();
+    let admin = api.admin();
+    let mut warn = indicator("warned.example", "DomainName", "Warn");
+    warn["bypassDurationHours"] = json!(2);
+    warn["generateAlert"] = json!(true);
+    let id = submit(&api, &admin, warn).await;
+    let block = submit(
+        &api,
+        &admin,
+        indicator("blocked.example", "DomainName", "Block"),
+    )
+    .await;
+    let sensor = api.token("tenant-a", Role::EventsWrite, "sensor");
+    let bypass = |indicator: &str| json!({"device": {"id": "d1"}, "indicatorId": indicator, "user": "ana@contoso.example"});
+    let reply = api.post("/api/match/bypass", &sensor, bypass(&id)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["deviceId"], "d1");
+    let until = reply.body["expirationDateTimeUtc"].clone();
+
+    let check = |device: &'static str| {
+        let api = &api;
+        // A fresh token each time: the clock moves below.
+        let sensor = api.token("tenant-a", Role::EventsWrite, "sensor");
+        async move {
+            let reply = api
+                .post(
+                    "/api/match",
+                    &sensor,
+                    json!({"device": {"id": device}, "observables": [{"type": "DomainName", "value": "warned.example"}]}),
+                )
+                .await;
+            reply.body["value"][0].clone()
+        }
+    };
+    let allowed = check("d1").await;
+    assert_eq!(allowed["action"], "Allowed");
+    assert_eq!(allowed["rule"], "bypass");
+    assert_eq!(allowed["bypassedUntil"], until);
+    assert_eq!(check("d2").await["action"], "Warn");
+
+    let listed = api.get("/api/match/bypasses", &sensor).await;
+    assert_eq!(listed.body["value"][0]["user"], "ana@contoso.example");
+    let history = api
+        .get(&format!("/api/indicators/{id}/history"), &admin)
+        .await;
+    let ops: Vec<&str> = history.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["create", "bypass"]);
+    let analyst = api.token("tenant-a", Role::AlertReadAll, "analyst");
+    let alerts = api.get("/api/alerts", &analyst).await;
+    assert_eq!(alerts.body["value"][0]["evidence"][0]["source"], "bypass");
+
+    // Only warnings can be bypassed; unknown indicators are 404.
+    let refused = api.post("/api/match/bypass", &sensor, bypass(&block)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    let missing = api.post("/api/match/bypass", &sensor, bypass("999")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // Two hours later the warning is back.
+    api.state.advance_clock(2 * 3600 + 1);
+    assert_eq!(check("d1").await["action"], "Warn");
+    let sensor = api.token("tenant-a", Role::EventsWrite, "sensor");
+    let listed = api.get("/api/match/bypasses", &sensor).await;
+    assert_eq!(listed.body["value"], json!([]));
+}

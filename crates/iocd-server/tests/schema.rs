@@ -597,6 +597,36 @@ async fn every_documented_answer_validates_against_the_served_document() {
     ];
     run(&api, &mut doc, cases).await;
 
+    // Bypasses, of a Warn indicator made here.
+    let warned = api
+        .post(
+            "/api/indicators",
+            admin.as_deref().unwrap_or_default(),
+            indicator("warned.example", "DomainName", "Warn"),
+        )
+        .await;
+    let warn_id = warned.body["id"].as_str().unwrap_or_default().to_owned();
+    let bypass = |id: &str| json!({"device": {"id": "d1"}, "indicatorId": id, "user": "ana"});
+    let cases: Vec<Case> = vec![
+        post("/api/match/bypass", &sensor, bypass(&warn_id), 200),
+        post("/api/match/bypass", &sensor, bypass("1"), 400),
+        post("/api/match/bypass", &None, bypass(&warn_id), 401),
+        post("/api/match/bypass", &metrics, bypass(&warn_id), 403),
+        post("/api/match/bypass", &sensor, bypass("999"), 404),
+        (
+            "POST",
+            "/api/match/bypass".into(),
+            sensor.clone(),
+            None,
+            "{}".into(),
+            415,
+        ),
+        get("/api/match/bypasses", &sensor, 200),
+        get("/api/match/bypasses", &None, 401),
+        get("/api/match/bypasses", &metrics, 403),
+    ];
+    run(&api, &mut doc, cases).await;
+
     // Rate limits and body limits, on an API whose limits are tiny; every case uses its own
     // application, whose first request of an operation passes and second is refused.
     let limited = limited_api();
@@ -632,6 +662,13 @@ async fn every_documented_answer_validates_against_the_served_document() {
             JSON,
             json!({"observables": []}).to_string(),
         ),
+        (
+            "POST",
+            "/api/match/bypass",
+            JSON,
+            json!({"device": {"id": "d"}, "indicatorId": "5"}).to_string(),
+        ),
+        ("GET", "/api/match/bypasses", None, String::new()),
         ("POST", "/api/events", NDJSON, String::new()),
         ("GET", "/api/alerts", None, String::new()),
         ("GET", "/api/alerts/1", None, String::new()),

@@ -40,12 +40,18 @@ pub struct IngestReport {
     pub failed: Vec<EventFailure>,
 }
 
-/// Runs `inputs` through the pipeline against `snapshot`, recording sightings and alerts in
-/// `detections` for `tenant`.
+/// What matching events of one tenant consults: its indicators, device groups and bypasses.
+pub(crate) struct TenantView<'a> {
+    pub(crate) snapshot: &'a Snapshot,
+    pub(crate) groups: &'a crate::groups::TenantGroups,
+    pub(crate) bypasses: &'a crate::bypasses::Bypasses,
+}
+
+/// Runs `inputs` through the pipeline against the tenant's `view`, recording sightings and
+/// alerts in `detections` for `tenant`.
 pub(crate) fn ingest(
     detections: &dyn DetectionStore,
-    snapshot: &Snapshot,
-    groups: &crate::groups::TenantGroups,
+    view: &TenantView<'_>,
     tenant: &str,
     profile: EventProfile,
     inputs: Vec<EventInput>,
@@ -73,7 +79,7 @@ pub(crate) fn ingest(
         for seen in &event.seen {
             seen_index.extend(sightings(&seen.observable, &event.device, event.time));
         }
-        let device = groups.device_for(&event.device);
+        let device = view.groups.device_for(&event.device);
         extracted.push((event, device));
     }
     // Every observable of the request in one batch, so their lookups overlap.
@@ -83,7 +89,7 @@ pub(crate) fn ingest(
         .collect();
     report.observables = items.len() as u64;
     let mut verdicts = Vec::with_capacity(items.len());
-    snapshot.evaluate_batch(&items, now, &mut verdicts);
+    view.snapshot.evaluate_batch(&items, now, &mut verdicts);
     let mut verdicts = verdicts.into_iter();
     let mut hits = Vec::new();
     for (event, _) in &extracted {
@@ -91,7 +97,18 @@ pub(crate) fn ingest(
             if verdict.winner().is_some() {
                 report.matches += 1;
             }
-            if let Some(winner) = verdict.winner().filter(|_| verdict.raises_alert()) {
+            // A warning the user bypassed on this device is allowed there: no alert.
+            let bypassed = verdict.winner().is_some_and(|winner| {
+                winner.action == iocd_model::Action::Warn
+                    && view
+                        .bypasses
+                        .until(tenant, &event.device.id, winner.id, now)
+                        .is_some()
+            });
+            if let Some(winner) = verdict
+                .winner()
+                .filter(|_| verdict.raises_alert() && !bypassed)
+            {
                 hits.push(AlertHit {
                     indicator_id: winner.id,
                     device: event.device.clone(),

@@ -14,6 +14,7 @@
 //! - [`events`]: the event field profiles and the readers of events;
 //! - [`VerdictReport`]: a verdict explained, as the API and the CLI show it.
 
+pub mod bypasses;
 mod engines;
 pub mod events;
 pub mod groups;
@@ -35,6 +36,7 @@ use engines::{Engines, Pending};
 use groups::{GroupDirectory, TenantGroups};
 use iocd_engine::{EngineIndicator, Snapshot};
 use iocd_model::{IndicatorSpec, Timestamp};
+use iocd_store::bypasses::{Bypass, BypassStore};
 use iocd_store::detections::DetectionStore;
 use iocd_store::device_groups::{DeviceGroup, DeviceGroupStore, GroupConflict, GroupSpec};
 use iocd_store::{
@@ -82,6 +84,7 @@ const SWEEP_BATCH: usize = 5_000;
 pub struct SweepReport {
     pub expired_indicators: usize,
     pub forgotten_sightings: usize,
+    pub expired_bypasses: usize,
 }
 
 /// The application: the store, the detection store and the per-tenant matchers.
@@ -91,6 +94,8 @@ pub struct Service {
     detections: Arc<dyn DetectionStore>,
     groups: GroupDirectory,
     notices: notices::Notices,
+    bypass_store: Arc<dyn BypassStore>,
+    bypasses: bypasses::Bypasses,
     engines: Engines,
     settings: Settings,
 }
@@ -105,12 +110,15 @@ impl Service {
         now: Timestamp,
     ) -> Result<Service, StoreError>
     where
-        S: IndicatorStore + DetectionStore + DeviceGroupStore + 'static,
+        S: IndicatorStore + DetectionStore + DeviceGroupStore + BypassStore + 'static,
     {
         let notices = notices::Notices::default();
         let engines = Engines::load(store.as_ref(), now, settings.applier_threads, &notices)?;
+        let bypasses = bypasses::Bypasses::load(store.as_ref(), now)?;
         Ok(Service {
             notices,
+            bypass_store: store.clone(),
+            bypasses,
             detections: store.clone(),
             groups: GroupDirectory::new(store.clone()),
             store,
@@ -128,6 +136,43 @@ impl Service {
     /// Alerts and sightings.
     pub fn detections(&self) -> &dyn DetectionStore {
         self.detections.as_ref()
+    }
+
+    /// Records that a user on `device` continued past the warning of indicator `indicator_id`
+    /// (see [`bypasses::record`]).
+    pub fn record_bypass(
+        &self,
+        tenant: &str,
+        device: &str,
+        indicator_id: i64,
+        user: Option<String>,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<Result<Bypass, bypasses::BypassRefusal>, StoreError> {
+        let context = bypasses::BypassContext {
+            store: self.bypass_store.as_ref(),
+            indicators: self.store.as_ref(),
+            detections: self.detections.as_ref(),
+            notices: &self.notices,
+            bypasses: &self.bypasses,
+        };
+        bypasses::record(&context, tenant, device, indicator_id, user, actor, now)
+    }
+
+    /// When the bypass of `indicator_id` on `device` ends, if one is in force at `now`.
+    pub fn bypassed_until(
+        &self,
+        tenant: &str,
+        device: &str,
+        indicator_id: i64,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        self.bypasses.until(tenant, device, indicator_id, now)
+    }
+
+    /// The tenant's bypasses in force at `now`.
+    pub fn bypasses(&self, tenant: &str, now: Timestamp) -> Result<Vec<Bypass>, StoreError> {
+        self.bypass_store.bypasses(tenant, now)
     }
 
     /// The notification fields of indicator `id` of `tenant`, if it sets any.
@@ -331,6 +376,8 @@ impl Service {
         let retention = self.settings.sighting_retention_days.saturating_mul(86_400);
         let before = now.plus_seconds(-(retention.min(i64::MAX as u64) as i64));
         report.forgotten_sightings = self.detections.sweep_sightings(before)?;
+        report.expired_bypasses = self.bypass_store.sweep_bypasses(now)?;
+        self.bypasses.prune(now);
         Ok(report)
     }
 
@@ -355,10 +402,15 @@ impl Service {
         now: Timestamp,
     ) -> Result<IngestReport, StoreError> {
         let snapshot = self.engines.snapshot(tenant);
+        let groups = self.groups.get(tenant)?;
+        let view = ingest::TenantView {
+            snapshot: &snapshot,
+            groups: &groups,
+            bypasses: &self.bypasses,
+        };
         ingest::ingest(
             self.detections.as_ref(),
-            &snapshot,
-            &*self.groups.get(tenant)?,
+            &view,
             tenant,
             profile,
             inputs,

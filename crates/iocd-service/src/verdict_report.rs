@@ -3,7 +3,7 @@
 //! the CLI's `iocd match` and `iocd scan` output share this shape.
 
 use iocd_engine::{Candidate, Verdict};
-use iocd_model::{Action, IndicatorType};
+use iocd_model::{Action, IndicatorType, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The explanation of one verdict.
@@ -35,6 +35,9 @@ pub struct VerdictReport {
     pub educate_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_body: Option<String>,
+    /// When a user bypassed the warning on this device: until when the device is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bypassed_until: Option<String>,
 }
 
 /// One matching indicator and the facts the policy used.
@@ -50,6 +53,21 @@ pub struct MatchExplanation {
     /// higher; every URL match beats every domain or IP match).
     pub specificity: u32,
     pub generate_alert: bool,
+}
+
+impl VerdictReport {
+    /// The report of a `Warn` a user bypassed on this device until `until`: `Allowed`, decided
+    /// by the `bypass` rule.
+    pub fn bypassed(mut self, until: Timestamp) -> VerdictReport {
+        self.action = Some(Action::Allowed);
+        self.rule = Some("bypass".to_owned());
+        self.blocks = false;
+        self.raises_alert = false;
+        self.bypassable = None;
+        self.bypass_duration_hours = None;
+        self.bypassed_until = Some(until.to_mde_seconds());
+        self
+    }
 }
 
 /// How long a user's bypass of a `Warn` lasts when the indicator does not say (MDE's default).
@@ -105,6 +123,7 @@ impl From<&Verdict> for VerdictReport {
             application: None,
             educate_url: None,
             notification_body: None,
+            bypassed_until: None,
         }
     }
 }

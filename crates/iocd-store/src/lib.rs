@@ -6,6 +6,7 @@
 //! the current time. Methods are synchronous; async callers run them on a blocking thread.
 
 pub mod apps;
+pub mod bypasses;
 #[cfg(feature = "testsuite")]
 pub mod conformance;
 pub mod detections;
@@ -113,6 +114,8 @@ pub enum HistoryOp {
     Update,
     Delete,
     Expire,
+    /// A user chose to continue past a `Warn` on one device.
+    Bypass,
 }
 
 impl HistoryOp {
@@ -122,6 +125,7 @@ impl HistoryOp {
             HistoryOp::Update => "update",
             HistoryOp::Delete => "delete",
             HistoryOp::Expire => "expire",
+            HistoryOp::Bypass => "bypass",
         }
     }
 
@@ -131,6 +135,7 @@ impl HistoryOp {
             HistoryOp::Update,
             HistoryOp::Delete,
             HistoryOp::Expire,
+            HistoryOp::Bypass,
         ]
         .into_iter()
         .find(|op| op.as_str() == text)

@@ -36,6 +36,11 @@ mod sqlite {
         use super::*;
         iocd_store::device_group_conformance_suite!(make());
     }
+
+    mod bypasses {
+        use super::*;
+        iocd_store::bypass_conformance_suite!(make());
+    }
 }
 
 /// The database and the files SQLite adds beside it are readable by their owner only.
@@ -127,6 +132,7 @@ fn an_older_database_gets_the_groups_its_indicators_name() {
             "DROP TABLE device_groups;
              ALTER TABLE alerts DROP COLUMN mitre_techniques;
              ALTER TABLE alerts DROP COLUMN comments;
+             DROP TABLE bypasses;
              PRAGMA user_version = 3;",
         )
         .unwrap();

@@ -78,3 +78,50 @@ pub struct MatchResult {
     pub is_failed: bool,
     pub failure_reason: Option<String>,
 }
+
+/// `POST /api/match/bypass`: a user shown a warning chose to continue.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BypassRequest {
+    pub device: BypassDevice,
+    /// The `Warn` indicator the user continued past.
+    pub indicator_id: String,
+    /// Who continued (a user principal name), if the sensor knows.
+    pub user: Option<String>,
+}
+
+/// The device of a bypass.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BypassDevice {
+    pub id: String,
+}
+
+/// A bypass in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BypassEntity {
+    pub device_id: String,
+    pub indicator_id: String,
+    pub user: Option<String>,
+    pub created_date_time_utc: String,
+    pub expiration_date_time_utc: String,
+}
+
+impl From<&iocd_store::bypasses::Bypass> for BypassEntity {
+    fn from(bypass: &iocd_store::bypasses::Bypass) -> Self {
+        BypassEntity {
+            device_id: bypass.device_id.clone(),
+            indicator_id: bypass.indicator_id.to_string(),
+            user: bypass.user.clone(),
+            created_date_time_utc: bypass.created.to_mde_seconds(),
+            expiration_date_time_utc: bypass.expires.to_mde_seconds(),
+        }
+    }
+}
+
+/// The bypasses in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BypassList {
+    pub value: Vec<BypassEntity>,
+}

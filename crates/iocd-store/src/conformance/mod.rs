@@ -7,12 +7,15 @@
 //!
 //! - [`indicators`]: the indicator store's cases;
 //! - [`detections`]: alerts and sightings;
-//! - [`device_groups`]: the device-group registry.
+//! - [`device_groups`]: the device-group registry;
+//! - [`bypasses`]: Warn bypasses.
 
+mod bypasses;
 mod detections;
 mod device_groups;
 mod indicators;
 
+pub use bypasses::*;
 pub use detections::*;
 pub use device_groups::*;
 pub use indicators::*;

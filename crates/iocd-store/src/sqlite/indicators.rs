@@ -109,7 +109,7 @@ impl IndicatorReader for SqliteStore {
             // below the id (ranges never overlap: ids are allocated once).
             let mut statement = connection.prepare_cached(
                 "SELECT sequence, op, at, actor_id, actor_name, owner, before_json FROM indicator_history
-                 WHERE tenant_no = ?1 AND op IN ('update', 'delete', 'expire') AND indicator_id = ?2
+                 WHERE tenant_no = ?1 AND op IN ('update', 'delete', 'expire', 'bypass') AND indicator_id = ?2
                  UNION ALL
                  SELECT sequence, op, at, actor_id, actor_name, owner, before_json FROM (
                      SELECT * FROM indicator_history
@@ -376,7 +376,7 @@ fn find_by_key(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn record_history(
+pub(super) fn record_history(
     tx: &Transaction<'_>,
     tenant_no: i64,
     indicator_id: i64,
@@ -612,6 +612,25 @@ fn update_existing(
 }
 
 /// An indicator's state as a history entry keeps it: its entity's JSON.
+/// The active indicator `id` of tenant `tenant_no` at `now`, if there is one.
+pub(super) fn active_indicator(
+    tx: &Transaction<'_>,
+    tenant_no: i64,
+    id: i64,
+    now: Timestamp,
+) -> Result<Option<Indicator>, StoreError> {
+    let Some(pk) = row_key_of(tenant_no, id) else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM indicators i WHERE i.tenant_no = ?1 AND {ACTIVE} AND i.pk = ?3"
+    );
+    Ok(tx
+        .prepare_cached(&sql)?
+        .query_row(params![tenant_no, now.ticks(), pk], indicator_from_row)
+        .optional()?)
+}
+
 fn history_state(text: &str) -> Result<Indicator, StoreError> {
     let corrupt = |why: String| StoreError::Corrupt(format!("history entry: {why}"));
     serde_json::from_str::<IndicatorEntity>(text)

@@ -14,6 +14,7 @@
 //! - [`apps`]: the application registrations of the token endpoint.
 
 mod apps;
+mod bypasses;
 mod detections;
 mod device_groups;
 mod indicators;
@@ -33,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0003_apps.sql"),
     include_str!("0004_device_groups.sql"),
     include_str!("0005_alert_context.sql"),
+    include_str!("0006_bypasses.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
 
