@@ -170,6 +170,10 @@ pub struct Config {
     /// of those tokens (`auth.audiences`).
     pub token_audiences: Vec<String>,
     pub log_format: LogFormat,
+    /// How webhook deliveries are attempted (`[webhooks]`).
+    pub webhooks: crate::delivery::WebhookSettings,
+    /// Where alerts go as CEF over syslog (`[syslog]`; `None`: nowhere).
+    pub syslog: Option<crate::delivery::SyslogConfig>,
 }
 
 impl Config {
@@ -214,6 +218,8 @@ impl Config {
                 .map(|a| (*a).to_owned())
                 .collect(),
             log_format: LogFormat::Text,
+            webhooks: crate::delivery::WebhookSettings::default(),
+            syslog: None,
         }
     }
 
@@ -291,6 +297,33 @@ impl Config {
         if let Some(create) = file.auto_create_device_groups {
             config.auto_create_device_groups = create;
         }
+        if let Some(webhooks) = file.webhooks {
+            if let Some(attempts) = webhooks.max_attempts {
+                config.webhooks.max_attempts = attempts.max(1);
+            }
+            if let Some(seconds) = webhooks.retry_base_seconds {
+                config.webhooks.retry_base_seconds = seconds.max(1);
+            }
+            if let Some(seconds) = webhooks.timeout_seconds {
+                config.webhooks.timeout_seconds = seconds.max(1);
+            }
+        }
+        if let Some(syslog) = file.syslog {
+            let facility = syslog.facility.unwrap_or(16);
+            if facility > 23 {
+                return Err(ConfigError(format!(
+                    "syslog.facility: {facility} is not a facility (0 to 23; local0 is 16)"
+                )));
+            }
+            config.syslog = Some(crate::delivery::SyslogConfig {
+                target: crate::delivery::SyslogTarget::parse(&syslog.target)
+                    .map_err(|e| ConfigError(format!("syslog.target: {e}")))?,
+                facility,
+                hostname: syslog
+                    .hostname
+                    .unwrap_or_else(crate::delivery::syslog::local_hostname),
+            });
+        }
         if let Some(auth) = file.auth {
             for issuer in &auth.oidc {
                 if issuer.issuer.trim().is_empty() || issuer.audience.trim().is_empty() {
@@ -345,6 +378,26 @@ struct ConfigFile {
     auto_create_device_groups: Option<bool>,
     auth: Option<AuthFile>,
     log_format: Option<LogFormat>,
+    webhooks: Option<WebhooksFile>,
+    syslog: Option<SyslogFile>,
+}
+
+/// The `[webhooks]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhooksFile {
+    max_attempts: Option<u32>,
+    retry_base_seconds: Option<u64>,
+    timeout_seconds: Option<u64>,
+}
+
+/// The `[syslog]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyslogFile {
+    target: String,
+    facility: Option<u8>,
+    hostname: Option<String>,
 }
 
 /// The `[auth]` table.
@@ -457,6 +510,27 @@ mod tests {
         assert!(Config::from_toml("min_ipv4_prefix = 33").is_err());
         assert!(Config::from_toml("min_ipv6_prefix = 129").is_err());
         assert!(Config::from_toml("listen = \"nowhere\"").is_err());
+        let delivery = Config::from_toml(
+            "[webhooks]\nmax_attempts = 3\nretry_base_seconds = 1\n[syslog]\ntarget = \"tcp://siem.example:6514\"\nhostname = \"iocd-1\"",
+        )
+        .unwrap();
+        assert_eq!(delivery.webhooks.max_attempts, 3);
+        assert_eq!(delivery.webhooks.timeout_seconds, 10);
+        let syslog = delivery.syslog.unwrap();
+        assert_eq!(
+            syslog.target,
+            crate::delivery::SyslogTarget::Tcp("siem.example:6514".into())
+        );
+        assert_eq!((syslog.facility, syslog.hostname.as_str()), (16, "iocd-1"));
+        for bad in [
+            "[syslog]\ntarget = \"siem.example:514\"",
+            "[syslog]\ntarget = \"http://siem.example:514\"",
+            "[syslog]\ntarget = \"udp://siem.example\"",
+            "[syslog]\ntarget = \"udp://a:1\"\nfacility = 24",
+            "[webhooks]\nretries = 3",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
+        }
         let default = Config::from_toml("").unwrap();
         assert_eq!(default.profile, Profile::Default);
         assert!(!default.strict);

@@ -11,7 +11,9 @@ pub mod auth;
 mod body_timeout;
 mod bulk;
 pub mod config;
+pub mod delivery;
 mod device_groups_api;
+mod devices_api;
 pub mod error;
 mod events_api;
 mod extract;
@@ -26,6 +28,7 @@ mod serve;
 mod state;
 pub mod tls;
 mod token_endpoint;
+mod webhooks_api;
 pub mod wire;
 
 pub use openapi::openapi_document;

@@ -190,13 +190,40 @@ pub(crate) async fn match_observables(
         os: context.os.as_deref(),
         tags: &context.tags,
     };
-    let device = if context.groups.is_empty() && !facts.is_empty() {
+    let described = context.groups.is_empty() && !facts.is_empty();
+    let device = if described {
         groups.device_for_facts(&facts)
     } else {
         groups.device_for_names(&context.groups)
     };
     let device_id = request.device.id.clone();
     let now = state.now();
+    if let Some(id) = device_id.as_deref().filter(|id| is_device_id(id)) {
+        let group_id = if described {
+            groups.classify(&facts)
+        } else {
+            groups.group_for_names(&context.groups)
+        };
+        state.service().note_device(
+            &principal.tenant,
+            iocd_store::devices::SeenDevice {
+                id: id.to_owned(),
+                name: kept(&context.name),
+                domain: kept(&context.domain),
+                os: kept(&context.os),
+                tags: context
+                    .tags
+                    .iter()
+                    .filter(|tag| is_device_id(tag))
+                    .take(MAX_KEPT_TAGS)
+                    .cloned()
+                    .collect(),
+                group_id: Some(group_id),
+                first_seen: now,
+                last_seen: now,
+            },
+        );
+    }
     let values = if request.observables.len() <= INLINE_OBSERVABLES {
         let checked = checked_items(&request)?;
         evaluate_all(&snapshot, &device, now, &checked)
@@ -240,6 +267,20 @@ pub(crate) async fn match_observables(
         device_id,
         value: values,
     }))
+}
+
+/// Whether a device id (or a property it gives) is kept in the devices seen: 1 to 256
+/// characters.
+fn is_device_id(id: &str) -> bool {
+    !id.trim().is_empty() && id.chars().count() <= 256
+}
+
+/// Most tags kept per device.
+const MAX_KEPT_TAGS: usize = 50;
+
+/// A device property as kept in the devices seen: dropped when it is not 1 to 256 characters.
+fn kept(property: &Option<String>) -> Option<String> {
+    property.clone().filter(|text| is_device_id(text))
 }
 
 fn checked_items(request: &MatchRequest) -> Result<Vec<Checked<'_>>, ApiError> {

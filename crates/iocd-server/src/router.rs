@@ -48,6 +48,22 @@ pub fn router(state: AppState) -> Router {
                 .patch(crate::device_groups_api::update)
                 .delete(crate::device_groups_api::delete),
         )
+        .route("/machines", get(crate::devices_api::list))
+        .route("/machines/{id}", get(crate::devices_api::get_one))
+        .route("/devices", get(crate::devices_api::list))
+        .route("/devices/{id}", get(crate::devices_api::get_one))
+        .route(
+            "/webhooks",
+            get(crate::webhooks_api::list).post(crate::webhooks_api::create),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(crate::webhooks_api::get_one).delete(crate::webhooks_api::delete),
+        )
+        .route(
+            "/webhooks/{id}/deliveries",
+            get(crate::webhooks_api::deliveries),
+        )
         .route("/alerts", get(alerts_api::list))
         .route(
             "/alerts/{id}",

@@ -1,5 +1,6 @@
-//! Serving: the listener (plain or TLS), the expiry sweeper, the certificate reloader, and a
-//! graceful stop on SIGINT or SIGTERM.
+//! Serving: the listener (plain or TLS), the background tasks (expiry sweeper, certificate
+//! reloader, webhook delivery, syslog output, the devices-seen writer), and a graceful stop
+//! on SIGINT or SIGTERM.
 
 use crate::router::router;
 use crate::state::AppState;
@@ -87,6 +88,7 @@ pub async fn serve_until(
     };
     let (stop_sweeper, sweeper_shutdown) = tokio::sync::watch::channel(false);
     let sweeper = tokio::spawn(run_sweeper(state.clone(), sweeper_shutdown.clone()));
+    let stop_background = sweeper_shutdown.clone();
     let reloader = certificates.map(|store| {
         let mut stop = sweeper_shutdown;
         tokio::spawn(crate::tls::watch(
@@ -97,11 +99,31 @@ pub async fn serve_until(
             },
         ))
     });
+    let mut background = vec![
+        tokio::spawn(crate::delivery::run_webhooks(
+            state.clone(),
+            stop_background.clone(),
+        )),
+        tokio::spawn(crate::delivery::run_device_flush(
+            state.clone(),
+            stop_background.clone(),
+        )),
+    ];
+    if let Some(syslog) = state.config().syslog.clone() {
+        background.push(tokio::spawn(crate::delivery::run_syslog(
+            state.clone(),
+            syslog,
+            stop_background.clone(),
+        )));
+    }
     let service = state.service().clone();
     let app = router(state);
     let result = serve_connections(listener, app, acceptor, limits, shutdown).await;
     let _ = stop_sweeper.send(true);
     let _ = sweeper.await;
+    for task in background {
+        let _ = task.await;
+    }
     if let Some(reloader) = reloader {
         let _ = reloader.await;
     }

@@ -70,6 +70,8 @@ impl AppState {
             + AppRegistry
             + DeviceGroupStore
             + iocd_store::bypasses::BypassStore
+            + iocd_store::webhooks::WebhookStore
+            + iocd_store::devices::DeviceStore
             + 'static,
     {
         let apps = AppStatus::new(Arc::clone(&store) as Arc<dyn AppRegistry>);

@@ -12,7 +12,7 @@ mod common;
 use common::{TestApi, indicator};
 
 /// The credentials, in the order of each row's statuses.
-const CREDENTIALS: [&str; 12] = [
+const CREDENTIALS: [&str; 13] = [
     "none",
     "malformed",
     "bad signature",
@@ -25,6 +25,7 @@ const CREDENTIALS: [&str; 12] = [
     "Events.Write",
     "Alert.Read.All",
     "Alert.ReadWrite.All",
+    "Machine.Read.All",
 ];
 
 /// One route: method, path (`{indicator}` and `{alert}` stand for the fixture's ids), content
@@ -34,7 +35,7 @@ type Row = (
     &'static str,
     Option<&'static str>,
     &'static str,
-    [u16; 12],
+    [u16; 13],
 );
 
 const JSON: Option<&str> = Some("application/json");
@@ -43,43 +44,52 @@ const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
 #[rustfmt::skip]
 const MATRIX: &[Row] = &[
-    //                                                                       none mal  sig  exp  othr R    RW   RWA  Met  Evt  AR   ARW
-    ("GET",    "/indicators",                     None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403, 403]),
-    ("POST",   "/indicators",                     JSON,   SUBMIT,           [401, 401, 401, 401, 200, 403, 200, 200, 403, 403, 403, 403]),
-    ("POST",   "/indicators/import",              JSON,   IMPORT,           [401, 401, 401, 401, 200, 403, 200, 200, 403, 403, 403, 403]),
-    ("POST",   "/indicators/bulk",                NDJSON, BULK,             [401, 401, 401, 401, 200, 403, 200, 200, 403, 403, 403, 403]),
+    //                                                                       none mal  sig  exp  othr R    RW   RWA  Met  Evt  AR   ARW  MR
+    ("GET",    "/indicators",                     None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403, 403, 403]),
+    ("POST",   "/indicators",                     JSON,   SUBMIT,           [401, 401, 401, 401, 200, 403, 200, 200, 403, 403, 403, 403, 403]),
+    ("POST",   "/indicators/import",              JSON,   IMPORT,           [401, 401, 401, 401, 200, 403, 200, 200, 403, 403, 403, 403, 403]),
+    ("POST",   "/indicators/bulk",                NDJSON, BULK,             [401, 401, 401, 401, 200, 403, 200, 200, 403, 403, 403, 403, 403]),
     // Ti.ReadWrite sees only what its own application created; another tenant sees nothing.
-    ("POST",   "/indicators/BatchDelete",         JSON,   BATCH_DELETE,     [401, 401, 401, 401, 404, 403, 404, 204, 403, 403, 403, 403]),
-    ("GET",    "/indicators/{indicator}",         None,   "",               [401, 401, 401, 401, 404, 200, 404, 200, 403, 403, 403, 403]),
-    ("DELETE", "/indicators/{indicator}",         None,   "",               [401, 401, 401, 401, 404, 403, 404, 204, 403, 403, 403, 403]),
-    ("GET",    "/indicators/{indicator}/history", None,   "",               [401, 401, 401, 401, 404, 200, 404, 200, 403, 403, 403, 403]),
-    ("POST",   "/match",                          JSON,   MATCH,            [401, 401, 401, 401, 200, 200, 200, 200, 403, 200, 403, 403]),
-    ("POST",   "/match/bypass",                   JSON,   BYPASS,           [401, 401, 401, 401, 404, 400, 400, 400, 403, 400, 403, 403]),
-    ("GET",    "/match/bypasses",                 None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 200, 403, 403]),
-    ("POST",   "/events",                         NDJSON, EVENTS,           [401, 401, 401, 401, 200, 403, 403, 200, 403, 200, 403, 403]),
-    ("GET",    "/alerts",                         None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 403, 403, 200, 200]),
-    ("GET",    "/alerts/{alert}",                 None,   "",               [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 200, 200]),
-    ("PATCH",  "/alerts/{alert}",                 JSON,   ALERT_UPDATE,     [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 403, 200]),
-    ("GET",    "/deviceGroups",                   None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403, 403]),
-    ("POST",   "/deviceGroups",                   JSON,   GROUP,            [401, 401, 401, 401, 201, 403, 403, 201, 403, 403, 403, 403]),
-    ("GET",    "/deviceGroups/{group}",           None,   "",               [401, 401, 401, 401, 404, 200, 200, 200, 403, 403, 403, 403]),
-    ("PATCH",  "/deviceGroups/{group}",           JSON,   GROUP_UPDATE,     [401, 401, 401, 401, 404, 403, 403, 200, 403, 403, 403, 403]),
-    ("DELETE", "/deviceGroups/{group}",           None,   "",               [401, 401, 401, 401, 404, 403, 403, 204, 403, 403, 403, 403]),
+    ("POST",   "/indicators/BatchDelete",         JSON,   BATCH_DELETE,     [401, 401, 401, 401, 404, 403, 404, 204, 403, 403, 403, 403, 403]),
+    ("GET",    "/indicators/{indicator}",         None,   "",               [401, 401, 401, 401, 404, 200, 404, 200, 403, 403, 403, 403, 403]),
+    ("DELETE", "/indicators/{indicator}",         None,   "",               [401, 401, 401, 401, 404, 403, 404, 204, 403, 403, 403, 403, 403]),
+    ("GET",    "/indicators/{indicator}/history", None,   "",               [401, 401, 401, 401, 404, 200, 404, 200, 403, 403, 403, 403, 403]),
+    ("POST",   "/match",                          JSON,   MATCH,            [401, 401, 401, 401, 200, 200, 200, 200, 403, 200, 403, 403, 403]),
+    ("POST",   "/match/bypass",                   JSON,   BYPASS,           [401, 401, 401, 401, 404, 400, 400, 400, 403, 400, 403, 403, 403]),
+    ("GET",    "/match/bypasses",                 None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 200, 403, 403, 403]),
+    ("POST",   "/events",                         NDJSON, EVENTS,           [401, 401, 401, 401, 200, 403, 403, 200, 403, 200, 403, 403, 403]),
+    ("GET",    "/alerts",                         None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 403, 403, 200, 200, 403]),
+    ("GET",    "/alerts/{alert}",                 None,   "",               [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 200, 200, 403]),
+    ("PATCH",  "/alerts/{alert}",                 JSON,   ALERT_UPDATE,     [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 403, 200, 403]),
+    ("GET",    "/deviceGroups",                   None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403, 403, 403]),
+    ("POST",   "/deviceGroups",                   JSON,   GROUP,            [401, 401, 401, 401, 201, 403, 403, 201, 403, 403, 403, 403, 403]),
+    ("GET",    "/deviceGroups/{group}",           None,   "",               [401, 401, 401, 401, 404, 200, 200, 200, 403, 403, 403, 403, 403]),
+    ("PATCH",  "/deviceGroups/{group}",           JSON,   GROUP_UPDATE,     [401, 401, 401, 401, 404, 403, 403, 200, 403, 403, 403, 403, 403]),
+    ("DELETE", "/deviceGroups/{group}",           None,   "",               [401, 401, 401, 401, 404, 403, 403, 204, 403, 403, 403, 403, 403]),
+    ("GET",    "/machines",                       None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403, 403, 200]),
+    ("GET",    "/machines/d9",                    None,   "",               [401, 401, 401, 401, 404, 200, 200, 200, 403, 403, 403, 403, 200]),
+    ("GET",    "/devices",                        None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403, 403, 200]),
+    ("GET",    "/devices/d9",                     None,   "",               [401, 401, 401, 401, 404, 200, 200, 200, 403, 403, 403, 403, 200]),
+    ("GET",    "/webhooks",                       None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 403, 403, 403, 200, 403]),
+    ("POST",   "/webhooks",                       JSON,   WEBHOOK,          [401, 401, 401, 401, 201, 403, 403, 403, 403, 403, 403, 201, 403]),
+    ("GET",    "/webhooks/{webhook}",             None,   "",               [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 403, 200, 403]),
+    ("GET",    "/webhooks/{webhook}/deliveries",  None,   "",               [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 403, 200, 403]),
+    ("DELETE", "/webhooks/{webhook}",             None,   "",               [401, 401, 401, 401, 404, 403, 403, 403, 403, 403, 403, 204, 403]),
 ];
 
 /// Routes outside `/api`.
 #[rustfmt::skip]
 const OUTSIDE_API: &[Row] = &[
-    ("GET",    "/healthz",                        None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    "/healthz",                        None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // The API's description is public, like MDE's.
-    ("GET",    "/openapi.json",                   None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    "/openapi.json",                   None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // The token issuer's discovery document and keys are public, like Entra's.
-    ("GET",    "/.well-known/openid-configuration", None, "",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
-    ("GET",    "/discovery/v2.0/keys",            None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    "/.well-known/openid-configuration", None, "",             [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    "/discovery/v2.0/keys",            None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // The token endpoint takes client credentials, not bearer tokens: without them, 400.
-    ("POST",   "/oauth2/v2.0/token",              FORM,   "grant_type=client_credentials", [400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400]),
+    ("POST",   "/oauth2/v2.0/token",              FORM,   "grant_type=client_credentials", [400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400]),
     // Metrics cover every tenant: operators only.
-    ("GET",    "/metrics",                        None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 200, 403, 403, 403]),
+    ("GET",    "/metrics",                        None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 200, 403, 403, 403, 403]),
 ];
 
 const SUBMIT: &str = r#"{"indicatorValue":"new.example","indicatorType":"DomainName","action":"Block","title":"t","description":"d"}"#;
@@ -87,16 +97,26 @@ const IMPORT: &str = r#"{"Indicators":[{"indicatorValue":"imported.example","ind
 const BULK: &str = "{\"indicatorValue\":\"bulk.example\",\"indicatorType\":\"DomainName\",\"action\":\"Block\",\"title\":\"t\",\"description\":\"d\"}\n";
 const BATCH_DELETE: &str = r#"{"IndicatorIds":["{indicator}"]}"#;
 const MATCH: &str = r#"{"observables":[{"type":"DomainName","value":"watched.example"}]}"#;
-const EVENTS: &str = "{\"DeviceId\":\"d9\",\"RemoteUrl\":\"http://watched.example/\"}\n";
+const EVENTS: &str = "{\"DeviceId\":\"d9\",\"DeviceName\":\"pc.watched.example\",\"RemoteUrl\":\"http://watched.example/\"}\n";
 const ALERT_UPDATE: &str = r#"{"status":"InProgress"}"#;
 const GROUP: &str = r#"{"name":"New group"}"#;
 // The fixture's indicator is an Audit: a bypass is refused (400) where the caller may ask.
 const BYPASS: &str = r#"{"device":{"id":"d1"},"indicatorId":"{indicator}"}"#;
 const GROUP_UPDATE: &str = r#"{"description":"changed"}"#;
+const WEBHOOK: &str = r#"{"url":"http://127.0.0.1:9/hook"}"#;
+
+/// What a fixture holds besides the server: the ids the routes name.
+struct Ids {
+    indicator: String,
+    alert: String,
+    group: String,
+    webhook: String,
+}
 
 /// A fresh server whose tenant A holds one alerting indicator (created by the application
-/// `owner`), one alert it raised and one device group; returns the server and the ids.
-async fn fixture() -> (TestApi, String, String, String) {
+/// `owner`), one alert it raised on device d9 (a device seen), one device group and one
+/// webhook; returns the server and the ids.
+async fn fixture() -> (TestApi, Ids) {
     let api = TestApi::new();
     let owner = api.token("tenant-a", Role::ReadWriteAll, "owner");
     let mut body = indicator("watched.example", "DomainName", "Audit");
@@ -133,7 +153,29 @@ async fn fixture() -> (TestApi, String, String, String) {
         )
         .unwrap()
         .unwrap();
-    (api, indicator_id, alert_id, group.id.to_string())
+    api.state.service().flush_devices().unwrap();
+    let webhook = api
+        .state
+        .service()
+        .webhooks()
+        .create_webhook(
+            "tenant-a",
+            &iocd_store::webhooks::WebhookSpec {
+                url: "http://hooks.watched.example/".into(),
+                secret: "fixture-secret-123".into(),
+                events: iocd_store::webhooks::AlertEvent::ALL.to_vec(),
+            },
+            "owner",
+            api.state.now(),
+        )
+        .unwrap();
+    let ids = Ids {
+        indicator: indicator_id,
+        alert: alert_id,
+        group: group.id.to_string(),
+        webhook: webhook.id.to_string(),
+    };
+    (api, ids)
 }
 
 /// The token for credential `kind` on `api`, if it sends one.
@@ -176,11 +218,12 @@ async fn check(rows: &[Row], prefixes: &[&str]) {
     for &(method, route, content_type, body, statuses) in rows {
         for prefix in prefixes {
             for (kind, expected) in CREDENTIALS.iter().zip(statuses) {
-                let (api, indicator_id, alert_id, group_id) = fixture().await;
+                let (api, ids) = fixture().await;
                 let fill = |text: &str| {
-                    text.replace("{indicator}", &indicator_id)
-                        .replace("{alert}", &alert_id)
-                        .replace("{group}", &group_id)
+                    text.replace("{indicator}", &ids.indicator)
+                        .replace("{alert}", &ids.alert)
+                        .replace("{group}", &ids.group)
+                        .replace("{webhook}", &ids.webhook)
                 };
                 let path = format!("{prefix}{}", fill(route));
                 let token = credential(&api, kind);
@@ -209,12 +252,14 @@ async fn check(rows: &[Row], prefixes: &[&str]) {
                     reply.text.contains("watched.example")
                 };
                 // ...while the same request from tenant A does see it (so the check can fail).
-                if *kind == "Ti.ReadWrite.All"
-                    && route != "/match"
-                    && method == "GET"
-                    && route.starts_with("/indicators")
-                    && !leaked
-                {
+                let owner_reads = match *kind {
+                    "Ti.ReadWrite.All" => ["/indicators", "/machines", "/devices"]
+                        .iter()
+                        .any(|p| route.starts_with(p)),
+                    "Alert.ReadWrite.All" => route == "/webhooks" || route == "/webhooks/{webhook}",
+                    _ => false,
+                };
+                if owner_reads && method == "GET" && !leaked {
                     wrong.push(format!(
                         "{method} {path}: tenant A did not see its own data"
                     ));

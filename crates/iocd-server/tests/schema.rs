@@ -627,6 +627,79 @@ async fn every_documented_answer_validates_against_the_served_document() {
     ];
     run(&api, &mut doc, cases).await;
 
+    // Devices seen (the events and matches above, once written) and webhooks.
+    api.state.service().flush_devices().unwrap();
+    let cases: Vec<Case> = vec![
+        get("/api/machines", &reader, 200),
+        get("/api/machines?$top=1&$skip=1&$count=true", &reader, 200),
+        get("/api/machines?$filter=x", &reader, 400),
+        get("/api/machines", &None, 401),
+        get("/api/machines", &metrics, 403),
+        get("/api/machines/d1", &reader, 200),
+        get("/api/machines/d1", &None, 401),
+        get("/api/machines/d1", &metrics, 403),
+        get("/api/machines/nowhere", &reader, 404),
+        post(
+            "/api/webhooks",
+            &analyst,
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["alert.created"]}),
+            201,
+        ),
+        post("/api/webhooks", &analyst, json!({"url": "ftp://x"}), 400),
+        post("/api/webhooks", &None, json!({"url": "http://a/"}), 401),
+        post(
+            "/api/webhooks",
+            &alerts_reader,
+            json!({"url": "http://a/"}),
+            403,
+        ),
+        (
+            "POST",
+            "/api/webhooks".into(),
+            analyst.clone(),
+            None,
+            "{}".into(),
+            415,
+        ),
+        get("/api/webhooks", &analyst, 200),
+        get("/api/webhooks", &None, 401),
+        get("/api/webhooks", &alerts_reader, 403),
+        get("/api/webhooks/1", &analyst, 200),
+        get("/api/webhooks/x", &analyst, 400),
+        get("/api/webhooks/1", &None, 401),
+        get("/api/webhooks/1", &alerts_reader, 403),
+        get("/api/webhooks/9", &analyst, 404),
+        get("/api/webhooks/1/deliveries", &analyst, 200),
+        get("/api/webhooks/1/deliveries?$top=5000", &analyst, 400),
+        get("/api/webhooks/1/deliveries", &None, 401),
+        get("/api/webhooks/1/deliveries", &alerts_reader, 403),
+        get("/api/webhooks/9/deliveries", &analyst, 404),
+        delete("/api/webhooks/x", &analyst, 400),
+        delete("/api/webhooks/1", &None, 401),
+        delete("/api/webhooks/1", &alerts_reader, 403),
+        delete("/api/webhooks/9", &analyst, 404),
+        delete("/api/webhooks/1", &analyst, 204),
+    ];
+    run(&api, &mut doc, cases).await;
+    // A tenant's webhooks are capped: the one over the cap is a conflict.
+    for n in 0..20 {
+        let created = api
+            .post(
+                "/api/webhooks",
+                analyst.as_deref().unwrap_or_default(),
+                json!({"url": format!("http://127.0.0.1:9/{n}")}),
+            )
+            .await;
+        assert_eq!(created.status.as_u16(), 201, "{}", created.text);
+    }
+    let cases: Vec<Case> = vec![post(
+        "/api/webhooks",
+        &analyst,
+        json!({"url": "http://127.0.0.1:9/one-too-many"}),
+        409,
+    )];
+    run(&api, &mut doc, cases).await;
+
     // Rate limits and body limits, on an API whose limits are tiny; every case uses its own
     // application, whose first request of an operation passes and second is refused.
     let limited = limited_api();
@@ -687,6 +760,18 @@ async fn every_documented_answer_validates_against_the_served_document() {
             json!({"rank": 1}).to_string(),
         ),
         ("DELETE", "/api/deviceGroups/77", None, String::new()),
+        ("GET", "/api/machines", None, String::new()),
+        ("GET", "/api/machines/d1", None, String::new()),
+        ("GET", "/api/webhooks", None, String::new()),
+        ("GET", "/api/webhooks/1", None, String::new()),
+        ("GET", "/api/webhooks/1/deliveries", None, String::new()),
+        (
+            "POST",
+            "/api/webhooks",
+            JSON,
+            json!({"url": "http://127.0.0.1:9/"}).to_string(),
+        ),
+        ("DELETE", "/api/webhooks/1", None, String::new()),
         (
             "PATCH",
             "/api/alerts/1",
@@ -697,7 +782,7 @@ async fn every_documented_answer_validates_against_the_served_document() {
     .into_iter()
     .enumerate()
     {
-        let role = if path.starts_with("/api/alerts") {
+        let role = if path.starts_with("/api/alerts") || path.starts_with("/api/webhooks") {
             Role::AlertReadWriteAll
         } else {
             Role::ReadWriteAll

@@ -45,6 +45,26 @@ impl TenantGroups {
             .map_or(DEFAULT_GROUP_ID, |group| group.id)
     }
 
+    /// The group a device that states its groups by name is placed in: the first registered
+    /// one among them, else the default group.
+    pub fn group_for_names<S: AsRef<str>>(&self, names: &[S]) -> i64 {
+        names
+            .iter()
+            .find_map(|name| self.id_of(name.as_ref()))
+            .unwrap_or(DEFAULT_GROUP_ID)
+    }
+
+    /// The group of a device an event or sighting names (see [`TenantGroups::device_for`]).
+    pub fn group_for(&self, device: &iocd_store::detections::DeviceRef) -> i64 {
+        match &device.group {
+            Some(group) => self.group_for_names(std::slice::from_ref(group)),
+            None => self.classify(&DeviceFacts {
+                name: device.name.as_deref().or(Some(device.id.as_str())),
+                ..DeviceFacts::default()
+            }),
+        }
+    }
+
     /// The matcher's device for one described by its facts (see [`TenantGroups::classify`]).
     pub fn device_for_facts(&self, device: &DeviceFacts<'_>) -> Device {
         Device::new([group_key(self.classify(device))])

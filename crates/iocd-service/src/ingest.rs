@@ -8,6 +8,7 @@ use iocd_engine::{Device, Observable, Snapshot};
 use iocd_model::Timestamp;
 use iocd_store::StoreError;
 use iocd_store::detections::{AlertHit, DetectionStore};
+use iocd_store::devices::SeenDevice;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -51,6 +52,7 @@ pub(crate) struct TenantView<'a> {
 /// alerts in `detections` for `tenant`.
 pub(crate) fn ingest(
     detections: &dyn DetectionStore,
+    devices_seen: &crate::devices::DevicesSeen,
     view: &TenantView<'_>,
     tenant: &str,
     profile: EventProfile,
@@ -80,6 +82,19 @@ pub(crate) fn ingest(
             seen_index.extend(sightings(&seen.observable, &event.device, event.time));
         }
         let device = view.groups.device_for(&event.device);
+        devices_seen.note(
+            tenant,
+            SeenDevice {
+                id: event.device.id.clone(),
+                name: event.device.name.clone(),
+                domain: None,
+                os: None,
+                tags: Vec::new(),
+                group_id: Some(view.groups.group_for(&event.device)),
+                first_seen: event.time.min(now),
+                last_seen: event.time.min(now),
+            },
+        );
         extracted.push((event, device));
     }
     // Every observable of the request in one batch, so their lookups overlap.

@@ -15,6 +15,7 @@
 //! - [`VerdictReport`]: a verdict explained, as the API and the CLI show it.
 
 pub mod bypasses;
+mod devices;
 mod engines;
 pub mod events;
 pub mod groups;
@@ -39,6 +40,8 @@ use iocd_model::{IndicatorSpec, Timestamp};
 use iocd_store::bypasses::{Bypass, BypassStore};
 use iocd_store::detections::DetectionStore;
 use iocd_store::device_groups::{DeviceGroup, DeviceGroupStore, GroupConflict, GroupSpec};
+use iocd_store::devices::{DeviceStore, SeenDevice};
+use iocd_store::webhooks::WebhookStore;
 use iocd_store::{
     Actor, DeleteOutcome, IndicatorReader, IndicatorStore, StoreError, UpsertOutcome, WriteContext,
 };
@@ -85,7 +88,13 @@ pub struct SweepReport {
     pub expired_indicators: usize,
     pub forgotten_sightings: usize,
     pub expired_bypasses: usize,
+    /// Finished webhook deliveries and alert-outbox entries older than
+    /// [`DELIVERY_RETENTION_DAYS`].
+    pub pruned_deliveries: usize,
 }
+
+/// How long finished webhook deliveries and alert-outbox entries are kept.
+pub const DELIVERY_RETENTION_DAYS: i64 = 7;
 
 /// The application: the store, the detection store and the per-tenant matchers.
 #[derive(Debug)]
@@ -96,6 +105,9 @@ pub struct Service {
     notices: notices::Notices,
     bypass_store: Arc<dyn BypassStore>,
     bypasses: bypasses::Bypasses,
+    webhook_store: Arc<dyn WebhookStore>,
+    device_store: Arc<dyn DeviceStore>,
+    devices_seen: devices::DevicesSeen,
     engines: Engines,
     settings: Settings,
 }
@@ -110,7 +122,13 @@ impl Service {
         now: Timestamp,
     ) -> Result<Service, StoreError>
     where
-        S: IndicatorStore + DetectionStore + DeviceGroupStore + BypassStore + 'static,
+        S: IndicatorStore
+            + DetectionStore
+            + DeviceGroupStore
+            + BypassStore
+            + WebhookStore
+            + DeviceStore
+            + 'static,
     {
         let notices = notices::Notices::default();
         let engines = Engines::load(store.as_ref(), now, settings.applier_threads, &notices)?;
@@ -119,6 +137,9 @@ impl Service {
             notices,
             bypass_store: store.clone(),
             bypasses,
+            webhook_store: store.clone(),
+            device_store: store.clone(),
+            devices_seen: devices::DevicesSeen::default(),
             detections: store.clone(),
             groups: GroupDirectory::new(store.clone()),
             store,
@@ -136,6 +157,32 @@ impl Service {
     /// Alerts and sightings.
     pub fn detections(&self) -> &dyn DetectionStore {
         self.detections.as_ref()
+    }
+
+    /// Webhooks, their deliveries and the alert outbox.
+    pub fn webhooks(&self) -> &dyn WebhookStore {
+        self.webhook_store.as_ref()
+    }
+
+    /// The devices seen, as last written (see [`Service::flush_devices`]).
+    pub fn devices(&self) -> &dyn DeviceStore {
+        self.device_store.as_ref()
+    }
+
+    /// Notes that `device` was seen; it reaches the store on the next
+    /// [`Service::flush_devices`]. Never blocks on the store.
+    pub fn note_device(&self, tenant: &str, device: SeenDevice) {
+        self.devices_seen.note(tenant, device);
+    }
+
+    /// How many noted devices wait for [`Service::flush_devices`].
+    pub fn devices_pending(&self) -> usize {
+        self.devices_seen.pending()
+    }
+
+    /// Writes the devices noted since the last flush; returns how many.
+    pub fn flush_devices(&self) -> Result<usize, StoreError> {
+        self.devices_seen.flush(self.device_store.as_ref())
     }
 
     /// Records that a user on `device` continued past the warning of indicator `indicator_id`
@@ -378,6 +425,9 @@ impl Service {
         report.forgotten_sightings = self.detections.sweep_sightings(before)?;
         report.expired_bypasses = self.bypass_store.sweep_bypasses(now)?;
         self.bypasses.prune(now);
+        report.pruned_deliveries = self
+            .webhook_store
+            .sweep_deliveries(now.plus_seconds(-DELIVERY_RETENTION_DAYS * 86_400))?;
         Ok(report)
     }
 
@@ -410,6 +460,7 @@ impl Service {
         };
         ingest::ingest(
             self.detections.as_ref(),
+            &self.devices_seen,
             &view,
             tenant,
             profile,
@@ -422,6 +473,9 @@ impl Service {
     /// afterwards are applied by the writing thread.
     pub fn shutdown(&self) {
         self.engines.shutdown();
+        if let Err(error) = self.flush_devices() {
+            tracing::warn!(%error, "the devices seen last could not be written");
+        }
     }
 }
 

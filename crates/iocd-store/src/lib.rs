@@ -11,8 +11,10 @@ pub mod bypasses;
 pub mod conformance;
 pub mod detections;
 pub mod device_groups;
+pub mod devices;
 pub mod odata;
 mod sqlite;
+pub mod webhooks;
 
 pub use sqlite::SqliteStore;
 

@@ -41,6 +41,11 @@ mod sqlite {
         use super::*;
         iocd_store::bypass_conformance_suite!(make());
     }
+
+    mod delivery {
+        use super::*;
+        iocd_store::delivery_conformance_suite!(make());
+    }
 }
 
 /// The database and the files SQLite adds beside it are readable by their owner only.
@@ -133,6 +138,11 @@ fn an_older_database_gets_the_groups_its_indicators_name() {
              ALTER TABLE alerts DROP COLUMN mitre_techniques;
              ALTER TABLE alerts DROP COLUMN comments;
              DROP TABLE bypasses;
+             DROP TABLE webhooks;
+             DROP TABLE webhook_deliveries;
+             DROP TABLE alert_outbox;
+             DROP TABLE outbox_cursors;
+             DROP TABLE devices;
              PRAGMA user_version = 3;",
         )
         .unwrap();

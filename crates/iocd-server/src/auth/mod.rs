@@ -33,10 +33,12 @@ pub enum Role {
     AlertReadAll,
     /// `Alert.ReadWrite.All`: read and update (status, classification, assignee) alerts.
     AlertReadWriteAll,
+    /// `Machine.Read.All`: read the devices seen.
+    MachineReadAll,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::ReadAll,
         Role::ReadWrite,
         Role::ReadWriteAll,
@@ -44,6 +46,7 @@ impl Role {
         Role::EventsWrite,
         Role::AlertReadAll,
         Role::AlertReadWriteAll,
+        Role::MachineReadAll,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Role {
             Role::EventsWrite => "Events.Write",
             Role::AlertReadAll => "Alert.Read.All",
             Role::AlertReadWriteAll => "Alert.ReadWrite.All",
+            Role::MachineReadAll => "Machine.Read.All",
         }
     }
 
@@ -136,6 +140,17 @@ impl Principal {
         } else {
             Err(ApiError::forbidden(
                 "Reading alerts needs the Alert.Read.All or Alert.ReadWrite.All role.",
+            ))
+        }
+    }
+
+    /// Reading the devices seen: `Machine.Read.All` or an indicator role.
+    pub fn require_machine_read(&self) -> Result<(), ApiError> {
+        if self.has(Role::MachineReadAll) || self.read_visibility().is_ok() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "Reading devices needs Machine.Read.All or an indicator role (Ti.Read.All, Ti.ReadWrite, Ti.ReadWrite.All).",
             ))
         }
     }

@@ -5,11 +5,13 @@
 
 pub mod alerts;
 pub mod device_groups;
+pub mod devices;
 pub mod errors;
 pub mod events;
 pub mod indicators;
 pub mod matching;
 pub mod service;
+pub mod webhooks;
 
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;

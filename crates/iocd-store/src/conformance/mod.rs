@@ -8,17 +8,20 @@
 //! - [`indicators`]: the indicator store's cases;
 //! - [`detections`]: alerts and sightings;
 //! - [`device_groups`]: the device-group registry;
-//! - [`bypasses`]: Warn bypasses.
+//! - [`bypasses`]: Warn bypasses;
+//! - [`webhooks`]: alert delivery and the devices seen.
 
 mod bypasses;
 mod detections;
 mod device_groups;
 mod indicators;
+mod webhooks;
 
 pub use bypasses::*;
 pub use detections::*;
 pub use device_groups::*;
 pub use indicators::*;
+pub use webhooks::*;
 
 use crate::odata::parse_filter;
 use crate::{Actor, IndicatorStore, ListQuery, UpsertOutcome, Visibility, WriteContext};

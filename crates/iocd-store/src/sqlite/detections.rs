@@ -9,6 +9,7 @@ use crate::detections::{
 };
 use crate::odata::Entity;
 use crate::odata::Field;
+use crate::webhooks::AlertEvent;
 use crate::{ListQuery, StoreError};
 use iocd_model::{Category, Timestamp};
 use rusqlite::types::Value as SqlValue;
@@ -232,6 +233,7 @@ fn record_hit(
         serde_json::Value::Array(vec![hit.evidence.clone()]).to_string(),
         mitre
     ])?;
+    super::webhooks::queue_alert_event(tx, tenant_no, id, AlertEvent::Created, now)?;
     Ok(Some(id))
 }
 
@@ -412,6 +414,7 @@ impl DetectionStore for SqliteStore {
             if changed == 0 {
                 return Ok(None);
             }
+            super::webhooks::queue_alert_event(tx, tenant_no, id, AlertEvent::Updated, now)?;
             let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts a WHERE a.pk = ?1");
             Ok(tx
                 .prepare_cached(&sql)?

@@ -17,9 +17,11 @@ mod apps;
 mod bypasses;
 mod detections;
 mod device_groups;
+mod devices;
 mod indicators;
 mod odata_sql;
 mod rows;
+mod webhooks;
 
 use crate::StoreError;
 use iocd_model::Timestamp;
@@ -35,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0004_device_groups.sql"),
     include_str!("0005_alert_context.sql"),
     include_str!("0006_bypasses.sql"),
+    include_str!("0007_delivery_and_devices.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
 
