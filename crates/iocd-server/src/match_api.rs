@@ -235,6 +235,7 @@ pub(crate) async fn match_observables(
         .await
         .map_err(|e| ApiError::internal(&e))??
     };
+    count_matches(&state, &values);
     // What the device shows the user comes from the winning indicator; a warning the user
     // bypassed on this device is allowed there.
     let values = values
@@ -267,6 +268,27 @@ pub(crate) async fn match_observables(
         device_id,
         value: values,
     }))
+}
+
+/// Counts the request's matches by the winning action (one increment per action).
+fn count_matches(state: &AppState, values: &[MatchResult]) {
+    let mut by_action = [0u64; iocd_model::Action::ALL.len()];
+    for result in values {
+        if let Some(action) = result.verdict.action
+            && result.verdict.indicator_id.is_some()
+            && let Some(slot) = iocd_model::Action::ALL.iter().position(|a| *a == action)
+        {
+            by_action[slot] += 1;
+        }
+    }
+    let telemetry = state.service().telemetry();
+    for (action, n) in iocd_model::Action::ALL.iter().zip(by_action) {
+        telemetry.count(
+            iocd_service::telemetry::MATCHES,
+            &[("source", "match"), ("action", action.as_str())],
+            n,
+        );
+    }
 }
 
 /// Whether a device id (or a property it gives) is kept in the devices seen: 1 to 256

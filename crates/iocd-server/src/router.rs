@@ -113,10 +113,17 @@ pub(crate) async fn serve_metrics(
         ));
     }
     let now = state.now();
-    let counts = state
-        .blocking(move |service| service.indicators().count_by_type(now))
+    let (counts, database_bytes) = state
+        .blocking(move |service| {
+            Ok((
+                service.indicators().count_by_type(now)?,
+                service.indicators().storage_bytes(),
+            ))
+        })
         .await?;
-    let text = state.metrics().render(&counts);
+    let text = state
+        .metrics()
+        .render(&counts, database_bytes, state.service().devices_pending());
     Ok((
         [(
             header::CONTENT_TYPE,

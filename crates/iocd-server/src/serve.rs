@@ -24,6 +24,15 @@ pub async fn run_sweeper(state: AppState, mut shutdown: tokio::sync::watch::Rece
         let now = state.now();
         match state.blocking(move |service| service.sweep(now)).await {
             Ok(report) => {
+                let telemetry = state.service().telemetry();
+                for (kind, n) in [
+                    ("indicators", report.expired_indicators),
+                    ("sightings", report.forgotten_sightings),
+                    ("bypasses", report.expired_bypasses),
+                    ("deliveries", report.pruned_deliveries),
+                ] {
+                    telemetry.count(crate::metrics::SWEEPER_DELETED, &[("kind", kind)], n as u64);
+                }
                 if report.expired_indicators > 0 {
                     tracing::info!(
                         expired = report.expired_indicators,

@@ -82,7 +82,13 @@ impl AppState {
             auto_create_device_groups: config.auto_create_device_groups,
             ..Settings::default()
         };
-        let service = Arc::new(Service::start(store, settings, now)?);
+        let metrics = Metrics::default();
+        let service = Arc::new(Service::start_with(
+            store,
+            settings,
+            metrics.telemetry(),
+            now,
+        )?);
         let bulk_slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_bulk));
         let oidc = if config.oidc.is_empty() {
             None
@@ -98,7 +104,7 @@ impl AppState {
                 config,
                 key,
                 limiter,
-                metrics: Metrics::default(),
+                metrics,
                 clock_offset_ticks: AtomicI64::new(0),
                 bound_address: std::sync::OnceLock::new(),
                 bulk_slots,

@@ -734,6 +734,61 @@ async fn metrics_and_openapi_describe_the_service() {
             .contains("iocd_indicators{tenant=\"tenant-a\",type=\"DomainName\"} 1")
     );
 
+    // What the engines do: a match, events (one refused), an alert, the apply lag.
+    let mut audited = indicator("audit.example", "DomainName", "Audit");
+    audited["generateAlert"] = json!(true);
+    assert_eq!(
+        api.post("/api/indicators", &token, audited).await.status,
+        StatusCode::OK
+    );
+    let sensor = api.token("tenant-a", Role::EventsWrite, "sensor");
+    let matched = api
+        .post(
+            "/api/match",
+            &sensor,
+            json!({"observables": [
+                {"type": "DomainName", "value": "m.example"},
+                {"type": "DomainName", "value": "www.m.example"},
+                {"type": "DomainName", "value": "unknown.example"},
+            ]}),
+        )
+        .await;
+    assert_eq!(matched.status, StatusCode::OK, "{}", matched.text);
+    let events = api
+        .send(
+            "POST",
+            "/api/events",
+            Some(&sensor),
+            Some("application/x-ndjson"),
+            b"{\"DeviceId\":\"d1\",\"RemoteUrl\":\"http://audit.example/\"}\nnot json\n".to_vec(),
+        )
+        .await;
+    assert_eq!(events.status, StatusCode::OK, "{}", events.text);
+    let text = api.get("/metrics", &metrics_token).await.text;
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(
+        value("iocd_matches_total{source=\"match\",action=\"Block\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("iocd_matches_total{source=\"events\",action=\"Audit\"}"),
+        1.0
+    );
+    assert_eq!(value("iocd_events_total{outcome=\"accepted\"}"), 1.0);
+    assert_eq!(value("iocd_events_total{outcome=\"refused\"}"), 1.0);
+    assert_eq!(value("iocd_alerts_created_total{source=\"events\"}"), 1.0);
+    assert!(value("iocd_engine_apply_lag_seconds_count") >= 2.0);
+    assert!(value("iocd_database_bytes") > 0.0);
+    assert_eq!(value("iocd_devices_pending_write"), 1.0);
+    assert!(
+        !text.contains("unknown.example"),
+        "no label from request text"
+    );
+
     let openapi = api
         .send("GET", "/openapi.json", None, None, Vec::new())
         .await;

@@ -190,6 +190,17 @@ async fn webhooks_are_signed_retried_until_accepted_and_their_state_is_readable(
     assert_eq!(states[1]["attempts"], 2);
     assert_eq!(states[1]["lastStatus"], 204);
     assert!(states[1]["deliveredDateTimeUtc"].is_string());
+    let operator = api.token("tenant-a", Role::MetricsRead, "prometheus");
+    let metrics = api.get("/metrics", &operator).await.text;
+    for line in [
+        "iocd_webhook_attempts_total{outcome=\"retry\"} 1",
+        "iocd_webhook_attempts_total{outcome=\"delivered\"} 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line} in\n{metrics}"
+        );
+    }
     let _ = stop.send(true);
     worker.await.unwrap();
 }

@@ -136,6 +136,7 @@ impl Engines {
         now: Timestamp,
         appliers: usize,
         notices: &crate::notices::Notices,
+        telemetry: crate::telemetry::Telemetry,
     ) -> Result<Engines, StoreError> {
         let mut compiled: HashMap<String, Vec<iocd_engine::CompiledIndicator>> = HashMap::new();
         store.scan_active(now, &mut |tenant, indicator| {
@@ -148,10 +149,13 @@ impl Engines {
                 .or_default()
                 .push(indicator);
         })?;
-        let workers = Arc::new(Workers::start(appliers).map_err(|error| StoreError::Open {
-            path: "matcher threads".to_owned(),
-            reason: error.to_string(),
-        })?);
+        let workers =
+            Arc::new(
+                Workers::start(appliers, telemetry).map_err(|error| StoreError::Open {
+                    path: "matcher threads".to_owned(),
+                    reason: error.to_string(),
+                })?,
+            );
         let tenants = compiled
             .into_iter()
             .map(|(tenant, indicators)| {
@@ -248,6 +252,7 @@ impl Engines {
             pending,
             now,
             done,
+            queued: std::time::Instant::now(),
         };
         match self.workers.apply(tenant, job) {
             Ok(()) => applied,

@@ -38,6 +38,12 @@ pub struct IngestReport {
     pub matches: u64,
     /// The alerts created or updated, in id order.
     pub alerts: Vec<i64>,
+    /// How many of them are new.
+    pub alerts_created: u64,
+    /// Events refused whole (not JSON, no device, no time).
+    pub refused: u64,
+    /// Matches by the winning indicator's action.
+    pub matches_by_action: std::collections::BTreeMap<&'static str, u64>,
     pub failed: Vec<EventFailure>,
 }
 
@@ -68,6 +74,7 @@ pub(crate) fn ingest(
             Ok(event) => event,
             Err(reason) => {
                 report.failed.push(EventFailure { position, reason });
+                report.refused += 1;
                 continue;
             }
         };
@@ -109,8 +116,12 @@ pub(crate) fn ingest(
     let mut hits = Vec::new();
     for (event, _) in &extracted {
         for (seen, verdict) in event.seen.iter().zip(verdicts.by_ref()) {
-            if verdict.winner().is_some() {
+            if let Some(winner) = verdict.winner() {
                 report.matches += 1;
+                *report
+                    .matches_by_action
+                    .entry(winner.action.as_str())
+                    .or_default() += 1;
             }
             // A warning the user bypassed on this device is allowed there: no alert.
             let bypassed = verdict.winner().is_some_and(|winner| {
@@ -142,11 +153,9 @@ pub(crate) fn ingest(
         }
     }
     detections.record_sightings(tenant, &seen_index)?;
-    let alerts: BTreeSet<i64> = detections
-        .record_hits(tenant, &hits, now)?
-        .into_iter()
-        .flatten()
-        .collect();
+    let recorded = detections.record_hits(tenant, &hits, now)?;
+    report.alerts_created = recorded.iter().flatten().filter(|r| r.created).count() as u64;
+    let alerts: BTreeSet<i64> = recorded.into_iter().flatten().map(|r| r.alert_id).collect();
     report.alerts = alerts.into_iter().collect();
     Ok(report)
 }

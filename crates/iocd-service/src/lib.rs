@@ -23,6 +23,7 @@ mod ingest;
 pub mod notices;
 mod retro_hunt;
 mod sightings;
+pub mod telemetry;
 mod verdict_report;
 mod workers;
 
@@ -110,6 +111,7 @@ pub struct Service {
     devices_seen: devices::DevicesSeen,
     engines: Engines,
     settings: Settings,
+    telemetry: telemetry::Telemetry,
 }
 
 impl Service {
@@ -130,8 +132,33 @@ impl Service {
             + DeviceStore
             + 'static,
     {
+        Service::start_with(store, settings, telemetry::Telemetry::default(), now)
+    }
+
+    /// [`Service::start`], with measurements going to `telemetry`.
+    pub fn start_with<S>(
+        store: Arc<S>,
+        settings: Settings,
+        telemetry: telemetry::Telemetry,
+        now: Timestamp,
+    ) -> Result<Service, StoreError>
+    where
+        S: IndicatorStore
+            + DetectionStore
+            + DeviceGroupStore
+            + BypassStore
+            + WebhookStore
+            + DeviceStore
+            + 'static,
+    {
         let notices = notices::Notices::default();
-        let engines = Engines::load(store.as_ref(), now, settings.applier_threads, &notices)?;
+        let engines = Engines::load(
+            store.as_ref(),
+            now,
+            settings.applier_threads,
+            &notices,
+            telemetry.clone(),
+        )?;
         let bypasses = bypasses::Bypasses::load(store.as_ref(), now)?;
         Ok(Service {
             notices,
@@ -145,6 +172,7 @@ impl Service {
             store,
             engines,
             settings,
+            telemetry,
         })
     }
 
@@ -203,7 +231,16 @@ impl Service {
             notices: &self.notices,
             bypasses: &self.bypasses,
         };
-        bypasses::record(&context, tenant, device, indicator_id, user, actor, now)
+        let recorded = bypasses::record(&context, tenant, device, indicator_id, user, actor, now)?;
+        if recorded.is_ok() {
+            self.telemetry.count(telemetry::BYPASSES, &[], 1);
+        }
+        Ok(recorded)
+    }
+
+    /// Where the service's measurements go.
+    pub fn telemetry(&self) -> &telemetry::Telemetry {
+        &self.telemetry
     }
 
     /// When the bypass of `indicator_id` on `device` ends, if one is in force at `now`.
@@ -337,7 +374,7 @@ impl Service {
         })?;
         let retention_seconds = self.settings.sighting_retention_days.saturating_mul(86_400);
         let written: Vec<(&IndicatorSpec, &UpsertOutcome)> = specs.iter().zip(&outcomes).collect();
-        retro_hunt::hunt(
+        let raised = retro_hunt::hunt(
             self.detections.as_ref(),
             &self.engines.snapshot(tenant),
             &*self.groups.get(tenant)?,
@@ -345,6 +382,11 @@ impl Service {
             &written,
             retention_seconds,
             context.now,
+        );
+        self.telemetry.count(
+            telemetry::ALERTS_CREATED,
+            &[("source", "retro_hunt")],
+            raised,
         );
         Ok(outcomes)
     }
@@ -458,7 +500,7 @@ impl Service {
             groups: &groups,
             bypasses: &self.bypasses,
         };
-        ingest::ingest(
+        let report = ingest::ingest(
             self.detections.as_ref(),
             &self.devices_seen,
             &view,
@@ -466,7 +508,22 @@ impl Service {
             profile,
             inputs,
             now,
-        )
+        )?;
+        use telemetry::{ALERTS_CREATED, EVENTS, MATCHES};
+        self.telemetry
+            .count(EVENTS, &[("outcome", "accepted")], report.events);
+        self.telemetry
+            .count(EVENTS, &[("outcome", "refused")], report.refused);
+        for (action, n) in &report.matches_by_action {
+            self.telemetry
+                .count(MATCHES, &[("source", "events"), ("action", action)], *n);
+        }
+        self.telemetry.count(
+            ALERTS_CREATED,
+            &[("source", "events")],
+            report.alerts_created,
+        );
+        Ok(report)
     }
 
     /// Stops the threads that apply writes, after they finish what they hold. Writes made

@@ -16,7 +16,7 @@ const RETRO_HUNT_LIMIT: usize = 10_000;
 /// Matches the newly written `historicalDetection` specs (each with its outcome) against the
 /// sightings of their look-back period (at most `retention_seconds`) and raises alerts for
 /// what they win in `snapshot`, which already holds them. The write has committed, so a
-/// failure here is logged, not returned.
+/// failure here is logged, not returned. Returns how many alerts it raised.
 pub(crate) fn hunt(
     detections: &dyn DetectionStore,
     snapshot: &Snapshot,
@@ -25,7 +25,7 @@ pub(crate) fn hunt(
     written: &[(&IndicatorSpec, &UpsertOutcome)],
     retention_seconds: u64,
     now: Timestamp,
-) {
+) -> u64 {
     let wanted: Vec<(i64, &IndicatorSpec)> = written
         .iter()
         .copied()
@@ -33,7 +33,7 @@ pub(crate) fn hunt(
         .filter_map(|(spec, outcome)| outcome.id().map(|id| (id, spec)))
         .collect();
     if wanted.is_empty() {
-        return;
+        return 0;
     }
     let mut hits = Vec::new();
     for (id, spec) in wanted {
@@ -47,14 +47,21 @@ pub(crate) fn hunt(
             Err(error) => tracing::warn!(tenant, id, %error, "retro-hunt query failed"),
         }
     }
-    if let Err(error) = detections.record_hits(tenant, &hits, now) {
-        tracing::warn!(tenant, %error, "retro-hunt alerts could not be recorded");
-    } else if !hits.is_empty() {
-        tracing::info!(
-            tenant,
-            alerts = hits.len(),
-            "retro-hunt found past sightings"
-        );
+    match detections.record_hits(tenant, &hits, now) {
+        Err(error) => {
+            tracing::warn!(tenant, %error, "retro-hunt alerts could not be recorded");
+            0
+        }
+        Ok(recorded) => {
+            if !hits.is_empty() {
+                tracing::info!(
+                    tenant,
+                    alerts = hits.len(),
+                    "retro-hunt found past sightings"
+                );
+            }
+            recorded.iter().flatten().filter(|r| r.created).count() as u64
+        }
     }
 }
 

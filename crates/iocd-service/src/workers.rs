@@ -4,6 +4,7 @@
 //! them end when [`Workers::shutdown`] is called (the service does it when it stops).
 
 use crate::engines::{Pending, TenantMatcher};
+use crate::telemetry::{APPLY_LAG, MERGE_TIME, Telemetry};
 use iocd_model::Timestamp;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, mpsc};
@@ -16,6 +17,8 @@ pub(crate) struct ApplyJob {
     pub(crate) now: Timestamp,
     /// Signalled once applied, when the writer waits.
     pub(crate) done: Option<mpsc::SyncSender<()>>,
+    /// When the write committed and was queued (its apply lag runs from here).
+    pub(crate) queued: std::time::Instant,
 }
 
 /// A merge of a tenant's overlay into a new base.
@@ -53,16 +56,18 @@ pub const MERGE_THREAD: &str = "iocd-merge";
 
 impl Workers {
     /// Starts `appliers` applier threads (at least one) and the merge worker.
-    pub(crate) fn start(appliers: usize) -> std::io::Result<Workers> {
+    pub(crate) fn start(appliers: usize, telemetry: Telemetry) -> std::io::Result<Workers> {
         let mut threads = Vec::new();
         let mut queues = Vec::new();
         for number in 0..appliers.max(1) {
             let (sender, receiver) = mpsc::channel::<ApplyJob>();
+            let telemetry = telemetry.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("{APPLIER_THREAD}{number}"))
                 .spawn(move || {
                     for job in receiver {
                         job.matcher.apply(job.pending, job.now);
+                        telemetry.time(APPLY_LAG, &[], job.queued.elapsed());
                         if let Some(done) = job.done {
                             // The writer may have stopped waiting; nothing to do then.
                             let _ = done.send(());
@@ -78,7 +83,9 @@ impl Workers {
                 .name(MERGE_THREAD.to_owned())
                 .spawn(move || {
                     for job in merges {
+                        let started = std::time::Instant::now();
                         job.matcher.merge(job.now);
+                        telemetry.time(MERGE_TIME, &[], started.elapsed());
                     }
                 })?,
         );

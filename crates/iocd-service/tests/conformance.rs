@@ -134,7 +134,7 @@ impl DetectionStore for ThroughService {
         tenant: &str,
         hits: &[AlertHit],
         now: Timestamp,
-    ) -> Result<Vec<Option<i64>>, StoreError> {
+    ) -> Result<Vec<Option<iocd_store::detections::RecordedHit>>, StoreError> {
         self.service.detections().record_hits(tenant, hits, now)
     }
 

@@ -22,6 +22,14 @@ pub struct AlertHit {
     pub evidence: serde_json::Value,
 }
 
+/// Where one hit went: the alert it raised or folded into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedHit {
+    pub alert_id: i64,
+    /// Whether the hit raised a new alert (rather than folding into one).
+    pub created: bool,
+}
+
 /// Most evidence items one alert keeps; later hits only count.
 pub const MAX_EVIDENCE: usize = 10;
 
@@ -190,14 +198,14 @@ pub struct SightingQuery {
 pub trait DetectionStore: Send + Sync + std::fmt::Debug {
     /// Records hits: each folds into the alert of the same indicator and device whose events,
     /// with this one, span less than 24 hours, or creates an alert carrying the indicator's
-    /// title, description, severity, category and recommended actions. Returns the alert id
+    /// title, description, severity, category and recommended actions. Returns the alert
     /// per hit, `None` where the indicator no longer exists.
     fn record_hits(
         &self,
         tenant: &str,
         hits: &[AlertHit],
         now: Timestamp,
-    ) -> Result<Vec<Option<i64>>, StoreError>;
+    ) -> Result<Vec<Option<RecordedHit>>, StoreError>;
 
     /// Lists alerts; the query's filter and order use alert properties
     /// ([`crate::odata::Entity::Alert`]). Default order: id ascending.

@@ -213,6 +213,11 @@ pub trait IndicatorReader: Send + Sync + std::fmt::Debug {
     /// Active indicators per tenant and type.
     fn count_by_type(&self, now: Timestamp) -> Result<Vec<TypeCount>, StoreError>;
 
+    /// How many bytes the store takes on disk, if it knows.
+    fn storage_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// Calls `visit` with every active indicator of every tenant, from one consistent
     /// snapshot, tenant by tenant in id order (used to load the matching engine at start).
     fn scan_active(

@@ -328,10 +328,16 @@ async fn send_entry(
                 .map_err(|e| e.to_string())?,
         );
     }
-    match sender {
+    let sent = match sender {
         Some(connection) => connection.send(&message).await.map_err(|e| e.to_string()),
         None => Err("no connection".to_owned()),
-    }
+    };
+    let outcome = if sent.is_ok() { "sent" } else { "failed" };
+    state
+        .service()
+        .telemetry()
+        .count(crate::metrics::SYSLOG_MESSAGES, &[("outcome", outcome)], 1);
+    sent
 }
 
 #[cfg(test)]

@@ -183,6 +183,17 @@ async fn deliver(
             }
         }
     };
+    let outcome = match &attempt {
+        Attempt::Delivered { .. } => "delivered",
+        Attempt::Failed {
+            retry_at: Some(_), ..
+        } => "retry",
+        Attempt::Failed { retry_at: None, .. } => "failed",
+    };
+    state
+        .service()
+        .telemetry()
+        .count(crate::metrics::WEBHOOK_ATTEMPTS, &[("outcome", outcome)], 1);
     let id = due.delivery.id;
     let now = state.now();
     if let Attempt::Failed {

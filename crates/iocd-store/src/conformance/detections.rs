@@ -42,8 +42,21 @@ where
         hit(1, "d1", "2026-03-02T10:00:00Z", "c.evil.example"),
         hit(99, "d1", "2026-03-01T10:00:00Z", "no such indicator"),
     ];
-    let ids = store.record_hits("t1", &hits, t(NOW)).unwrap();
-    assert_eq!(ids, vec![Some(1), Some(1), Some(2), Some(3), None]);
+    let recorded = store.record_hits("t1", &hits, t(NOW)).unwrap();
+    let recorded: Vec<Option<(i64, bool)>> = recorded
+        .iter()
+        .map(|r| r.map(|r| (r.alert_id, r.created)))
+        .collect();
+    assert_eq!(
+        recorded,
+        vec![
+            Some((1, true)),
+            Some((1, false)),
+            Some((2, true)),
+            Some((3, true)),
+            None
+        ]
+    );
     let alert = store.get_alert("t1", 1).unwrap().expect("alert 1");
     assert_eq!(alert.indicator_id, 1);
     assert_eq!(alert.indicator_value, "evil.example");

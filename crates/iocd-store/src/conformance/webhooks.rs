@@ -74,7 +74,9 @@ where
     );
     assert_eq!(store.webhook("u", 2).unwrap(), None);
 
-    let alert = store.record_hits("t", &[hit(1, "d1")], t(NOW)).unwrap()[0].unwrap();
+    let alert = store.record_hits("t", &[hit(1, "d1")], t(NOW)).unwrap()[0]
+        .unwrap()
+        .alert_id;
     // Folding into the same alert queues nothing more.
     store.record_hits("t", &[hit(1, "d1")], t(NOW)).unwrap();
     let due = store.due_deliveries(t(NOW), 10).unwrap();
@@ -195,8 +197,12 @@ where
             )],
         );
     }
-    let a = store.record_hits("t", &[hit(1, "d1")], t(NOW)).unwrap()[0].unwrap();
-    let b = store.record_hits("u", &[hit(1, "d9")], t(NOW)).unwrap()[0].unwrap();
+    let a = store.record_hits("t", &[hit(1, "d1")], t(NOW)).unwrap()[0]
+        .unwrap()
+        .alert_id;
+    let b = store.record_hits("u", &[hit(1, "d9")], t(NOW)).unwrap()[0]
+        .unwrap()
+        .alert_id;
     store
         .update_alert(
             "t",

@@ -5,7 +5,7 @@ use super::odata_sql::{bind, render_filter};
 use super::{SqliteStore, ensure_tenant, row_key, row_key_of, tenant_no, tenant_rows};
 use crate::detections::{
     Alert, AlertClassification, AlertHit, AlertPage, AlertStatus, AlertUpdate, DetectionStore,
-    DeviceRef, FOLD_WINDOW_TICKS, MAX_EVIDENCE, Sighting, SightingKind, SightingQuery,
+    DeviceRef, FOLD_WINDOW_TICKS, MAX_EVIDENCE, RecordedHit, Sighting, SightingKind, SightingQuery,
 };
 use crate::odata::Entity;
 use crate::odata::Field;
@@ -117,7 +117,7 @@ fn record_hit(
     tenant_no: i64,
     hit: &AlertHit,
     now: Timestamp,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<RecordedHit>, StoreError> {
     let t = hit.event_time.ticks();
     let existing: Option<(i64, i64, i64, String)> = tx
         .prepare_cached(
@@ -161,7 +161,10 @@ fn record_hit(
             hit.device.name,
             hit.device.group
         ])?;
-        return Ok(Some(id));
+        return Ok(Some(RecordedHit {
+            alert_id: id,
+            created: false,
+        }));
     }
     let (first_row, last_row) = tenant_rows(tenant_no);
     let indicator = tx
@@ -234,7 +237,10 @@ fn record_hit(
         mitre
     ])?;
     super::webhooks::queue_alert_event(tx, tenant_no, id, AlertEvent::Created, now)?;
-    Ok(Some(id))
+    Ok(Some(RecordedHit {
+        alert_id: id,
+        created: true,
+    }))
 }
 
 pub(super) fn alert_column(field: Field) -> &'static str {
@@ -292,7 +298,7 @@ impl DetectionStore for SqliteStore {
         tenant: &str,
         hits: &[AlertHit],
         now: Timestamp,
-    ) -> Result<Vec<Option<i64>>, StoreError> {
+    ) -> Result<Vec<Option<RecordedHit>>, StoreError> {
         if hits.is_empty() {
             return Ok(Vec::new());
         }

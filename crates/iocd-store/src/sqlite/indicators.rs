@@ -19,6 +19,16 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 impl IndicatorReader for SqliteStore {
+    fn storage_bytes(&self) -> Option<u64> {
+        let mut total = 0;
+        for suffix in ["", "-wal"] {
+            let mut name = self.path().as_os_str().to_owned();
+            name.push(suffix);
+            total += std::fs::metadata(name).map_or(0, |m| m.len());
+        }
+        Some(total)
+    }
+
     fn get(
         &self,
         tenant: &str,
