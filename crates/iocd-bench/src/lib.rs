@@ -1,8 +1,9 @@
 //! Shared pieces of the iocd benchmarks: a deterministic random generator and the realistic
 //! data sets built from the pymispwarninglists lists that `scripts/bench-data` extracts, and
-//! the release server as a child process (`server`).
+//! the release server as a child process (`server`), and load from `wrk` (`wrk`).
 
 pub mod server;
+pub mod wrk;
 
 use anyhow::{Context, Result};
 use iocd_engine::EngineIndicator;

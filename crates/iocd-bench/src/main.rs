@@ -13,7 +13,6 @@ use anyhow::{Context, Result, bail};
 use iocd_bench::Rng;
 use iocd_bench::server::{self, Server};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A realistic mix: 60 % SHA-256, 20 % domains, 10 % IPv4, 10 % URLs.
@@ -261,39 +260,14 @@ fn wrk_match(base: &str, token: &str, probes: &[String], seconds: u64) -> Result
         .collect();
     let body = json!({"device": {"id": "bench", "groups": ["g1"]}, "observables": observables})
         .to_string();
-    let script = std::env::temp_dir().join(format!("iocd-bench-{}.lua", std::process::id()));
-    std::fs::write(
-        &script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.body = {body:?}\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {token}\"\n\
-             done = function(summary, latency, requests)\n  io.write(string.format(\"IOCD %d %d %.0f %.0f %.0f\\n\", summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, latency:percentile(50), latency:percentile(99), summary.duration))\nend\n"
-        ),
-    )?;
-    let output = Command::new("wrk")
-        .args(["-t", "1", "-c", "16", "-d", &format!("{seconds}s"), "-s"])
-        .arg(&script)
-        .arg(format!("{base}/api/match"))
-        .output()
-        .context("cannot run wrk (apt-get install wrk)")?;
-    let _ = std::fs::remove_file(&script);
-    let text = String::from_utf8_lossy(&output.stdout);
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix("IOCD "))
-        .with_context(|| format!("unexpected wrk output: {text}"))?;
-    let numbers: Vec<f64> = line
-        .split_whitespace()
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let [requests, errors, p50_us, p99_us, duration_us] = numbers[..] else {
-        bail!("unexpected wrk summary {line}");
-    };
-    let per_second = requests / (duration_us / 1e6);
+    let summary = iocd_bench::wrk::post(&format!("{base}/api/match"), token, &body, seconds)?;
     Ok(format!(
-        "POST /api/match with 10 observables per request, wrk -t1 -c16 for {seconds} s in a second process: {per_second:.0} requests/s ({:.0} observables/s), p50 {:.2} ms, p99 {:.2} ms, {errors} errors",
-        per_second * 10.0,
-        p50_us / 1000.0,
-        p99_us / 1000.0
+        "POST /api/match with 10 observables per request, wrk -t1 -c16 for {seconds} s in a second process: {:.0} requests/s ({:.0} observables/s), p50 {:.2} ms, p99 {:.2} ms, {} errors",
+        summary.requests_per_second,
+        summary.requests_per_second * 10.0,
+        summary.p50_ms,
+        summary.p99_ms,
+        summary.errors
     ))
 }
 

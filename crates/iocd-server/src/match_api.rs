@@ -191,19 +191,19 @@ pub(crate) async fn match_observables(
         tags: &context.tags,
     };
     let described = context.groups.is_empty() && !facts.is_empty();
-    let device = if described {
-        groups.device_for_facts(&facts)
+    let (device, described_group) = if described {
+        let group = groups.classify(&facts);
+        (
+            iocd_service::groups::TenantGroups::device_in(group),
+            Some(group),
+        )
     } else {
-        groups.device_for_names(&context.groups)
+        (groups.device_for_names(&context.groups), None)
     };
     let device_id = request.device.id.clone();
     let now = state.now();
     if let Some(id) = device_id.as_deref().filter(|id| is_device_id(id)) {
-        let group_id = if described {
-            groups.classify(&facts)
-        } else {
-            groups.group_for_names(&context.groups)
-        };
+        let group_id = described_group.unwrap_or_else(|| groups.group_for_names(&context.groups));
         state.service().note_device(
             &principal.tenant,
             iocd_store::devices::SeenDevice {

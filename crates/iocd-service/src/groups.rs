@@ -67,7 +67,12 @@ impl TenantGroups {
 
     /// The matcher's device for one described by its facts (see [`TenantGroups::classify`]).
     pub fn device_for_facts(&self, device: &DeviceFacts<'_>) -> Device {
-        Device::new([group_key(self.classify(device))])
+        Self::device_in(self.classify(device))
+    }
+
+    /// The matcher's device for one in group `id`.
+    pub fn device_in(id: i64) -> Device {
+        Device::new([group_key(id)])
     }
 
     /// The matcher's device for a device an event or sighting names: its stated group when it
@@ -123,11 +128,11 @@ pub fn rules_match(rules: &GroupRules, device: &DeviceFacts<'_>) -> bool {
     let same = |a: &str, b: &str| a.trim().eq_ignore_ascii_case(b.trim());
     let name_ok = rules.name_starts_with.is_empty()
         || device.name.is_some_and(|name| {
-            let name = name.trim().to_ascii_lowercase();
-            rules
-                .name_starts_with
-                .iter()
-                .any(|prefix| name.starts_with(&prefix.trim().to_ascii_lowercase()))
+            let name = name.trim().as_bytes();
+            rules.name_starts_with.iter().any(|prefix| {
+                let prefix = prefix.trim().as_bytes();
+                name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix)
+            })
         });
     let domain_ok = rules.domain.is_empty()
         || device
