@@ -89,6 +89,8 @@ fuzz_tests! {
     timestamps => "timestamp",
     indicator_json => "indicator-json",
     events_json => "events-json",
+    stix_patterns => "stix-pattern",
+    feed_documents => "feed-document",
 }
 
 /// A target whose checker fails in a chosen way on inputs holding a `!`.

@@ -1,10 +1,12 @@
-//! The client commands: `import` (MDE CSV to a server, through 500-item import calls, so it
-//! also works against MDE itself) and `export` (a tenant's indicators to CSV or JSON).
+//! The client commands: `import` (a file of indicators to a server, through 500-item import
+//! calls, so it also works against MDE itself: MDE CSV, STIX, a MISP event or a plain list)
+//! and `export` (a tenant's indicators as MDE CSV, JSON, STIX, Zeek intel, Suricata lists or
+//! block lists).
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use iocd_model::csv_format::{CsvReader, CsvWriter};
-use iocd_model::{IndicatorEntity, LegacyAction};
+use iocd_model::IndicatorEntity;
+use iocd_model::csv_format::CsvWriter;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,8 +15,19 @@ use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
-    /// The MDE CSV file to import.
+    /// The file to import: MDE CSV, STIX 2.1 JSON (a bundle or objects), a MISP event (JSON)
+    /// or a plain list (one value per line); recognised by its content.
     file: PathBuf,
+    /// The action of indicators whose format has none (STIX without x_iocd_action, MISP,
+    /// lists). Audit raises alerts and blocks nothing.
+    #[arg(long, value_enum, default_value = "audit")]
+    action: crate::exchange::ActionArg,
+    /// The severity of indicators whose format has none.
+    #[arg(long, value_enum, default_value = "medium")]
+    severity: crate::exchange::SeverityArg,
+    /// Scope the indicators of formats without device groups to this group (repeatable).
+    #[arg(long = "group")]
+    groups: Vec<String>,
     /// Base URL of the server, e.g. http://127.0.0.1:8080.
     #[arg(long, env = "IOCD_SERVER")]
     server: String,
@@ -31,8 +44,18 @@ pub(crate) struct ImportArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum ExportFormat {
+    /// MDE CSV (one file, or 500-row files with --output-dir).
     Csv,
+    /// An array of full entities.
     Json,
+    /// A STIX 2.1 bundle.
+    Stix,
+    /// A Zeek intel framework file.
+    Zeek,
+    /// Suricata lists, iprep files and rules (needs --output-dir).
+    Suricata,
+    /// The values that block, one per line (per type with --output-dir).
+    Text,
 }
 
 #[derive(Debug, Args)]
@@ -41,9 +64,14 @@ pub(crate) struct ExportArgs {
     server: String,
     #[arg(long, env = "IOCD_TOKEN", hide_env_values = true)]
     token: String,
-    /// csv (MDE's import format) or json (an array of full entities).
+    /// csv (MDE's import format), json (an array of full entities), stix, zeek, suricata or
+    /// text.
     #[arg(long, value_enum, default_value = "csv")]
     format: ExportFormat,
+    /// Write the files of a several-file format here (suricata; text per type; csv in
+    /// 500-row files).
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
     /// An OData $filter, e.g. "indicatorType eq 'Url'".
     #[arg(long)]
     filter: Option<String>,
@@ -111,35 +139,19 @@ pub(crate) fn send_with_retry(
 }
 
 pub(crate) fn import(args: ImportArgs) -> Result<ExitCode> {
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("cannot open {}", args.file.display()))?;
-    let mut reader = CsvReader::new(std::io::BufReader::new(file))
-        .with_context(|| format!("in {}", args.file.display()))?;
-    let mut failures: Vec<(u64, String)> = Vec::new();
-    let mut rows: Vec<(u64, Value)> = Vec::new();
-    for row in reader.by_ref() {
-        match row.submission {
-            Err(error) => failures.push((row.line, error.message)),
-            Ok(submission) => {
-                let action = submission
-                    .action
-                    .as_ref()
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                if LegacyAction::parse(action).is_some() {
-                    failures.push((
-                        row.line,
-                        format!("Error in parsing field Action, value: {action}. Possible values: Allowed,Audit,BlockAndRemediate,Warn,Block"),
-                    ));
-                    continue;
-                }
-                rows.push((row.line, serde_json::to_value(&submission)?));
-            }
-        }
-    }
-    if let Some(error) = reader.take_error() {
-        bail!("{}: {error}", args.file.display());
-    }
+    let defaults = iocd_interop::ImportDefaults {
+        action: args.action.action(),
+        severity: args.severity.severity(),
+        rbac_group_names: args.groups.clone(),
+        title_prefix: String::new(),
+    };
+    let source = crate::exchange::read_source(&args.file, &defaults)?;
+    let crate::exchange::Source {
+        format,
+        rows,
+        removals,
+        mut failures,
+    } = source;
     let total = rows.len() + failures.len();
     let progress = if args.quiet {
         indicatif::ProgressBar::hidden()
@@ -160,16 +172,17 @@ pub(crate) fn import(args: ImportArgs) -> Result<ExitCode> {
     );
     let mut imported = 0usize;
     for batch in rows.chunks(usize::from(args.batch_size)) {
-        let body = json!({"Indicators": batch.iter().map(|(_, v)| v).collect::<Vec<_>>()});
+        let body =
+            json!({"Indicators": batch.iter().map(|row| &row.submission).collect::<Vec<_>>()});
         let response = send_with_retry(|| client.post(&url).bearer_auth(&args.token).json(&body))?;
         let status = response.status();
         let text = response.text().context("cannot read the server's answer")?;
         if !status.is_success() {
             progress.abandon();
             bail!(
-                "the import call for lines {}-{} failed with {}",
-                batch[0].0,
-                batch[batch.len() - 1].0,
+                "the import call for {} to {} failed with {}",
+                batch[0].origin,
+                batch[batch.len() - 1].origin,
                 describe_failure(status, &text)
             );
         }
@@ -185,10 +198,11 @@ pub(crate) fn import(args: ImportArgs) -> Result<ExitCode> {
                 batch.len()
             );
         }
-        for ((line, _), result) in batch.iter().zip(results) {
+        for (row, result) in batch.iter().zip(results) {
             if result["isFailed"].as_bool() == Some(true) {
                 failures.push((
-                    *line,
+                    row.key,
+                    row.origin.clone(),
                     result["failureReason"]
                         .as_str()
                         .unwrap_or("failed")
@@ -201,13 +215,24 @@ pub(crate) fn import(args: ImportArgs) -> Result<ExitCode> {
         progress.inc(batch.len() as u64);
     }
     progress.finish_and_clear();
-    failures.sort_by_key(|(line, _)| *line);
-    for (line, reason) in &failures {
-        eprintln!("line {line}: {reason}");
+    let removed = remove(&client, &args.server, &args.token, &removals, &mut failures)?;
+    failures.sort_by_key(|(key, _, _)| *key);
+    for (_, origin, reason) in &failures {
+        eprintln!("{origin}: {reason}");
     }
+    let unit = if format == "CSV" || format == "list" {
+        "rows"
+    } else {
+        "items"
+    };
     eprintln!(
-        "imported {imported} of {total} rows; {} failed",
-        failures.len()
+        "{format}: imported {imported} of {total} {unit}; {} failed{}",
+        failures.len(),
+        if removals.is_empty() {
+            String::new()
+        } else {
+            format!("; {removed} removed (revoked)")
+        }
     );
     Ok(if failures.is_empty() {
         ExitCode::SUCCESS
@@ -216,18 +241,96 @@ pub(crate) fn import(args: ImportArgs) -> Result<ExitCode> {
     })
 }
 
+/// Deletes the indicators the file revoked (found by type and value); returns how many. A
+/// revoked value that is not there is reported.
+fn remove(
+    client: &reqwest::blocking::Client,
+    server: &str,
+    token: &str,
+    removals: &[iocd_interop::Removal],
+    failures: &mut Vec<(u64, String, String)>,
+) -> Result<usize> {
+    let base = server.trim_end_matches('/');
+    let mut ids: Vec<String> = Vec::new();
+    for removal in removals {
+        let filter = format!(
+            "indicatorType eq '{}' and indicatorValue eq '{}'",
+            removal.indicator_type.as_str(),
+            removal.value.replace('\'', "''")
+        );
+        let response = send_with_retry(|| {
+            client
+                .get(format!("{base}/api/indicators"))
+                .bearer_auth(token)
+                .query(&[("$filter", filter.as_str())])
+        })?;
+        let status = response.status();
+        let text = response.text().context("cannot read the server's answer")?;
+        if !status.is_success() {
+            failures.push((
+                u64::MAX,
+                removal.origin.clone(),
+                describe_failure(status, &text),
+            ));
+            continue;
+        }
+        let page: Value = serde_json::from_str(&text).context("the server's answer is not JSON")?;
+        let found: Vec<String> = page["value"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e["id"].as_str().map(str::to_owned))
+            .collect();
+        if found.is_empty() {
+            failures.push((
+                u64::MAX,
+                removal.origin.clone(),
+                format!("revoked, but {} is not there to remove", removal.value),
+            ));
+        }
+        ids.extend(found);
+    }
+    ids.sort();
+    ids.dedup();
+    for chunk in ids.chunks(500) {
+        let response = send_with_retry(|| {
+            client
+                .post(format!("{base}/api/indicators/BatchDelete"))
+                .bearer_auth(token)
+                .json(&json!({"IndicatorIds": chunk}))
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().unwrap_or_default();
+            bail!(
+                "removing revoked indicators failed with {}",
+                describe_failure(status, &text)
+            );
+        }
+    }
+    Ok(ids.len())
+}
+
 /// Where exported indicators go.
-enum ExportSink {
+enum ExportSink<'a> {
     Csv(Box<CsvWriter<Box<dyn Write>>>),
+    /// Kept for a format written once every page is in.
+    Collect(&'a mut Vec<IndicatorEntity>),
     Json {
         output: Box<dyn Write>,
         written: usize,
     },
 }
 
-impl ExportSink {
+impl ExportSink<'_> {
     fn write(&mut self, entity: &Value) -> Result<()> {
         match self {
+            ExportSink::Collect(entities) => {
+                entities.push(serde_json::from_value(entity.clone()).with_context(|| {
+                    format!("the server returned an indicator this client cannot read: {entity}")
+                })?)
+            }
             ExportSink::Csv(writer) => {
                 let indicator: IndicatorEntity = serde_json::from_value(entity.clone())
                     .with_context(|| {
@@ -248,6 +351,7 @@ impl ExportSink {
 
     fn finish(self) -> Result<()> {
         match self {
+            ExportSink::Collect(_) => {}
             ExportSink::Csv(writer) => writer.finish()?.flush()?,
             ExportSink::Json {
                 mut output,
@@ -270,9 +374,26 @@ pub(crate) fn export(args: ExportArgs) -> Result<ExitCode> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    let collected = match (args.format, &args.output_dir) {
+        (ExportFormat::Stix, _) => Some(crate::exchange::Collected::Stix),
+        (ExportFormat::Zeek, _) => Some(crate::exchange::Collected::Zeek),
+        (ExportFormat::Suricata, _) => Some(crate::exchange::Collected::Suricata),
+        (ExportFormat::Text, _) => Some(crate::exchange::Collected::Text),
+        (ExportFormat::Csv, Some(_)) => Some(crate::exchange::Collected::CsvFiles),
+        (ExportFormat::Csv, None) => None,
+        (ExportFormat::Json, None) => None,
+        (ExportFormat::Json, Some(_)) => {
+            bail!("--format json writes one file: use --output, not --output-dir")
+        }
+    };
+    if collected == Some(crate::exchange::Collected::Suricata) && args.output_dir.is_none() {
+        bail!("--format suricata writes several files: name a directory with --output-dir");
+    }
+    let mut entities: Vec<IndicatorEntity> = Vec::new();
     let mut sink = match args.format {
+        _ if collected.is_some() => ExportSink::Collect(&mut entities),
         ExportFormat::Csv => ExportSink::Csv(Box::new(CsvWriter::new(output)?)),
-        ExportFormat::Json => ExportSink::Json { output, written: 0 },
+        _ => ExportSink::Json { output, written: 0 },
     };
     let mut next = Some(format!(
         "{}/api/indicators",
@@ -310,6 +431,14 @@ pub(crate) fn export(args: ExportArgs) -> Result<ExitCode> {
         first_page = false;
     }
     sink.finish()?;
+    if let Some(format) = collected {
+        crate::exchange::write_collected(
+            format,
+            &entities,
+            args.output.as_ref(),
+            args.output_dir.as_ref(),
+        )?;
+    }
     eprintln!("exported {exported} indicators");
     Ok(ExitCode::SUCCESS)
 }

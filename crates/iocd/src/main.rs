@@ -6,6 +6,7 @@
 mod apps;
 mod client;
 mod duration;
+mod exchange;
 mod indicators;
 mod scan;
 mod verdict;
@@ -48,9 +49,10 @@ enum Command {
     /// Manage the applications that get tokens from the server's token endpoint.
     #[command(subcommand)]
     App(apps::AppCommand),
-    /// Import an MDE CSV file into a server (500-row import calls).
+    /// Import a file into a server (500-item import calls): MDE CSV, STIX, a MISP event or a
+    /// plain list.
     Import(client::ImportArgs),
-    /// Export a tenant's indicators as MDE CSV or JSON.
+    /// Export a tenant's indicators: MDE CSV, JSON, STIX, Zeek, Suricata or block lists.
     Export(client::ExportArgs),
     /// Match an NDJSON file of device events against indicators, offline, on every core.
     Scan(scan::ScanArgs),

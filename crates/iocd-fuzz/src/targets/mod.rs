@@ -2,6 +2,7 @@
 
 mod csv;
 mod grammar;
+mod interop;
 mod json;
 mod odata;
 mod timestamp;
@@ -22,6 +23,8 @@ pub fn all() -> &'static [Target] {
         timestamp::TARGET,
         json::INDICATOR,
         json::EVENTS,
+        interop::STIX_PATTERN,
+        interop::FEED_DOCUMENT,
     ]
 }
 
