@@ -46,15 +46,50 @@ fn stable_uuid(key: &str) -> uuid::Uuid {
     uuid::Builder::from_random_bytes(hashed).into_uuid()
 }
 
-/// The STIX id of an indicator: stable for its key (type, value, action).
+/// The STIX id of an indicator. An indicator imported from one STIX object (its
+/// `externalId` a STIX indicator id) keeps that object's id; any other gets an id derived from
+/// its iocd id and key (type, value, action), which holds the iocd id so that the id leads
+/// back to it ([`embedded_indicator_id`]). Either way the same indicator always exports the
+/// same id.
 pub fn stix_id(entity: &IndicatorEntity) -> String {
+    if let Some(external) = entity.external_id.as_deref()
+        && is_indicator_id(external)
+    {
+        return external.to_owned();
+    }
     let key = format!(
         "{}|{}|{}",
         entity.indicator_type.as_str(),
         entity.indicator_value,
         entity.action.as_str()
     );
-    format!("indicator--{}", stable_uuid(&key))
+    let mut bytes = stable_uuid(&key).into_bytes();
+    let id = entity
+        .id
+        .parse::<i64>()
+        .unwrap_or(0)
+        .clamp(0, (1 << 40) - 1);
+    bytes[..5].copy_from_slice(&id.to_be_bytes()[3..]);
+    format!(
+        "indicator--{}",
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    )
+}
+
+/// Whether `text` is a STIX indicator id (`indicator--` and a UUID).
+pub fn is_indicator_id(text: &str) -> bool {
+    text.strip_prefix("indicator--")
+        .is_some_and(|uuid| uuid::Uuid::parse_str(uuid).is_ok())
+}
+
+/// The iocd id held by an id [`stix_id`] derived (check that the indicator it names has this
+/// STIX id: any UUID decodes to some number).
+pub fn embedded_indicator_id(stix_id: &str) -> Option<i64> {
+    let uuid = uuid::Uuid::parse_str(stix_id.strip_prefix("indicator--")?).ok()?;
+    let bytes = uuid.into_bytes();
+    let mut id = [0u8; 8];
+    id[3..].copy_from_slice(&bytes[..5]);
+    Some(i64::from_be_bytes(id)).filter(|id| *id > 0)
 }
 
 /// The identity that creates iocd's extension definition.
@@ -312,8 +347,14 @@ pub fn read(document: &Value, defaults: &ImportDefaults) -> ImportBatch {
             }
             continue;
         }
+        let single = values.len() == 1;
         for (indicator_type, value) in values {
-            let submission = submission(object, indicator_type, &value, id, defaults);
+            let mut submission = submission(object, indicator_type, &value, defaults);
+            // One indicator from one object keeps the object's id (exports give it back);
+            // several from one object get ids of their own.
+            if single {
+                submission.insert("externalId".into(), json!(id));
+            }
             batch.items.push(ImportItem {
                 origin: origin.clone(),
                 submission,
@@ -328,10 +369,11 @@ fn submission(
     object: &Value,
     indicator_type: IndicatorType,
     value: &str,
-    id: &str,
     defaults: &ImportDefaults,
 ) -> Map<String, Value> {
-    let name = text(object, "name").unwrap_or(id);
+    let name = text(object, "name")
+        .or_else(|| text(object, "id"))
+        .unwrap_or("STIX indicator");
     let description = text(object, "description").unwrap_or(name);
     let mut defaults = defaults.clone();
     let benign = object["indicator_types"]
@@ -377,6 +419,5 @@ fn submission(
     if !techniques.is_empty() {
         submission.insert("mitreTechniques".into(), json!(techniques));
     }
-    submission.insert("externalId".into(), json!(id));
     submission
 }

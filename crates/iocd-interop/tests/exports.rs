@@ -140,8 +140,23 @@ fn a_stix_export_reads_back_as_the_same_indicators() {
         "bundle.json",
         format!("{}\n", serde_json::to_string_pretty(&bundle).unwrap()).as_bytes(),
     );
-    // Stable: the same indicators make the same ids.
+    // Stable: the same indicators make the same ids, and each id leads back to its indicator.
     assert_eq!(bundle, iocd_interop::stix::bundle(&entities));
+    for entity in &entities {
+        let id = iocd_interop::stix::stix_id(entity);
+        assert_eq!(
+            iocd_interop::stix::embedded_indicator_id(&id),
+            entity.id.parse().ok(),
+            "{id}"
+        );
+    }
+    // An indicator imported from one STIX object exports that object's id.
+    let mut imported = entities[0].clone();
+    imported.external_id = Some("indicator--a1b2c3d4-0001-4000-8000-000000000002".into());
+    assert_eq!(
+        iocd_interop::stix::stix_id(&imported),
+        "indicator--a1b2c3d4-0001-4000-8000-000000000002"
+    );
     let batch = iocd_interop::stix::read(&bundle, &Default::default());
     assert!(batch.problems.is_empty(), "{:?}", batch.problems);
     assert!(batch.removals.is_empty());

@@ -81,9 +81,11 @@ fn a_stix_feed_becomes_indicators_removals_and_reasons() {
     assert_eq!(emotet["expirationTime"], "2027-01-01T00:00:00Z");
     assert_eq!(emotet["mitreTechniques"], json!(["T1071.001"]));
     assert_eq!(emotet["generateAlert"], true, "Audit raises alerts");
+    // Two values from one object: each indicator gets an id of its own; one value keeps it.
+    assert!(emotet.get("externalId").is_none());
     assert_eq!(
-        emotet["externalId"],
-        "indicator--a1b2c3d4-0001-4000-8000-000000000001"
+        phish["externalId"],
+        "indicator--a1b2c3d4-0001-4000-8000-000000000002"
     );
     assert_eq!(batch.removals.len(), 1);
     assert_eq!(batch.removals[0].value, "cdn.example");
