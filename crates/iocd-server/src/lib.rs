@@ -26,6 +26,7 @@ pub mod rate_limit;
 mod router;
 mod serve;
 mod state;
+pub mod taxii;
 pub mod tls;
 mod token_endpoint;
 mod webhooks_api;

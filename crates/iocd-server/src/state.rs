@@ -32,6 +32,8 @@ struct Inner {
     key: SigningKey,
     limiter: RateLimiter,
     metrics: Metrics,
+    /// The status resources of TAXII `POST`s.
+    taxii_statuses: crate::taxii::StatusStore,
     /// Added to the system clock; lets tests move time forward.
     clock_offset_ticks: AtomicI64,
     /// One permit per bulk request that may run at once.
@@ -105,6 +107,7 @@ impl AppState {
                 key,
                 limiter,
                 metrics,
+                taxii_statuses: crate::taxii::StatusStore::default(),
                 clock_offset_ticks: AtomicI64::new(0),
                 bound_address: std::sync::OnceLock::new(),
                 bulk_slots,
@@ -164,6 +167,10 @@ impl AppState {
             Ok(result) => result.map_err(ApiError::from),
             Err(join_error) => Err(ApiError::internal(&join_error)),
         }
+    }
+
+    pub(crate) fn taxii_statuses(&self) -> &crate::taxii::StatusStore {
+        &self.inner.taxii_statuses
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {

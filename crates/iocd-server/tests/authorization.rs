@@ -39,6 +39,10 @@ type Row = (
 );
 
 const JSON: Option<&str> = Some("application/json");
+const TAXII: Option<&str> = Some("application/taxii+json;version=2.1");
+const TAXII_OBJECTS: &str =
+    "/taxii2/iocd/collections/4f1b5e0a-6c2d-4e8f-9a1b-2c3d4e5f6a7b/objects/";
+const TAXII_ENVELOPE: &str = r#"{"objects":[{"type":"indicator","spec_version":"2.1","id":"indicator--0a0b0c0d-0000-4000-8000-000000000001","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern":"[domain-name:value = 'taxii.example']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}]}"#;
 const NDJSON: Option<&str> = Some("application/x-ndjson");
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
@@ -88,6 +92,11 @@ const OUTSIDE_API: &[Row] = &[
     ("GET",    "/discovery/v2.0/keys",            None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // The token endpoint takes client credentials, not bearer tokens: without them, 400.
     ("POST",   "/oauth2/v2.0/token",              FORM,   "grant_type=client_credentials", [400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400]),
+    // TAXII: any valid token finds the server; the collection is read and written as the
+    // indicator roles allow (another tenant's collection is its own, empty).
+    ("GET",    "/taxii2/",                        None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    TAXII_OBJECTS,                     None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403, 403, 403]),
+    ("POST",   TAXII_OBJECTS,                     TAXII,  TAXII_ENVELOPE,   [401, 401, 401, 401, 202, 403, 202, 202, 403, 403, 403, 403, 403]),
     // Metrics cover every tenant: operators only.
     ("GET",    "/metrics",                        None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 200, 403, 403, 403, 403]),
 ];
@@ -253,7 +262,7 @@ async fn check(rows: &[Row], prefixes: &[&str]) {
                 };
                 // ...while the same request from tenant A does see it (so the check can fail).
                 let owner_reads = match *kind {
-                    "Ti.ReadWrite.All" => ["/indicators", "/machines", "/devices"]
+                    "Ti.ReadWrite.All" => ["/indicators", "/machines", "/devices", TAXII_OBJECTS]
                         .iter()
                         .any(|p| route.starts_with(p)),
                     "Alert.ReadWrite.All" => route == "/webhooks" || route == "/webhooks/{webhook}",
@@ -275,7 +284,14 @@ async fn check(rows: &[Row], prefixes: &[&str]) {
                     ));
                 }
                 let oauth = route.contains("oauth2");
-                if expected >= 400 && !oauth && reply.body["error"]["code"].as_str().is_none() {
+                let taxii = route.starts_with("/taxii2");
+                if expected >= 400 && taxii && reply.body["http_status"].as_str().is_none() {
+                    wrong.push(format!("{method} {path} with {kind}: no TAXII error body"));
+                } else if expected >= 400
+                    && !oauth
+                    && !taxii
+                    && reply.body["error"]["code"].as_str().is_none()
+                {
                     wrong.push(format!("{method} {path} with {kind}: no error body"));
                 }
             }

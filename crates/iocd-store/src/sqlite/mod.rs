@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0005_alert_context.sql"),
     include_str!("0006_bypasses.sql"),
     include_str!("0007_delivery_and_devices.sql"),
+    include_str!("0008_indicators_by_update.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
 
