@@ -108,12 +108,13 @@ pub fn extension_objects() -> [Value; 2] {
         json!({"type": "extension-definition", "spec_version": "2.1", "id": EXTENSION_ID,
                "created_by_ref": IDENTITY_ID, "created": EXTENSION_TIME, "modified": EXTENSION_TIME,
                "name": "iocd indicator properties",
-               "description": "What an iocd (MDE-style) indicator holds that STIX has no property for: x_iocd_action, x_iocd_severity, x_iocd_generate_alert, x_iocd_category, x_iocd_rbac_group_names, x_iocd_recommended_actions. See docs/interop.md.",
-               "schema": "x_iocd_action: Allowed, Audit, Warn, Block or BlockAndRemediate; x_iocd_severity: Informational, Low, Medium or High; x_iocd_generate_alert: boolean; x_iocd_category: integer 1 to 18 (MDE alert category); x_iocd_rbac_group_names: list of device-group names (empty: all devices); x_iocd_recommended_actions: string. Described in docs/interop.md of iocd.",
+               "description": "What an iocd (MDE-style) indicator holds that STIX has no property for: x_iocd_action, x_iocd_severity, x_iocd_generate_alert, x_iocd_category, x_iocd_rbac_group_names, x_iocd_recommended_actions, x_iocd_warninglist. See docs/interop.md.",
+               "schema": "x_iocd_action: Allowed, Audit, Warn, Block or BlockAndRemediate; x_iocd_severity: Informational, Low, Medium or High; x_iocd_generate_alert: boolean; x_iocd_category: integer 1 to 18 (MDE alert category); x_iocd_rbac_group_names: list of device-group names (empty: all devices); x_iocd_recommended_actions: string; x_iocd_warninglist: names of the known-good warninglists the indicator would block something on. Described in docs/interop.md of iocd.",
                "version": "1.0.0",
                "extension_types": ["toplevel-property-extension"],
                "extension_properties": ["x_iocd_action", "x_iocd_severity", "x_iocd_generate_alert",
-                   "x_iocd_category", "x_iocd_rbac_group_names", "x_iocd_recommended_actions"]}),
+                   "x_iocd_category", "x_iocd_rbac_group_names", "x_iocd_recommended_actions",
+                   "x_iocd_warninglist"]}),
     ]
 }
 
@@ -202,6 +203,9 @@ pub fn indicator_object(entity: &IndicatorEntity) -> Value {
     }
     if let Some(actions) = &entity.recommended_actions {
         object.insert("x_iocd_recommended_actions".into(), json!(actions));
+    }
+    if !entity.warninglists.is_empty() {
+        object.insert("x_iocd_warninglist".into(), json!(entity.warninglists));
     }
     Value::Object(object)
 }

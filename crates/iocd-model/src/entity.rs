@@ -66,6 +66,10 @@ pub struct IndicatorEntity {
     #[serde(default, deserialize_with = "certificate_info_from_any")]
     #[schema(value_type = Option<Object>)]
     pub certificate_info: Option<Map<String, Value>>,
+    /// (iocd) The known-good warninglists this indicator would block something on, when the
+    /// server flags them (`[warninglists] mode = "flag"`); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warninglists: Vec<String>,
 }
 
 impl IndicatorEntity {
@@ -198,6 +202,7 @@ impl From<&Indicator> for IndicatorEntity {
             external_id: s.external_id.clone(),
             created_by_source: indicator.created_by_source.clone(),
             certificate_info: s.certificate_info.clone(),
+            warninglists: Vec::new(),
         }
     }
 }

@@ -174,6 +174,15 @@ pub struct Config {
     pub webhooks: crate::delivery::WebhookSettings,
     /// Where alerts go as CEF over syslog (`[syslog]`; `None`: nowhere).
     pub syslog: Option<crate::delivery::SyslogConfig>,
+    /// The known-good guard (`[warninglists]`; `None`: off).
+    pub warninglists: Option<WarninglistSettings>,
+}
+
+/// The `[warninglists]` table: where the MISP warninglists are and what a hit does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarninglistSettings {
+    pub path: PathBuf,
+    pub mode: iocd_service::warninglists::GuardMode,
 }
 
 impl Config {
@@ -220,6 +229,7 @@ impl Config {
             log_format: LogFormat::Text,
             webhooks: crate::delivery::WebhookSettings::default(),
             syslog: None,
+            warninglists: None,
         }
     }
 
@@ -324,6 +334,14 @@ impl Config {
                     .unwrap_or_else(crate::delivery::syslog::local_hostname),
             });
         }
+        if let Some(lists) = file.warninglists {
+            config.warninglists = Some(WarninglistSettings {
+                path: lists.path,
+                mode: lists
+                    .mode
+                    .unwrap_or(iocd_service::warninglists::GuardMode::Flag),
+            });
+        }
         if let Some(auth) = file.auth {
             for issuer in &auth.oidc {
                 if issuer.issuer.trim().is_empty() || issuer.audience.trim().is_empty() {
@@ -380,6 +398,15 @@ struct ConfigFile {
     log_format: Option<LogFormat>,
     webhooks: Option<WebhooksFile>,
     syslog: Option<SyslogFile>,
+    warninglists: Option<WarninglistsFile>,
+}
+
+/// The `[warninglists]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WarninglistsFile {
+    path: PathBuf,
+    mode: Option<iocd_service::warninglists::GuardMode>,
 }
 
 /// The `[webhooks]` table.

@@ -44,6 +44,15 @@ pub(crate) fn write_context(
     })
 }
 
+/// An indicator in MDE's shape, with the warninglists it hits (when the guard flags).
+pub(crate) fn entity(state: &AppState, indicator: &iocd_model::Indicator) -> IndicatorEntity {
+    let mut entity = IndicatorEntity::from(indicator);
+    entity.warninglists = state
+        .service()
+        .warninglist_hits(&indicator.spec.value, indicator.spec.action);
+    entity
+}
+
 pub(crate) fn validation_options(state: &AppState) -> ValidationOptions {
     state.config().validation_options(state.now())
 }
@@ -100,7 +109,7 @@ pub(crate) async fn list(
     let page = state
         .blocking(move |service| service.indicators().list(&tenant, &query, &visibility, now))
         .await?;
-    let entities: Vec<IndicatorEntity> = page.items.iter().map(IndicatorEntity::from).collect();
+    let entities: Vec<IndicatorEntity> = page.items.iter().map(|i| entity(&state, i)).collect();
     let base = base_url(&state);
     let last_id = page.items.last().map(|indicator| indicator.id);
     Ok(OData(IndicatorPage {
@@ -132,7 +141,7 @@ pub(crate) async fn get_one(
     let indicator = found.ok_or_else(|| ApiError::not_found(format!("indicator {id}")))?;
     Ok(OData(indicator_response(
         &base_url(&state),
-        IndicatorEntity::from(&indicator),
+        entity(&state, &indicator),
     )))
 }
 
@@ -171,7 +180,7 @@ pub(crate) async fn submit(
         (Some(UpsertOutcome::Failed { code, message }), _) => Err(ApiError::new(code, message)),
         (_, Some(indicator)) => Ok(OData(indicator_response(
             &base_url(&state),
-            IndicatorEntity::from(&indicator),
+            entity(&state, &indicator),
         ))),
         _ => Err(ApiError::internal(
             &"the upserted indicator could not be read back",

@@ -53,6 +53,78 @@ pub async fn run_sweeper(state: AppState, mut shutdown: tokio::sync::watch::Rece
     }
 }
 
+/// How often the warninglists' files are checked for changes.
+const WARNINGLIST_CHECK: Duration = Duration::from_secs(30);
+
+/// The state of a directory's files: their paths, sizes and modification times.
+fn fingerprint(
+    dir: &std::path::Path,
+    into: &mut Vec<(std::path::PathBuf, u64, std::time::SystemTime)>,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            fingerprint(&path, into);
+        } else if let Ok(meta) = entry.metadata() {
+            into.push((
+                path,
+                meta.len(),
+                meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+            ));
+        }
+    }
+}
+
+/// Reloads the warninglists when their files change (checked every 30 s), until `shutdown`;
+/// a set that fails to load is logged and the previous one kept.
+pub(crate) async fn run_warninglist_reload(
+    state: AppState,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let Some(settings) = state.config().warninglists.clone() else {
+        return;
+    };
+    let mut seen = Vec::new();
+    fingerprint(&settings.path, &mut seen);
+    seen.sort();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(WARNINGLIST_CHECK) => {}
+            _ = shutdown.changed() => return,
+        }
+        let mut now = Vec::new();
+        fingerprint(&settings.path, &mut now);
+        now.sort();
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let path = settings.path.clone();
+        match tokio::task::spawn_blocking(move || {
+            iocd_service::warninglists::Warninglists::load(&path)
+        })
+        .await
+        {
+            Ok(Ok(lists)) => {
+                tracing::info!(lists = lists.len(), "warninglists reloaded");
+                state
+                    .service()
+                    .set_guard(Some(iocd_service::warninglists::Guard {
+                        lists,
+                        mode: settings.mode,
+                    }));
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "warninglists not reloaded; the previous ones stay")
+            }
+            Err(error) => tracing::warn!(%error, "warninglists not reloaded"),
+        }
+    }
+}
+
 /// Serves the router and the sweeper on `listener` until SIGINT or SIGTERM, then finishes the
 /// requests in flight. The signal handlers are installed before the "listening" log line, so a
 /// signal sent by whoever reads that line is never missed.
@@ -114,6 +186,10 @@ pub async fn serve_until(
             stop_background.clone(),
         )),
         tokio::spawn(crate::delivery::run_device_flush(
+            state.clone(),
+            stop_background.clone(),
+        )),
+        tokio::spawn(run_warninglist_reload(
             state.clone(),
             stop_background.clone(),
         )),

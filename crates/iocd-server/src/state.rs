@@ -55,6 +55,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot create the HTTP client for the token issuers' keys: {0}")]
     Http(String),
+    #[error("warninglists: {0}")]
+    Warninglists(#[from] iocd_service::warninglists::WarninglistError),
 }
 
 impl AppState {
@@ -91,6 +93,14 @@ impl AppState {
             metrics.telemetry(),
             now,
         )?);
+        if let Some(settings) = &config.warninglists {
+            let lists = iocd_service::warninglists::Warninglists::load(&settings.path)?;
+            tracing::info!(lists = lists.len(), skipped = ?lists.skipped, path = %settings.path.display(), "warninglists loaded");
+            service.set_guard(Some(iocd_service::warninglists::Guard {
+                lists,
+                mode: settings.mode,
+            }));
+        }
         let bulk_slots = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_bulk));
         let oidc = if config.oidc.is_empty() {
             None

@@ -25,6 +25,7 @@ mod retro_hunt;
 mod sightings;
 pub mod telemetry;
 mod verdict_report;
+pub mod warninglists;
 mod workers;
 
 pub use engines::ASYNC_APPLY_MIN;
@@ -112,6 +113,8 @@ pub struct Service {
     engines: Engines,
     settings: Settings,
     telemetry: telemetry::Telemetry,
+    /// The known-good guard, when lists are configured (replaced when they are reloaded).
+    guard: std::sync::RwLock<Option<Arc<warninglists::Guard>>>,
 }
 
 impl Service {
@@ -173,6 +176,7 @@ impl Service {
             engines,
             settings,
             telemetry,
+            guard: std::sync::RwLock::new(None),
         })
     }
 
@@ -236,6 +240,62 @@ impl Service {
             self.telemetry.count(telemetry::BYPASSES, &[], 1);
         }
         Ok(recorded)
+    }
+
+    /// Installs (or with `None` removes) the known-good guard; writes from now on use it.
+    pub fn set_guard(&self, guard: Option<warninglists::Guard>) {
+        *self.guard.write().unwrap_or_else(|e| e.into_inner()) = guard.map(Arc::new);
+    }
+
+    fn guard(&self) -> Option<Arc<warninglists::Guard>> {
+        self.guard.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The warninglists an indicator with `value` and `action` hits (none for `Allowed`:
+    /// allowing what everyone needs is harmless).
+    pub fn warninglist_hits(
+        &self,
+        value: &iocd_model::IndicatorValue,
+        action: iocd_model::Action,
+    ) -> Vec<String> {
+        match self.guard() {
+            Some(guard) if action != iocd_model::Action::Allowed => guard.lists.hits(value),
+            _ => Vec::new(),
+        }
+    }
+
+    /// In `refuse` mode, turns each spec that would block (`Warn`, `Block`,
+    /// `BlockAndRemediate`) something on a warninglist into a failure naming the lists.
+    fn refuse_known_good(&self, resolved: &mut [groups::Resolved]) {
+        let Some(guard) = self
+            .guard()
+            .filter(|g| g.mode == warninglists::GuardMode::Refuse && !g.lists.is_empty())
+        else {
+            return;
+        };
+        for item in resolved.iter_mut() {
+            let Ok(spec) = item else { continue };
+            if !matches!(
+                spec.action,
+                iocd_model::Action::Warn
+                    | iocd_model::Action::Block
+                    | iocd_model::Action::BlockAndRemediate
+            ) {
+                continue;
+            }
+            let hits = guard.lists.hits(&spec.value);
+            if !hits.is_empty() {
+                *item = Err((
+                    iocd_model::ErrorCode::InvalidInput,
+                    format!(
+                        "{} is on the known-good warninglist{} {}: blocking it would block what everyone needs, so it is refused ([warninglists] mode = \"refuse\").",
+                        spec.value,
+                        if hits.len() > 1 { "s" } else { "" },
+                        hits.join("; ")
+                    ),
+                ));
+            }
+        }
     }
 
     /// Where the service's measurements go.
@@ -341,13 +401,14 @@ impl Service {
         // A retro-hunt evaluates with the new indicators, so it must wait for them.
         let hunts = specs.iter().any(|spec| spec.historical_detection);
         let outcomes = self.engines.write(tenant, context.now, hunts, || {
-            let resolved = groups::resolve(
+            let mut resolved = groups::resolve(
                 &self.groups,
                 tenant,
                 specs,
                 self.settings.auto_create_device_groups,
                 context.now,
             )?;
+            self.refuse_known_good(&mut resolved);
             let writable: Vec<IndicatorSpec> = resolved
                 .iter()
                 .filter_map(|r| r.as_ref().ok().cloned())

@@ -290,7 +290,7 @@ async fn read_page(
     let mut entities = Vec::with_capacity(page.items.len());
     let mut added = Vec::with_capacity(page.items.len());
     for indicator in &page.items {
-        let entity = IndicatorEntity::from(indicator);
+        let entity = crate::indicators::entity(state, indicator);
         let id = stix::stix_id(&entity);
         if !wanted.is_empty() && !wanted.contains(&id) {
             continue;
