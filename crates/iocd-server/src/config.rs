@@ -176,6 +176,8 @@ pub struct Config {
     pub syslog: Option<crate::delivery::SyslogConfig>,
     /// The known-good guard (`[warninglists]`; `None`: off).
     pub warninglists: Option<WarninglistSettings>,
+    /// Remote sources polled on a schedule (`[[feeds]]`).
+    pub feeds: Vec<crate::feeds::FeedConfig>,
 }
 
 /// The `[warninglists]` table: where the MISP warninglists are and what a hit does.
@@ -230,6 +232,7 @@ impl Config {
             webhooks: crate::delivery::WebhookSettings::default(),
             syslog: None,
             warninglists: None,
+            feeds: Vec::new(),
         }
     }
 
@@ -334,6 +337,18 @@ impl Config {
                     .unwrap_or_else(crate::delivery::syslog::local_hostname),
             });
         }
+        let mut names = std::collections::HashSet::new();
+        for feed in &file.feeds {
+            feed.check()
+                .map_err(|e| ConfigError(format!("feeds: {e}")))?;
+            if !names.insert((feed.tenant.clone(), feed.name.clone())) {
+                return Err(ConfigError(format!(
+                    "feeds: two feeds of tenant {} are named {}",
+                    feed.tenant, feed.name
+                )));
+            }
+        }
+        config.feeds = file.feeds;
         if let Some(lists) = file.warninglists {
             config.warninglists = Some(WarninglistSettings {
                 path: lists.path,
@@ -399,6 +414,8 @@ struct ConfigFile {
     webhooks: Option<WebhooksFile>,
     syslog: Option<SyslogFile>,
     warninglists: Option<WarninglistsFile>,
+    #[serde(default)]
+    feeds: Vec<crate::feeds::FeedConfig>,
 }
 
 /// The `[warninglists]` table.

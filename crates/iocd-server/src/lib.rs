@@ -17,6 +17,7 @@ mod devices_api;
 pub mod error;
 mod events_api;
 mod extract;
+pub mod feeds;
 mod indicators;
 mod match_api;
 pub mod metrics;

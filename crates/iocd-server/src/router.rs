@@ -64,6 +64,8 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/{id}/deliveries",
             get(crate::webhooks_api::deliveries),
         )
+        .route("/feeds", get(crate::feeds::list))
+        .route("/feeds/{name}/run", post(crate::feeds::run_now))
         .route("/alerts", get(alerts_api::list))
         .route(
             "/alerts/{id}",

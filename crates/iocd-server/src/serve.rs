@@ -193,6 +193,10 @@ pub async fn serve_until(
             state.clone(),
             stop_background.clone(),
         )),
+        tokio::spawn(crate::feeds::run_feeds(
+            state.clone(),
+            stop_background.clone(),
+        )),
     ];
     if let Some(syslog) = state.config().syslog.clone() {
         background.push(tokio::spawn(crate::delivery::run_syslog(

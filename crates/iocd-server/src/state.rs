@@ -34,6 +34,8 @@ struct Inner {
     metrics: Metrics,
     /// The status resources of TAXII `POST`s.
     taxii_statuses: crate::taxii::StatusStore,
+    /// The feeds' last runs and schedule.
+    feeds: crate::feeds::FeedRunner,
     /// Added to the system clock; lets tests move time forward.
     clock_offset_ticks: AtomicI64,
     /// One permit per bulk request that may run at once.
@@ -118,6 +120,7 @@ impl AppState {
                 limiter,
                 metrics,
                 taxii_statuses: crate::taxii::StatusStore::default(),
+                feeds: crate::feeds::FeedRunner::default(),
                 clock_offset_ticks: AtomicI64::new(0),
                 bound_address: std::sync::OnceLock::new(),
                 bulk_slots,
@@ -177,6 +180,10 @@ impl AppState {
             Ok(result) => result.map_err(ApiError::from),
             Err(join_error) => Err(ApiError::internal(&join_error)),
         }
+    }
+
+    pub(crate) fn feeds(&self) -> &crate::feeds::FeedRunner {
+        &self.inner.feeds
     }
 
     pub(crate) fn taxii_statuses(&self) -> &crate::taxii::StatusStore {

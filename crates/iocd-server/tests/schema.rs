@@ -681,6 +681,29 @@ async fn every_documented_answer_validates_against_the_served_document() {
         delete("/api/webhooks/1", &analyst, 204),
     ];
     run(&api, &mut doc, cases).await;
+    // Feeds: none configured here; a server with one runs it on request.
+    let cases: Vec<Case> = vec![
+        get("/api/feeds", &reader, 200),
+        get("/api/feeds", &None, 401),
+        get("/api/feeds", &alerts_reader, 403),
+        post("/api/feeds/nope/run", &admin, json!({}), 404),
+        post("/api/feeds/nope/run", &None, json!({}), 401),
+        post("/api/feeds/nope/run", &reader, json!({}), 403),
+    ];
+    run(&api, &mut doc, cases).await;
+    let mut with_feed = iocd_server::config::Config::from_toml(
+        "[[feeds]]\nname = \"list\"\ntenant = \"tenant-s\"\nkind = \"list\"\nurl = \"file:///nonexistent\"",
+    )
+    .unwrap();
+    with_feed.public_url = Some("http://iocd.test".to_owned());
+    let feed_api = TestApi::with_config(with_feed);
+    let feed_admin = Some(feed_api.token("tenant-s", Role::ReadWriteAll, "admin"));
+    run(
+        &feed_api,
+        &mut doc,
+        vec![post("/api/feeds/list/run", &feed_admin, json!({}), 202)],
+    )
+    .await;
     // A tenant's webhooks are capped: the one over the cap is a conflict.
     for n in 0..20 {
         let created = api
@@ -772,6 +795,8 @@ async fn every_documented_answer_validates_against_the_served_document() {
             json!({"url": "http://127.0.0.1:9/"}).to_string(),
         ),
         ("DELETE", "/api/webhooks/1", None, String::new()),
+        ("GET", "/api/feeds", None, String::new()),
+        ("POST", "/api/feeds/nope/run", None, String::new()),
         (
             "PATCH",
             "/api/alerts/1",

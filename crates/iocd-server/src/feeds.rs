@@ -1,0 +1,738 @@
+//! Feeds: remote sources of indicators polled on a schedule — plain lists (one value per
+//! line), MISP feed directories (`manifest.json` and one JSON file per event) and TAXII 2.1
+//! collections — each written into a tenant with the feed's action, severity, device groups and
+//! expiry, as the application `feed:<name>`. A list or MISP feed is a full snapshot: with
+//! `removed = "delete"`, what the feed created and no longer lists is deleted. A TAXII feed is
+//! read incrementally (`added_after`); its revoked objects remove their indicators.
+//!
+//! Feeds are configured in the configuration file (`[[feeds]]`); `GET /api/feeds` shows each
+//! feed's last run, counts and errors, and `POST /api/feeds/{name}/run` runs one now.
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use iocd_interop::{ImportBatch, ImportDefaults, misp, plain, stix};
+use iocd_model::{Action, IndicatorSubmission, IndicatorType, Severity, Timestamp};
+use iocd_store::odata::{CompareOp, Field, Filter, Literal, Subject};
+use iocd_store::{Actor, ListQuery, UpsertOutcome, Visibility, WriteContext};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What a feed is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedKind {
+    /// One value per line.
+    List,
+    /// A MISP feed directory: `manifest.json` and `<event uuid>.json`.
+    Misp,
+    /// A TAXII 2.1 collection's objects URL.
+    Taxii,
+}
+
+/// What happens to indicators a snapshot feed no longer lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Removed {
+    #[default]
+    Keep,
+    Delete,
+}
+
+fn default_interval() -> u64 {
+    60
+}
+
+fn default_action() -> Action {
+    Action::Audit
+}
+
+fn default_severity() -> Severity {
+    Severity::Medium
+}
+
+fn default_max_events() -> usize {
+    1000
+}
+
+/// One `[[feeds]]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Unique per tenant; the feed writes as the application `feed:<name>`.
+    pub name: String,
+    pub tenant: String,
+    pub kind: FeedKind,
+    /// `https://…`, `http://…` or `file://…` (a list file, a MISP directory, or a TAXII
+    /// collection's objects URL).
+    pub url: String,
+    #[serde(default = "default_interval")]
+    pub interval_minutes: u64,
+    #[serde(default = "default_action")]
+    pub action: Action,
+    #[serde(default = "default_severity")]
+    pub severity: Severity,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Days until what the feed writes expires (none: never), and per indicator type.
+    pub expiry_days: Option<u32>,
+    #[serde(default)]
+    pub expiry_days_by_type: HashMap<String, u32>,
+    #[serde(default)]
+    pub removed: Removed,
+    /// TAXII: a bearer token, or a user and password.
+    pub token: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// MISP: most events read per run.
+    #[serde(default = "default_max_events")]
+    pub max_events: usize,
+}
+
+impl FeedConfig {
+    /// Checks what serde cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() || self.tenant.trim().is_empty() {
+            return Err("every feed needs a name and a tenant".into());
+        }
+        if !["http://", "https://", "file://"]
+            .iter()
+            .any(|s| self.url.starts_with(s))
+        {
+            return Err(format!(
+                "feed {}: url must start with http://, https:// or file://",
+                self.name
+            ));
+        }
+        for name in self.expiry_days_by_type.keys() {
+            if IndicatorType::parse(name).is_none() {
+                return Err(format!(
+                    "feed {}: expiry_days_by_type names {name:?}, not an indicator type",
+                    self.name
+                ));
+            }
+        }
+        if self.interval_minutes == 0 {
+            return Err(format!(
+                "feed {}: interval_minutes is at least 1",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+
+    fn app_id(&self) -> String {
+        format!("feed:{}", self.name)
+    }
+}
+
+/// A feed's last run, as `GET /api/feeds` shows it.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedStatus {
+    pub name: String,
+    #[schema(value_type = String)]
+    pub kind: Option<FeedKind>,
+    /// The URL without credentials or query.
+    pub source: String,
+    pub interval_minutes: u64,
+    pub running: bool,
+    pub last_run_start: Option<String>,
+    pub last_run_end: Option<String>,
+    pub last_success: Option<String>,
+    pub last_error: Option<String>,
+    pub next_run: Option<String>,
+    /// What the last run read, wrote, could not write, and removed.
+    pub items: u64,
+    pub written: u64,
+    pub failed: u64,
+    pub removed: u64,
+    /// The first failures of the last run: where in the feed, and why.
+    pub failures: Vec<FeedFailure>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FeedFailure {
+    pub origin: String,
+    pub reason: String,
+}
+
+/// The feeds' runtime state.
+#[derive(Debug, Default)]
+pub struct FeedRunner {
+    statuses: Mutex<HashMap<(String, String), FeedStatus>>,
+    /// When each feed next runs (ticks).
+    due: Mutex<HashMap<(String, String), i64>>,
+    /// TAXII feeds: the last `date_added` read.
+    cursors: Mutex<HashMap<(String, String), String>>,
+    wake: tokio::sync::Notify,
+}
+
+const MAX_LISTED_FAILURES: usize = 20;
+const WRITE_CHUNK: usize = 5000;
+const MAX_BODY: usize = 512 * 1024 * 1024;
+
+fn key(feed: &FeedConfig) -> (String, String) {
+    (feed.tenant.clone(), feed.name.clone())
+}
+
+fn shown_source(url: &str) -> String {
+    let without_query = url.split(['?', '#']).next().unwrap_or(url);
+    match without_query.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://{host}"),
+            None => without_query.to_owned(),
+        },
+        None => without_query.to_owned(),
+    }
+}
+
+/// Fetches `url` (`file://` reads the file).
+async fn fetch(client: &reqwest::Client, feed: &FeedConfig, url: &str) -> Result<Vec<u8>, String> {
+    fetch_with_header(client, feed, url, "")
+        .await
+        .map(|(body, _)| body)
+}
+
+/// Fetches `url`, and the value of the answer's header `header`.
+async fn fetch_with_header(
+    client: &reqwest::Client,
+    feed: &FeedConfig,
+    url: &str,
+    header: &str,
+) -> Result<(Vec<u8>, Option<String>), String> {
+    if let Some(path) = url.strip_prefix("file://") {
+        let path = path.to_owned();
+        return tokio::task::spawn_blocking(move || {
+            std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|body| (body, None));
+    }
+    let mut request = client.get(url).header(
+        "Accept",
+        "application/taxii+json;version=2.1, application/json, text/plain, */*",
+    );
+    if let Some(token) = &feed.token {
+        request = request.bearer_auth(token);
+    } else if let Some(user) = &feed.username {
+        request = request.basic_auth(user, feed.password.as_deref());
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("{}: {e}", shown_source(url)))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("{} answered {status}", shown_source(url)));
+    }
+    let found = (!header.is_empty())
+        .then(|| response.headers().get(header))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("{}: {e}", shown_source(url)))?;
+    if bytes.len() > MAX_BODY {
+        return Err(format!(
+            "{} sent more than {MAX_BODY} bytes",
+            shown_source(url)
+        ));
+    }
+    Ok((bytes.to_vec(), found))
+}
+
+fn json_of(bytes: &[u8], what: &str) -> Result<Value, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("{what} is not JSON: {e}"))
+}
+
+fn merge(into: &mut ImportBatch, from: ImportBatch) {
+    into.items.extend(from.items);
+    into.removals.extend(from.removals);
+    into.problems.extend(from.problems);
+}
+
+/// Reads the feed: its items, removals and problems, and (TAXII) the new cursor.
+async fn read_feed(
+    client: &reqwest::Client,
+    runner: &FeedRunner,
+    feed: &FeedConfig,
+    defaults: &ImportDefaults,
+) -> Result<(ImportBatch, Option<String>), String> {
+    match feed.kind {
+        FeedKind::List => {
+            let bytes = fetch(client, feed, &feed.url).await?;
+            Ok((
+                plain::read(&String::from_utf8_lossy(&bytes), &feed.name, defaults),
+                None,
+            ))
+        }
+        FeedKind::Misp => {
+            let base = feed.url.trim_end_matches('/');
+            let manifest = json_of(
+                &fetch(client, feed, &format!("{base}/manifest.json")).await?,
+                "manifest.json",
+            )?;
+            let Some(events) = manifest.as_object() else {
+                return Err("manifest.json is not an object of events".into());
+            };
+            let mut uuids: Vec<&String> = events.keys().collect();
+            uuids.sort();
+            let mut batch = ImportBatch::default();
+            for uuid in uuids.into_iter().take(feed.max_events) {
+                if !uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                    batch.problems.push(iocd_interop::Problem {
+                        origin: format!("event {uuid}"),
+                        reason: "not an event id".into(),
+                    });
+                    continue;
+                }
+                match fetch(client, feed, &format!("{base}/{uuid}.json"))
+                    .await
+                    .and_then(|b| json_of(&b, uuid))
+                {
+                    Ok(event) => merge(&mut batch, misp::read(&event, defaults)),
+                    Err(reason) => batch.problems.push(iocd_interop::Problem {
+                        origin: format!("event {uuid}"),
+                        reason,
+                    }),
+                }
+            }
+            Ok((batch, None))
+        }
+        FeedKind::Taxii => {
+            let cursor = runner
+                .cursors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key(feed))
+                .cloned();
+            let mut batch = ImportBatch::default();
+            let mut next: Option<String> = None;
+            let mut newest = cursor.clone();
+            for _ in 0..10_000 {
+                let mut url = format!("{}?limit=1000", feed.url);
+                if let Some(after) = &cursor {
+                    url.push_str(&format!("&added_after={after}"));
+                }
+                if let Some(token) = &next {
+                    url.push_str(&format!("&next={token}"));
+                }
+                let (body, last) =
+                    fetch_with_header(client, feed, &url, "x-taxii-date-added-last").await?;
+                let envelope = json_of(&body, "the TAXII answer")?;
+                let objects = envelope["objects"].as_array().cloned().unwrap_or_default();
+                merge(&mut batch, stix::read(&Value::Array(objects), defaults));
+                if last.is_some() {
+                    newest = last;
+                }
+                match envelope["next"].as_str() {
+                    Some(token) if envelope["more"] == true => next = Some(token.to_owned()),
+                    _ => break,
+                }
+            }
+            Ok((batch, newest))
+        }
+    }
+}
+
+/// One run of one feed; updates its status.
+pub async fn run_feed(state: &AppState, feed: &FeedConfig) {
+    let runner = state.feeds();
+    let started = state.now();
+    {
+        let mut statuses = runner.statuses.lock().unwrap_or_else(|e| e.into_inner());
+        let status = statuses.entry(key(feed)).or_default();
+        status.running = true;
+        status.last_run_start = Some(started.to_mde_precise());
+    }
+    let outcome = run(state, feed, started).await;
+    let ended = state.now();
+    let mut statuses = runner.statuses.lock().unwrap_or_else(|e| e.into_inner());
+    let status = statuses.entry(key(feed)).or_default();
+    status.running = false;
+    status.last_run_end = Some(ended.to_mde_precise());
+    match outcome {
+        Ok(report) => {
+            status.last_success = Some(ended.to_mde_precise());
+            status.last_error = None;
+            status.items = report.items;
+            status.written = report.written;
+            status.failed = report.failures.len() as u64;
+            status.removed = report.removed;
+            status.failures = report
+                .failures
+                .into_iter()
+                .take(MAX_LISTED_FAILURES)
+                .collect();
+            tracing::info!(feed = %feed.name, tenant = %feed.tenant, written = status.written, failed = status.failed, removed = status.removed, "feed run done");
+        }
+        Err(error) => {
+            tracing::warn!(feed = %feed.name, tenant = %feed.tenant, %error, "feed run failed");
+            status.last_error = Some(error);
+        }
+    }
+}
+
+struct RunReport {
+    items: u64,
+    written: u64,
+    removed: u64,
+    failures: Vec<FeedFailure>,
+}
+
+async fn run(state: &AppState, feed: &FeedConfig, now: Timestamp) -> Result<RunReport, String> {
+    crate::tls::install_default_provider();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let defaults = ImportDefaults {
+        action: feed.action,
+        severity: feed.severity,
+        rbac_group_names: feed.groups.clone(),
+        title_prefix: String::new(),
+    };
+    let (batch, cursor) = read_feed(&client, state.feeds(), feed, &defaults).await?;
+    let mut failures: Vec<FeedFailure> = batch
+        .problems
+        .iter()
+        .map(|p| FeedFailure {
+            origin: p.origin.clone(),
+            reason: p.reason.clone(),
+        })
+        .collect();
+    let options = crate::indicators::validation_options(state);
+    let actor = Actor {
+        id: feed.app_id(),
+        display_name: format!("Feed {}", feed.name),
+        source: "Feed".to_owned(),
+    };
+    let context = WriteContext {
+        now,
+        visibility: Visibility::All,
+        max_active: state.config().max_active_indicators,
+    };
+    let mut listed: HashSet<(String, String)> = HashSet::new();
+    let items = batch.items.len() as u64;
+    let mut written = 0u64;
+    for chunk in batch.items.chunks(WRITE_CHUNK) {
+        let origins: Vec<String> = chunk.iter().map(|i| i.origin.clone()).collect();
+        let validated: Vec<Result<iocd_model::IndicatorSpec, String>> = chunk
+            .iter()
+            .map(|item| {
+                let mut submission = item.submission.clone();
+                let indicator_type = submission["indicatorType"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let days = feed
+                    .expiry_days_by_type
+                    .get(&indicator_type)
+                    .copied()
+                    .or(feed.expiry_days);
+                if let (Some(days), false) = (days, submission.contains_key("expirationTime")) {
+                    let expiry = now.plus_seconds(i64::from(days) * 86_400);
+                    submission.insert("expirationTime".into(), json!(expiry.to_mde_seconds()));
+                }
+                let submission: IndicatorSubmission =
+                    serde_json::from_value(Value::Object(submission)).map_err(|e| e.to_string())?;
+                let spec = iocd_model::validate_submission(&submission, &options)
+                    .map_err(|e| e.message)?;
+                Ok(spec)
+            })
+            .collect();
+        for spec in validated.iter().flatten() {
+            listed.insert((
+                spec.indicator_type().as_str().to_owned(),
+                spec.value.to_string(),
+            ));
+        }
+        let tenant = feed.tenant.clone();
+        let (actor, context) = (actor.clone(), context.clone());
+        let outcomes = state
+            .blocking(move |service| service.upsert_validated(&tenant, &actor, &context, validated))
+            .await
+            .map_err(|e| e.message)?;
+        for (origin, outcome) in origins.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(UpsertOutcome::Created(_) | UpsertOutcome::Updated(_)) => written += 1,
+                Ok(UpsertOutcome::Failed { message, .. }) | Err(message) => {
+                    failures.push(FeedFailure {
+                        origin,
+                        reason: message,
+                    })
+                }
+            }
+        }
+    }
+    let mut doomed: Vec<i64> = Vec::new();
+    for removal in &batch.removals {
+        if let Ok(value) =
+            iocd_model::IndicatorValue::parse(removal.indicator_type, &removal.value, true)
+        {
+            doomed.extend(
+                find(
+                    state,
+                    feed,
+                    Some((removal.indicator_type, value.to_string())),
+                    now,
+                )
+                .await?,
+            );
+        }
+    }
+    if feed.removed == Removed::Delete && feed.kind != FeedKind::Taxii {
+        for indicator in find_all(state, feed, now).await? {
+            if !listed.contains(&(indicator.1.clone(), indicator.2.clone())) {
+                doomed.push(indicator.0);
+            }
+        }
+    }
+    doomed.sort_unstable();
+    doomed.dedup();
+    let mut removed = 0;
+    for chunk in doomed.chunks(WRITE_CHUNK) {
+        let ids = chunk.to_vec();
+        let tenant = feed.tenant.clone();
+        let (actor, context) = (actor.clone(), context.clone());
+        let outcome = state
+            .blocking(move |service| service.delete(&tenant, &ids, &actor, &context))
+            .await
+            .map_err(|e| e.message)?;
+        if let iocd_store::DeleteOutcome::Deleted(n) = outcome {
+            removed += n;
+        }
+    }
+    if let Some(cursor) = cursor {
+        state
+            .feeds()
+            .cursors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key(feed), cursor);
+    }
+    Ok(RunReport {
+        items,
+        written,
+        removed,
+        failures,
+    })
+}
+
+fn created_by(feed: &FeedConfig) -> Filter {
+    Filter::Compare {
+        subject: Subject::Field(Field::CreatedBy),
+        op: CompareOp::Eq,
+        value: Literal::Text(feed.app_id()),
+    }
+}
+
+/// The ids of the feed's indicators of one (type, value).
+async fn find(
+    state: &AppState,
+    feed: &FeedConfig,
+    value: Option<(IndicatorType, String)>,
+    now: Timestamp,
+) -> Result<Vec<i64>, String> {
+    let Some((indicator_type, value)) = value else {
+        return Ok(Vec::new());
+    };
+    let filter = Filter::And(
+        Box::new(Filter::Compare {
+            subject: Subject::Field(Field::IndicatorType),
+            op: CompareOp::Eq,
+            value: Literal::Text(indicator_type.as_str().to_owned()),
+        }),
+        Box::new(Filter::Compare {
+            subject: Subject::Field(Field::IndicatorValue),
+            op: CompareOp::Eq,
+            value: Literal::Text(value),
+        }),
+    );
+    let query = ListQuery {
+        filter: Some(filter),
+        top: 100,
+        ..ListQuery::default()
+    };
+    let tenant = feed.tenant.clone();
+    let page = state
+        .blocking(move |service| {
+            service
+                .indicators()
+                .list(&tenant, &query, &Visibility::All, now)
+        })
+        .await
+        .map_err(|e| e.message)?;
+    Ok(page.items.iter().map(|i| i.id).collect())
+}
+
+/// Every indicator the feed created: (id, type, value).
+async fn find_all(
+    state: &AppState,
+    feed: &FeedConfig,
+    now: Timestamp,
+) -> Result<Vec<(i64, String, String)>, String> {
+    let mut found = Vec::new();
+    let mut after = None;
+    loop {
+        let query = ListQuery {
+            filter: Some(created_by(feed)),
+            top: 10_000,
+            after_id: after,
+            ..ListQuery::default()
+        };
+        let tenant = feed.tenant.clone();
+        let page = state
+            .blocking(move |service| {
+                service
+                    .indicators()
+                    .list(&tenant, &query, &Visibility::All, now)
+            })
+            .await
+            .map_err(|e| e.message)?;
+        found.extend(page.items.iter().map(|i| {
+            (
+                i.id,
+                i.spec.indicator_type().as_str().to_owned(),
+                i.spec.value.to_string(),
+            )
+        }));
+        match (page.has_more, page.items.last()) {
+            (true, Some(last)) => after = Some(last.id),
+            _ => return Ok(found),
+        }
+    }
+}
+
+/// Runs each configured feed when it is due (at start, then every `interval_minutes`, or at
+/// once after `POST /api/feeds/{name}/run`), one at a time, until `shutdown`.
+pub async fn run_feeds(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    if state.config().feeds.is_empty() {
+        return;
+    }
+    loop {
+        let now = state.now();
+        let due: Vec<FeedConfig> = {
+            let mut times = state.feeds().due.lock().unwrap_or_else(|e| e.into_inner());
+            let mut due = Vec::new();
+            for feed in &state.config().feeds {
+                if times.get(&key(feed)).is_none_or(|t| *t <= now.ticks()) {
+                    let next = now.plus_seconds(feed.interval_minutes.min(1 << 20) as i64 * 60);
+                    times.insert(key(feed), next.ticks());
+                    due.push(feed.clone());
+                }
+            }
+            due
+        };
+        for feed in &due {
+            run_feed(&state, feed).await;
+            let next = state
+                .feeds()
+                .due
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key(feed))
+                .copied();
+            if let Some(status) = state
+                .feeds()
+                .statuses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&key(feed))
+            {
+                status.next_run = next.map(|t| Timestamp::from_ticks(t).to_mde_seconds());
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = state.feeds().wake.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// `GET /api/feeds`: the tenant's feeds and their last runs.
+#[utoipa::path(get, path = "/api/feeds", tag = "feeds",
+    responses((status = 200, body = FeedList),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 429, body = crate::wire::errors::ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<crate::odata::OData<FeedList>, ApiError> {
+    principal.read_visibility()?;
+    state.check_rate(&principal, crate::rate_limit::Operation::List)?;
+    let statuses = state
+        .feeds()
+        .statuses
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let value = state
+        .config()
+        .feeds
+        .iter()
+        .filter(|feed| feed.tenant == principal.tenant)
+        .map(|feed| {
+            let mut status = statuses.get(&key(feed)).cloned().unwrap_or_default();
+            status.name = feed.name.clone();
+            status.kind = Some(feed.kind);
+            status.source = shown_source(&feed.url);
+            status.interval_minutes = feed.interval_minutes;
+            status
+        })
+        .collect();
+    Ok(crate::odata::OData(FeedList {
+        context: format!("{}/api/$metadata#Feeds", crate::odata::base_url(&state)),
+        value,
+    }))
+}
+
+/// The tenant's feeds.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FeedList {
+    #[serde(rename = "@odata.context")]
+    pub context: String,
+    pub value: Vec<FeedStatus>,
+}
+
+/// `POST /api/feeds/{name}/run`: runs the feed now (202; its status shows the run).
+#[utoipa::path(post, path = "/api/feeds/{name}/run", tag = "feeds", params(("name" = String, Path)),
+    responses((status = 202, description = "The run is queued"),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 404, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
+pub(crate) async fn run_now(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if principal.write_visibility()? != Visibility::All {
+        return Err(ApiError::forbidden(
+            "Running a feed needs the Ti.ReadWrite.All role.",
+        ));
+    }
+    state.check_rate(&principal, crate::rate_limit::Operation::Import)?;
+    let feed = state
+        .config()
+        .feeds
+        .iter()
+        .find(|f| f.tenant == principal.tenant && f.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("feed {name}")))?;
+    state
+        .feeds()
+        .due
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key(feed), 0);
+    state.feeds().wake.notify_one();
+    Ok(StatusCode::ACCEPTED)
+}
