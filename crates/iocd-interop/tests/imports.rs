@@ -198,6 +198,25 @@ fn a_misp_event_honours_to_ids_and_maps_attribute_types() {
 }
 
 #[test]
+fn csv_lists_give_the_first_field_that_is_a_value() {
+    let text = "################\n# abuse.ch URLhaus\n\"id\",\"dateadded\",\"url\",\"url_status\"\n\"3001\",\"2026-03-01 10:00:00\",\"http://203.0.113.9/bins/x.sh\",\"online\"\nfirst_seen_utc,dst_ip,dst_port\n2026-03-01 10:00:00,198.51.100.4,443\n";
+    let batch = plain::read(text, "urlhaus.csv", &ImportDefaults::default());
+    let got: Vec<(String, String)> = items(&batch)
+        .into_iter()
+        .map(|(_, t, v, _)| (t, v))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Url".to_owned(), "http://203.0.113.9/bins/x.sh".to_owned()),
+            ("IpAddress".into(), "198.51.100.4".into()),
+        ]
+    );
+    // The header lines hold no value: reported, not dropped.
+    assert_eq!(batch.problems.len(), 2, "{:?}", batch.problems);
+}
+
+#[test]
 fn a_plain_list_recognises_each_value_and_reports_the_rest() {
     let batch = plain::read(
         &fixture("blocklist.txt"),
