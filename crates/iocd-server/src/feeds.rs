@@ -5,7 +5,8 @@
 //! `removed = "delete"`, what the feed created and no longer lists is deleted. A TAXII feed is
 //! read incrementally (`added_after`); its revoked objects remove their indicators.
 //!
-//! Feeds are configured in the configuration file (`[[feeds]]`); `GET /api/feeds` shows each
+//! Feeds are configured in the configuration file (`[[feeds]]`) or through the API
+//! (`POST /api/feeds`, stored; `DELETE /api/feeds/{name}`); `GET /api/feeds` shows each
 //! feed's last run, counts and errors, and `POST /api/feeds/{name}/run` runs one now.
 
 use crate::auth::Principal;
@@ -24,7 +25,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// What a feed is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FeedKind {
     /// One value per line.
@@ -36,7 +37,7 @@ pub enum FeedKind {
 }
 
 /// What happens to indicators a snapshot feed no longer lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Removed {
     #[default]
@@ -60,8 +61,8 @@ fn default_max_events() -> usize {
     1000
 }
 
-/// One `[[feeds]]` table.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// One `[[feeds]]` table, or the body of `POST /api/feeds` (whose tenant is the token's).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedConfig {
     /// Unique per tenant; the feed writes as the application `feed:<name>`.
@@ -74,8 +75,10 @@ pub struct FeedConfig {
     #[serde(default = "default_interval")]
     pub interval_minutes: u64,
     #[serde(default = "default_action")]
+    #[schema(value_type = String)]
     pub action: Action,
     #[serde(default = "default_severity")]
+    #[schema(value_type = String)]
     pub severity: Severity,
     #[serde(default)]
     pub groups: Vec<String>,
@@ -136,7 +139,8 @@ impl FeedConfig {
 #[serde(rename_all = "camelCase")]
 pub struct FeedStatus {
     pub name: String,
-    #[schema(value_type = String)]
+    /// `config` (the configuration file) or `api`.
+    pub origin: String,
     pub kind: Option<FeedKind>,
     /// The URL without credentials or query.
     pub source: String,
@@ -613,18 +617,46 @@ async fn find_all(
     }
 }
 
+/// Every feed: those of the configuration file, then those stored through the API (a stored
+/// definition that no longer reads is logged and skipped).
+async fn all_feeds(state: &AppState) -> Vec<(FeedConfig, &'static str)> {
+    let mut feeds: Vec<(FeedConfig, &'static str)> = state
+        .config()
+        .feeds
+        .iter()
+        .map(|f| (f.clone(), "config"))
+        .collect();
+    match state
+        .blocking(|service| service.feed_store().stored_feeds())
+        .await
+    {
+        Ok(stored) => {
+            for feed in stored {
+                match serde_json::from_str::<FeedConfig>(&feed.definition) {
+                    Ok(config) => feeds.push((config, "api")),
+                    Err(error) => {
+                        tracing::warn!(feed = %feed.name, tenant = %feed.tenant, %error, "a stored feed does not read; skipped")
+                    }
+                }
+            }
+        }
+        Err(error) => {
+            tracing::warn!(message = %error.message, "the stored feeds could not be read")
+        }
+    }
+    feeds
+}
+
 /// Runs each configured feed when it is due (at start, then every `interval_minutes`, or at
 /// once after `POST /api/feeds/{name}/run`), one at a time, until `shutdown`.
 pub async fn run_feeds(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    if state.config().feeds.is_empty() {
-        return;
-    }
     loop {
         let now = state.now();
+        let feeds = all_feeds(&state).await;
         let due: Vec<FeedConfig> = {
             let mut times = state.feeds().due.lock().unwrap_or_else(|e| e.into_inner());
             let mut due = Vec::new();
-            for feed in &state.config().feeds {
+            for (feed, _) in &feeds {
                 if times.get(&key(feed)).is_none_or(|t| *t <= now.ticks()) {
                     let next = now.plus_seconds(feed.interval_minutes.min(1 << 20) as i64 * 60);
                     times.insert(key(feed), next.ticks());
@@ -671,20 +703,20 @@ pub(crate) async fn list(
 ) -> Result<crate::odata::OData<FeedList>, ApiError> {
     principal.read_visibility()?;
     state.check_rate(&principal, crate::rate_limit::Operation::List)?;
+    let feeds = all_feeds(&state).await;
     let statuses = state
         .feeds()
         .statuses
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let value = state
-        .config()
-        .feeds
+    let value = feeds
         .iter()
-        .filter(|feed| feed.tenant == principal.tenant)
-        .map(|feed| {
+        .filter(|(feed, _)| feed.tenant == principal.tenant)
+        .map(|(feed, origin)| {
             let mut status = statuses.get(&key(feed)).cloned().unwrap_or_default();
             status.name = feed.name.clone();
+            status.origin = (*origin).to_owned();
             status.kind = Some(feed.kind);
             status.source = shown_source(&feed.url);
             status.interval_minutes = feed.interval_minutes;
@@ -721,11 +753,10 @@ pub(crate) async fn run_now(
         ));
     }
     state.check_rate(&principal, crate::rate_limit::Operation::Import)?;
-    let feed = state
-        .config()
-        .feeds
+    let feeds = all_feeds(&state).await;
+    let (feed, _) = feeds
         .iter()
-        .find(|f| f.tenant == principal.tenant && f.name == name)
+        .find(|(f, _)| f.tenant == principal.tenant && f.name == name)
         .ok_or_else(|| ApiError::not_found(format!("feed {name}")))?;
     state
         .feeds()
@@ -735,4 +766,129 @@ pub(crate) async fn run_now(
         .insert(key(feed), 0);
     state.feeds().wake.notify_one();
     Ok(StatusCode::ACCEPTED)
+}
+
+fn require_manage(principal: &Principal) -> Result<(), ApiError> {
+    if principal.write_visibility()? != Visibility::All {
+        return Err(ApiError::forbidden(
+            "Managing feeds needs the Ti.ReadWrite.All role.",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /api/feeds`: adds a feed of the token's tenant (stored; it first runs within
+/// seconds). `file://` sources are for the configuration file only.
+#[utoipa::path(post, path = "/api/feeds", tag = "feeds", request_body = FeedConfig,
+    responses((status = 201, body = FeedStatus), (status = 400, body = crate::wire::errors::ErrorBody),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 409, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody),
+        (status = 429, body = crate::wire::errors::ErrorBody)))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    crate::extract::ApiJson(mut body): crate::extract::ApiJson<Value>,
+) -> Result<(StatusCode, crate::odata::Json<FeedStatus>), ApiError> {
+    require_manage(&principal)?;
+    state.check_rate(&principal, crate::rate_limit::Operation::Submit)?;
+    let invalid = |message: String| ApiError::new(iocd_model::ErrorCode::InvalidInput, message);
+    let Some(object) = body.as_object_mut() else {
+        return Err(ApiError::bad_body("A feed is a JSON object."));
+    };
+    object.insert("tenant".into(), json!(principal.tenant));
+    let feed: FeedConfig = serde_json::from_value(body)
+        .map_err(|e| invalid(format!("The feed is not valid: {e}.")))?;
+    feed.check().map_err(invalid)?;
+    if feed.url.starts_with("file://") {
+        return Err(invalid(
+            "url: feeds added through the API read http:// or https:// sources; file:// is for the configuration file.".into(),
+        ));
+    }
+    if feed.name.chars().count() > 100 || feed.name.contains('/') {
+        return Err(invalid("name: at most 100 characters, without /.".into()));
+    }
+    let taken = state
+        .config()
+        .feeds
+        .iter()
+        .any(|f| f.tenant == feed.tenant && f.name == feed.name);
+    let stored = iocd_store::feeds::StoredFeed {
+        tenant: feed.tenant.clone(),
+        name: feed.name.clone(),
+        definition: serde_json::to_string(&feed).map_err(|e| ApiError::internal(&e))?,
+        created: state.now(),
+        created_by: principal.app_id.clone(),
+    };
+    let created = !taken
+        && state
+            .blocking(move |service| service.feed_store().create_feed(&stored))
+            .await?;
+    if !created {
+        return Err(ApiError::new(
+            iocd_model::ErrorCode::Conflict,
+            format!("A feed named {} exists.", feed.name),
+        ));
+    }
+    state.feeds().wake.notify_one();
+    Ok((
+        StatusCode::CREATED,
+        crate::odata::Json(FeedStatus {
+            name: feed.name.clone(),
+            origin: "api".into(),
+            kind: Some(feed.kind),
+            source: shown_source(&feed.url),
+            interval_minutes: feed.interval_minutes,
+            ..FeedStatus::default()
+        }),
+    ))
+}
+
+/// `DELETE /api/feeds/{name}`: removes a feed added through the API (what it wrote stays).
+#[utoipa::path(delete, path = "/api/feeds/{name}", tag = "feeds", params(("name" = String, Path)),
+    responses((status = 204, description = "Deleted"),
+        (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
+        (status = 404, body = crate::wire::errors::ErrorBody), (status = 429, body = crate::wire::errors::ErrorBody)))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_manage(&principal)?;
+    state.check_rate(&principal, crate::rate_limit::Operation::Delete)?;
+    if state
+        .config()
+        .feeds
+        .iter()
+        .any(|f| f.tenant == principal.tenant && f.name == name)
+    {
+        return Err(ApiError::forbidden(format!(
+            "The feed {name} is defined in the configuration file; remove it there."
+        )));
+    }
+    let tenant = principal.tenant.clone();
+    let wanted = name.clone();
+    let deleted = state
+        .blocking(move |service| service.feed_store().delete_feed(&tenant, &wanted))
+        .await?;
+    if !deleted {
+        return Err(ApiError::not_found(format!("feed {name}")));
+    }
+    let feed_key = (principal.tenant.clone(), name);
+    let runner = state.feeds();
+    runner
+        .statuses
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&feed_key);
+    runner
+        .due
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&feed_key);
+    runner
+        .cursors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&feed_key);
+    Ok(StatusCode::NO_CONTENT)
 }

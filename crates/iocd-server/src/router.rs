@@ -64,7 +64,8 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/{id}/deliveries",
             get(crate::webhooks_api::deliveries),
         )
-        .route("/feeds", get(crate::feeds::list))
+        .route("/feeds", get(crate::feeds::list).post(crate::feeds::create))
+        .route("/feeds/{name}", axum::routing::delete(crate::feeds::delete))
         .route("/feeds/{name}/run", post(crate::feeds::run_now))
         .route("/alerts", get(alerts_api::list))
         .route(

@@ -78,6 +78,7 @@ impl AppState {
             + iocd_store::bypasses::BypassStore
             + iocd_store::webhooks::WebhookStore
             + iocd_store::devices::DeviceStore
+            + iocd_store::feeds::FeedStore
             + 'static,
     {
         let apps = AppStatus::new(Arc::clone(&store) as Arc<dyn AppRegistry>);

@@ -75,6 +75,8 @@ const MATRIX: &[Row] = &[
     ("GET",    "/devices",                        None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403, 403, 200]),
     ("GET",    "/devices/d9",                     None,   "",               [401, 401, 401, 401, 404, 200, 200, 200, 403, 403, 403, 403, 200]),
     ("GET",    "/feeds",                          None,   "",               [401, 401, 401, 401, 200, 200, 200, 200, 403, 403, 403, 403, 403]),
+    ("POST",   "/feeds",                          JSON,   FEED,             [401, 401, 401, 401, 201, 403, 403, 201, 403, 403, 403, 403, 403]),
+    ("DELETE", "/feeds/nope",                     None,   "",               [401, 401, 401, 401, 404, 403, 403, 404, 403, 403, 403, 403, 403]),
     ("POST",   "/feeds/nope/run",                 None,   "",               [401, 401, 401, 401, 404, 403, 403, 404, 403, 403, 403, 403, 403]),
     ("GET",    "/webhooks",                       None,   "",               [401, 401, 401, 401, 200, 403, 403, 403, 403, 403, 403, 200, 403]),
     ("POST",   "/webhooks",                       JSON,   WEBHOOK,          [401, 401, 401, 401, 201, 403, 403, 403, 403, 403, 403, 201, 403]),
@@ -115,6 +117,7 @@ const GROUP: &str = r#"{"name":"New group"}"#;
 const BYPASS: &str = r#"{"device":{"id":"d1"},"indicatorId":"{indicator}"}"#;
 const GROUP_UPDATE: &str = r#"{"description":"changed"}"#;
 const WEBHOOK: &str = r#"{"url":"http://127.0.0.1:9/hook"}"#;
+const FEED: &str = r#"{"name":"f","kind":"list","url":"http://127.0.0.1:9/list.txt"}"#;
 
 /// What a fixture holds besides the server: the ids the routes name.
 struct Ids {

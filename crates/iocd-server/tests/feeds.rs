@@ -177,6 +177,141 @@ async fn a_misp_feed_directory_is_read_event_by_event() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn feeds_are_added_and_removed_through_the_api() {
+    let api = api_with_feeds(
+        "[[feeds]]\nname = \"from-config\"\ntenant = \"tenant-a\"\nkind = \"list\"\nurl = \"file:///nonexistent\"",
+    );
+    let admin = api.admin();
+    let feed = json!({"name": "urlhaus", "kind": "list", "url": "https://urlhaus.example/downloads/text/",
+                      "action": "Block", "expiry_days": 14, "removed": "delete"});
+    let created = api.post("/api/feeds", &admin, feed.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["origin"], "api");
+    assert_eq!(
+        created.body["source"],
+        "https://urlhaus.example/downloads/text/"
+    );
+    assert_eq!(
+        api.post("/api/feeds", &admin, feed).await.status,
+        StatusCode::CONFLICT
+    );
+    let clash = json!({"name": "from-config", "kind": "list", "url": "https://x.example/"});
+    assert_eq!(
+        api.post("/api/feeds", &admin, clash).await.status,
+        StatusCode::CONFLICT
+    );
+    for (bad, why) in [
+        (
+            json!({"name": "f", "kind": "list", "url": "file:///etc/passwd"}),
+            "file://",
+        ),
+        (
+            json!({"name": "f", "kind": "nope", "url": "https://x.example/"}),
+            "unknown variant `nope`",
+        ),
+        (
+            json!({"name": "f", "kind": "list", "url": "https://x.example/", "expiry_days_by_type": {"Nope": 1}}),
+            "Nope",
+        ),
+        (
+            json!({"name": "f", "kind": "list", "url": "https://x.example/", "extra": 1}),
+            "extra",
+        ),
+    ] {
+        let reply = api.post("/api/feeds", &admin, bad).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{why}: {}",
+            reply.text
+        );
+        assert!(reply.text.contains(why), "{why}: {}", reply.text);
+    }
+    let writer = api.token("tenant-a", Role::ReadWrite, "own-only");
+    let refused = api
+        .post(
+            "/api/feeds",
+            &writer,
+            json!({"name": "g", "kind": "list", "url": "https://x.example/"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let reader = api.token("tenant-a", Role::ReadAll, "reader");
+    let listed = api.get("/api/feeds", &reader).await;
+    let origins: Vec<(String, String)> = listed.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_owned(),
+                f["origin"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            ("from-config".to_owned(), "config".to_owned()),
+            ("urlhaus".into(), "api".into())
+        ]
+    );
+    let outsider = api.token("tenant-b", Role::ReadWriteAll, "other");
+    assert_eq!(
+        api.get("/api/feeds", &outsider).await.body["value"],
+        json!([])
+    );
+    assert_eq!(
+        api.send(
+            "DELETE",
+            "/api/feeds/urlhaus",
+            Some(&outsider),
+            None,
+            Vec::new()
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Stored in the database (so it outlives the process); the configuration's feeds are not.
+    let stored = api.state.service().feed_store().stored_feeds().unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].tenant.as_str(), stored[0].name.as_str()),
+        ("tenant-a", "urlhaus")
+    );
+    let deleted_config = api
+        .send(
+            "DELETE",
+            "/api/feeds/from-config",
+            Some(&admin),
+            None,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(deleted_config.status, StatusCode::FORBIDDEN);
+    let deleted = api
+        .send(
+            "DELETE",
+            "/api/feeds/urlhaus",
+            Some(&admin),
+            None,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        api.get("/api/feeds", &reader).await.body["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 fn medallion() -> PathBuf {
     if let Some(path) = std::env::var_os("IOCD_MEDALLION") {
         return PathBuf::from(path);

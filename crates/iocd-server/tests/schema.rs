@@ -689,6 +689,38 @@ async fn every_documented_answer_validates_against_the_served_document() {
         post("/api/feeds/nope/run", &admin, json!({}), 404),
         post("/api/feeds/nope/run", &None, json!({}), 401),
         post("/api/feeds/nope/run", &reader, json!({}), 403),
+        post(
+            "/api/feeds",
+            &admin,
+            json!({"name": "api-feed", "kind": "list", "url": "http://127.0.0.1:9/list.txt"}),
+            201,
+        ),
+        post(
+            "/api/feeds",
+            &admin,
+            json!({"name": "api-feed", "kind": "list", "url": "http://127.0.0.1:9/list.txt"}),
+            409,
+        ),
+        post(
+            "/api/feeds",
+            &admin,
+            json!({"name": "x", "kind": "list", "url": "file:///etc/passwd"}),
+            400,
+        ),
+        post("/api/feeds", &None, json!({}), 401),
+        post("/api/feeds", &reader, json!({}), 403),
+        (
+            "POST",
+            "/api/feeds".into(),
+            admin.clone(),
+            Some("text/plain"),
+            "x".into(),
+            415,
+        ),
+        delete("/api/feeds/api-feed", &None, 401),
+        delete("/api/feeds/api-feed", &reader, 403),
+        delete("/api/feeds/nope", &admin, 404),
+        delete("/api/feeds/api-feed", &admin, 204),
     ];
     run(&api, &mut doc, cases).await;
     let mut with_feed = iocd_server::config::Config::from_toml(
@@ -797,6 +829,13 @@ async fn every_documented_answer_validates_against_the_served_document() {
         ("DELETE", "/api/webhooks/1", None, String::new()),
         ("GET", "/api/feeds", None, String::new()),
         ("POST", "/api/feeds/nope/run", None, String::new()),
+        (
+            "POST",
+            "/api/feeds",
+            JSON,
+            json!({"name": "limited", "kind": "list", "url": "http://127.0.0.1:9/"}).to_string(),
+        ),
+        ("DELETE", "/api/feeds/nope", None, String::new()),
         (
             "PATCH",
             "/api/alerts/1",

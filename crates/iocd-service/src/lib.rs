@@ -108,6 +108,7 @@ pub struct Service {
     bypass_store: Arc<dyn BypassStore>,
     bypasses: bypasses::Bypasses,
     webhook_store: Arc<dyn WebhookStore>,
+    feed_store: Arc<dyn iocd_store::feeds::FeedStore>,
     device_store: Arc<dyn DeviceStore>,
     devices_seen: devices::DevicesSeen,
     engines: Engines,
@@ -133,6 +134,7 @@ impl Service {
             + BypassStore
             + WebhookStore
             + DeviceStore
+            + iocd_store::feeds::FeedStore
             + 'static,
     {
         Service::start_with(store, settings, telemetry::Telemetry::default(), now)
@@ -152,6 +154,7 @@ impl Service {
             + BypassStore
             + WebhookStore
             + DeviceStore
+            + iocd_store::feeds::FeedStore
             + 'static,
     {
         let notices = notices::Notices::default();
@@ -168,6 +171,7 @@ impl Service {
             bypass_store: store.clone(),
             bypasses,
             webhook_store: store.clone(),
+            feed_store: store.clone(),
             device_store: store.clone(),
             devices_seen: devices::DevicesSeen::default(),
             detections: store.clone(),
@@ -194,6 +198,11 @@ impl Service {
     /// Webhooks, their deliveries and the alert outbox.
     pub fn webhooks(&self) -> &dyn WebhookStore {
         self.webhook_store.as_ref()
+    }
+
+    /// The feeds defined through the API.
+    pub fn feed_store(&self) -> &dyn iocd_store::feeds::FeedStore {
+        self.feed_store.as_ref()
     }
 
     /// The devices seen, as last written (see [`Service::flush_devices`]).

@@ -12,6 +12,7 @@ pub mod conformance;
 pub mod detections;
 pub mod device_groups;
 pub mod devices;
+pub mod feeds;
 pub mod odata;
 mod sqlite;
 pub mod webhooks;

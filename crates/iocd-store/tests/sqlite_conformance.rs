@@ -143,6 +143,7 @@ fn an_older_database_gets_the_groups_its_indicators_name() {
              DROP TABLE alert_outbox;
              DROP TABLE outbox_cursors;
              DROP TABLE devices;
+             DROP TABLE feeds;
              PRAGMA user_version = 3;",
         )
         .unwrap();

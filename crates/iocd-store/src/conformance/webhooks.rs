@@ -311,6 +311,45 @@ where
     assert_eq!(store.device("u", "d2").unwrap(), None);
 }
 
+pub fn feeds_are_named_once_per_tenant_and_deleted<S>(store: &S)
+where
+    S: crate::feeds::FeedStore,
+{
+    use crate::feeds::StoredFeed;
+    let feed = |tenant: &str, name: &str| StoredFeed {
+        tenant: tenant.to_owned(),
+        name: name.to_owned(),
+        definition: format!("{{\"url\": \"https://{name}.example/\"}}"),
+        created: t(NOW),
+        created_by: "admin".to_owned(),
+    };
+    assert!(store.create_feed(&feed("t", "b")).unwrap());
+    assert!(store.create_feed(&feed("t", "a")).unwrap());
+    assert!(store.create_feed(&feed("u", "a")).unwrap());
+    let mut taken = feed("t", "a");
+    taken.definition = "{}".into();
+    assert!(
+        !store.create_feed(&taken).unwrap(),
+        "a name is taken once per tenant"
+    );
+    let names: Vec<(String, String)> = store
+        .stored_feeds()
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.tenant, f.name))
+        .collect();
+    let expected: Vec<(String, String)> = [("t", "a"), ("t", "b"), ("u", "a")]
+        .iter()
+        .map(|(t, n)| (t.to_string(), n.to_string()))
+        .collect();
+    assert_eq!(names, expected);
+    assert_eq!(store.stored_feeds().unwrap()[0], feed("t", "a"));
+    assert!(store.delete_feed("t", "a").unwrap());
+    assert!(!store.delete_feed("t", "a").unwrap());
+    assert!(!store.delete_feed("nobody", "a").unwrap());
+    assert_eq!(store.stored_feeds().unwrap().len(), 2);
+}
+
 /// Expands to one `#[test]` per delivery and device case, each on a store made by `$make`
 /// that implements [`IndicatorStore`], [`DetectionStore`], [`WebhookStore`] and
 /// [`DeviceStore`].
@@ -321,6 +360,7 @@ macro_rules! delivery_conformance_suite {
             deliveries_are_queued_with_the_alert_and_retried_until_done,
             the_outbox_lists_alert_events_in_order_and_keeps_cursors,
             devices_merge_what_they_say_and_widen_their_times,
+            feeds_are_named_once_per_tenant_and_deleted,
         );
     };
 }

@@ -18,6 +18,7 @@ mod bypasses;
 mod detections;
 mod device_groups;
 mod devices;
+mod feeds;
 mod indicators;
 mod odata_sql;
 mod rows;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0006_bypasses.sql"),
     include_str!("0007_delivery_and_devices.sql"),
     include_str!("0008_indicators_by_update.sql"),
+    include_str!("0009_feeds.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
 
