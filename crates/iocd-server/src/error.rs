@@ -15,6 +15,8 @@ pub struct ApiError {
     pub retry_after_seconds: Option<u64>,
     /// What went wrong inside, for the log line of a 5xx.
     detail: Option<String>,
+    /// The request property the error is about, if one.
+    pub field: Option<&'static str>,
 }
 
 impl ApiError {
@@ -24,6 +26,7 @@ impl ApiError {
             message: message.into(),
             retry_after_seconds: None,
             detail: None,
+            field: None,
         }
     }
 
@@ -114,7 +117,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 
 impl From<ValidationError> for ApiError {
     fn from(error: ValidationError) -> Self {
-        ApiError::new(error.code, error.message)
+        ApiError {
+            field: Some(error.field).filter(|f| !f.is_empty()),
+            ..ApiError::new(error.code, error.message)
+        }
     }
 }
 
@@ -131,6 +137,7 @@ pub fn error_body(code: ErrorCode, message: &str) -> ErrorBody {
             code: code.as_str().to_owned(),
             message: message.to_owned(),
             target: uuid::Uuid::new_v4().to_string(),
+            details: Vec::new(),
         },
     }
 }
@@ -138,7 +145,15 @@ pub fn error_body(code: ErrorCode, message: &str) -> ErrorBody {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = error_body(self.code, &self.message);
+        let mut body = error_body(self.code, &self.message);
+        if let Some(field) = self.field {
+            body.error.details.push(ErrorDetail {
+                code: self.code.as_str().to_owned(),
+                message: self.message.clone(),
+                target: field.to_owned(),
+                details: Vec::new(),
+            });
+        }
         if status.is_server_error() {
             let detail = self.detail.as_deref().unwrap_or(&self.message);
             tracing::error!(

@@ -11,6 +11,7 @@ pub mod auth;
 mod body_timeout;
 mod bulk;
 pub mod config;
+pub mod console;
 pub mod delivery;
 mod device_groups_api;
 mod devices_api;

@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1.0", api)
         .merge(crate::token_endpoint::routes())
         .merge(crate::taxii::routes())
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             std::time::Duration::from_secs(state.config().body_read_timeout_seconds),

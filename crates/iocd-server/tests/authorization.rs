@@ -89,6 +89,9 @@ const MATRIX: &[Row] = &[
 #[rustfmt::skip]
 const OUTSIDE_API: &[Row] = &[
     ("GET",    "/healthz",                        None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    // The console's page and assets are public; the page asks for a token.
+    ("GET",    "/",                               None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    "/console/app.js",                 None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // The API's description is public, like MDE's.
     ("GET",    "/openapi.json",                   None,   "",               [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
     // The token issuer's discovery document and keys are public, like Entra's.

@@ -1,4 +1,5 @@
-//! MDE's error body, `{"error": {"code", "message", "target"}}`.
+//! MDE's error body, `{"error": {"code", "message", "target"}}`, with OData's `details` when
+//! the error is about one field of the request.
 
 use serde::Serialize;
 
@@ -17,4 +18,9 @@ pub struct ErrorDetail {
     pub message: String,
     /// A correlation id, also in the server's log line of a 5xx.
     pub target: String,
+    /// When the error is about one property of the request: one entry whose `target` names
+    /// it (such as `indicatorValue`), so a form can show the message at the field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
+    pub details: Vec<ErrorDetail>,
 }

@@ -1,0 +1,140 @@
+// Browser test of the iocd console: Debian's chromium, driven by playwright-core, against a
+// real `iocd serve` (IOCD_BIN). Signs in through /#token=, adds an indicator of each type
+// through the form, sees a validation error at its field, searches, deletes, uses the tester,
+// checks that a read-only token sees no write controls and that the page logs no errors.
+// Screenshots go to IOCD_SCREENSHOTS (or a temporary folder), which the test prints.
+import { chromium } from "playwright-core";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const iocd = process.env.IOCD_BIN;
+check(iocd, "set IOCD_BIN to the iocd binary");
+const work = mkdtempSync(join(tmpdir(), "iocd-console-"));
+const dataDir = join(work, "data");
+const shots = process.env.IOCD_SCREENSHOTS || join(work, "screenshots");
+mkdirSync(shots, { recursive: true });
+console.log(`screenshots: ${shots}`);
+
+const server = spawn(iocd, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
+  stdio: ["ignore", "ignore", "pipe"],
+});
+let browser;
+try {
+  const base = await new Promise((resolve, reject) => {
+    let seen = "";
+    server.stderr.on("data", (chunk) => {
+      seen += chunk;
+      const found = seen.match(/listening on (http:\/\/\S+)/);
+      if (found) resolve(found[1]);
+    });
+    server.on("exit", (code) => reject(new Error(`iocd exited with ${code}: ${seen}`)));
+    setTimeout(() => reject(new Error("iocd did not start")), 30000);
+  });
+  const token = (role) =>
+    execFileSync(iocd, ["token", "create", "--tenant", "contoso", "--role", role, "--name", `console ${role}`, "--data-dir", dataDir])
+      .toString()
+      .trim();
+  const admin = token("Ti.ReadWrite.All");
+  const reader = token("Ti.Read.All");
+
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(message.text());
+  });
+  page.on("pageerror", (error) => problems.push(String(error)));
+  const urls = [];
+  page.on("request", (request) => urls.push(request.url()));
+
+  // Sign in through the fragment: it is read, kept in sessionStorage and cleared.
+  await page.goto(`${base}/#token=${encodeURIComponent(admin)}`);
+  await page.getByText("Tenant contoso").waitFor();
+  check(!page.url().includes("token"), `the fragment stayed: ${page.url()}`);
+  check(!urls.some((u) => u.includes(admin)), "the token reached the server in a URL");
+  const csp = (await page.request.get(`${base}/`)).headers()["content-security-policy"];
+  check(csp && csp.includes("script-src 'self'") && !csp.includes("unsafe-inline"), `CSP: ${csp}`);
+
+  // Add one indicator of each type through the form.
+  const sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  const items = [
+    ["File hashes", "FileSha256", sha256, "Block"],
+    ["IP addresses", "IpAddress", "203.0.113.7", "Block"],
+    ["URLs/Domains", "DomainName", "evil.example", "Warn"],
+    ["Certificates", "CertificateThumbprint", "0123456789abcdef0123456789abcdef01234567", "Allowed"],
+  ];
+  for (const [tab, type, value, action] of items) {
+    await page.getByRole("tab", { name: tab }).click();
+    await page.getByRole("button", { name: "Add item" }).click();
+    await page.locator("#add-form").getByLabel("Type", { exact: true }).selectOption(type);
+    await page.locator("#add-form").getByLabel("Value", { exact: true }).fill(value);
+    await page.locator("#f-action").selectOption(action);
+    await page.getByLabel("Title").fill(`${type} from the console`);
+    await page.getByLabel("Description").fill("added in a browser test");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.locator("#rows td.value", { hasText: value }).waitFor();
+    await page.screenshot({ path: join(shots, `tab-${type}.png`), fullPage: true });
+  }
+
+  // A value the API refuses: the message appears at the Value field.
+  await page.getByRole("tab", { name: "URLs/Domains" }).click();
+  await page.getByRole("button", { name: "Add item" }).click();
+  await page.locator("#add-form").getByLabel("Type", { exact: true }).selectOption("Url");
+  await page.locator("#add-form").getByLabel("Value", { exact: true }).fill("not a url at all");
+  await page.getByLabel("Title").fill("bad");
+  await page.getByLabel("Description").fill("bad");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator("#e-indicatorValue").filter({ hasText: /\S/ }).waitFor();
+  await page.screenshot({ path: join(shots, "validation-error.png"), fullPage: true });
+  await page.getByRole("button", { name: "Cancel" }).click();
+
+  // Search, then delete with confirmation.
+  await page.getByLabel("Search").fill("evil");
+  await page.locator("#page-info", { hasText: "1–1 of 1" }).waitFor();
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.getByRole("button", { name: "Delete evil.example" }).click();
+  await page.getByText("Nothing matches the search.").waitFor();
+  await page.getByLabel("Search").fill("");
+
+  // The tester: what would happen to 203.0.113.7.
+  await page.getByRole("tab", { name: "Tester" }).click();
+  await page.locator("#t-type").selectOption("IpAddress");
+  await page.locator("#t-value").fill("203.0.113.7");
+  await page.getByRole("button", { name: "Test" }).click();
+  await page.locator("#verdict .action", { hasText: "Block" }).waitFor();
+  await page.screenshot({ path: join(shots, "tester.png"), fullPage: true });
+
+  // Narrow screens.
+  await page.setViewportSize({ width: 390, height: 800 });
+  await page.getByRole("tab", { name: "File hashes" }).click();
+  await page.locator("#rows td.value", { hasText: sha256 }).waitFor();
+  await page.screenshot({ path: join(shots, "narrow.png"), fullPage: true });
+
+  // A read-only token sees the indicators and no write controls.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Token").fill(reader);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Ti.Read.All").waitFor();
+  await page.locator("#rows td.value", { hasText: sha256 }).waitFor();
+  check(!(await page.getByRole("button", { name: "Add item" }).isVisible()), "a reader sees Add item");
+  check((await page.getByRole("button", { name: /^Delete/ }).count()) === 0, "a reader sees Delete");
+  await page.screenshot({ path: join(shots, "read-only.png"), fullPage: true });
+
+  // The browser logged nothing but the refused value's 400.
+  const unexpected = problems.filter((p) => !p.includes("400"));
+  check(unexpected.length === 0, `browser console errors: ${unexpected.join(" | ")}`);
+  console.log("OK");
+} finally {
+  if (browser) await browser.close();
+  server.kill();
+}
