@@ -34,14 +34,14 @@ try {
       if (found) resolve(found[1]);
     });
     server.on("exit", (code) => reject(new Error(`iocd exited with ${code}: ${seen}`)));
-    setTimeout(() => reject(new Error("iocd did not start")), 30000);
+    setTimeout(() => reject(new Error("iocd did not start")), 30000).unref();
   });
-  const token = (role) =>
-    execFileSync(iocd, ["token", "create", "--tenant", "contoso", "--role", role, "--name", `console ${role}`, "--data-dir", dataDir])
+  const token = (name, ...roles) =>
+    execFileSync(iocd, ["token", "create", "--tenant", "contoso", ...roles.flatMap((r) => ["--role", r]), "--name", name, "--data-dir", dataDir])
       .toString()
       .trim();
-  const admin = token("Ti.ReadWrite.All");
-  const reader = token("Ti.Read.All");
+  const admin = token("analyst", "Ti.ReadWrite.All", "Alert.ReadWrite.All", "Events.Write");
+  const reader = token("auditor", "Ti.Read.All");
 
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -85,6 +85,18 @@ try {
     await page.screenshot({ path: join(shots, `tab-${type}.png`), fullPage: true });
   }
 
+  // Edit: a new title; the history shows the change.
+  await page.getByRole("tab", { name: "IP addresses" }).click();
+  await page.getByRole("button", { name: "Edit 203.0.113.7" }).click();
+  await page.getByLabel("Title").fill("C2 server (edited)");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator("#rows td", { hasText: "C2 server (edited)" }).waitFor();
+  await page.getByRole("button", { name: "History of 203.0.113.7" }).click();
+  await page.locator("#history-list li", { hasText: "update" }).waitFor();
+  check((await page.locator("#history-list li").count()) === 2, "history: a create and an update");
+  await page.screenshot({ path: join(shots, "history.png"), fullPage: true });
+  await page.getByRole("button", { name: "Close" }).click();
+
   // A value the API refuses: the message appears at the Value field.
   await page.getByRole("tab", { name: "URLs/Domains" }).click();
   await page.getByRole("button", { name: "Add item" }).click();
@@ -104,6 +116,36 @@ try {
   await page.getByRole("button", { name: "Delete evil.example" }).click();
   await page.getByText("Nothing matches the search.").waitFor();
   await page.getByLabel("Search").fill("");
+
+  // An alerting indicator, an event that hits it, and the alert worked in the console.
+  await page.getByRole("tab", { name: "URLs/Domains" }).click();
+  await page.getByRole("button", { name: "Add item" }).click();
+  await page.locator("#add-form").getByLabel("Type", { exact: true }).selectOption("DomainName");
+  await page.locator("#add-form").getByLabel("Value", { exact: true }).fill("alert.example");
+  await page.locator("#f-action").selectOption("Audit");
+  await page.getByLabel("Generate alert").check();
+  await page.getByLabel("Title").fill("Watch this domain");
+  await page.getByLabel("Description").fill("audit");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator("#rows td.value", { hasText: "alert.example" }).waitFor();
+  const posted = await page.request.post(`${base}/api/events`, {
+    headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" },
+    data: [{ DeviceId: "d1", DeviceName: "pc-7", RemoteUrl: "https://alert.example/login" }],
+  });
+  check(posted.ok(), `events: ${posted.status()}`);
+  await page.getByRole("tab", { name: "Alerts" }).click();
+  await page.getByRole("button", { name: /^Open alert 1/ }).click();
+  await page.locator("#alert-evidence li", { hasText: "alert.example" }).waitFor();
+  await page.locator("#a-status").selectOption("InProgress");
+  await page.locator("#a-classification").selectOption("TruePositive");
+  await page.getByLabel("Add a comment").fill("Looking at pc-7");
+  await page.getByRole("button", { name: "Save alert" }).click();
+  await page.locator("#alert-comments li", { hasText: "Looking at pc-7" }).waitFor();
+  await page.locator("#alert-rows td", { hasText: "InProgress" }).waitFor();
+  await page.locator("#alert-status-filter").selectOption("New");
+  await page.getByText("No alerts.").waitFor();
+  await page.screenshot({ path: join(shots, "alerts.png"), fullPage: true });
+  await page.locator("#alert-status-filter").selectOption("");
 
   // The tester: what would happen to 203.0.113.7.
   await page.getByRole("tab", { name: "Tester" }).click();
@@ -128,6 +170,8 @@ try {
   await page.locator("#rows td.value", { hasText: sha256 }).waitFor();
   check(!(await page.getByRole("button", { name: "Add item" }).isVisible()), "a reader sees Add item");
   check((await page.getByRole("button", { name: /^Delete/ }).count()) === 0, "a reader sees Delete");
+  check((await page.getByRole("button", { name: /^Edit/ }).count()) === 0, "a reader sees Edit");
+  check(!(await page.getByRole("tab", { name: "Alerts" }).isVisible()), "a token without an alert role sees Alerts");
   await page.screenshot({ path: join(shots, "read-only.png"), fullPage: true });
 
   // The browser logged nothing but the refused value's 400.
@@ -136,5 +180,5 @@ try {
   console.log("OK");
 } finally {
   if (browser) await browser.close();
-  server.kill();
+  server.kill("SIGKILL");
 }

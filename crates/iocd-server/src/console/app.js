@@ -1,7 +1,8 @@
 // The iocd console: signs in with a bearer token (pasted, or from the page's #token=
 // fragment, which never reaches the server), lists a tenant's indicators by type with
-// server-side paging and search, adds and deletes them, and asks the matcher what would
-// happen. Every request goes to the API of the server that serves the page.
+// server-side paging and search, adds, edits and deletes them and shows their history, works
+// the tenant's alerts, and asks the matcher what would happen. Every request goes to the API
+// of the server that serves the page.
 
 const TOKEN_KEY = "iocd.token";
 const PAGE = 50;
@@ -11,7 +12,7 @@ const TABS = {
   urls: ["Url", "DomainName"],
   certs: ["CertificateThumbprint"],
 };
-const state = { token: null, claims: null, tab: "files", skip: 0, search: "", count: 0 };
+const state = { token: null, claims: null, tab: "files", skip: 0, search: "", count: 0, editing: null, alert: null };
 const $ = (id) => document.getElementById(id);
 
 function decodeClaims(token) {
@@ -31,6 +32,14 @@ function roles() {
 
 function canWrite() {
   return roles().some((r) => r === "Ti.ReadWrite" || r === "Ti.ReadWrite.All");
+}
+
+function canReadAlerts() {
+  return roles().some((r) => r === "Alert.Read.All" || r === "Alert.ReadWrite.All");
+}
+
+function canWriteAlerts() {
+  return roles().includes("Alert.ReadWrite.All");
 }
 
 class ApiFailure extends Error {
@@ -80,6 +89,7 @@ function signIn(token) {
   show("sign-out", true);
   show("workspace", true);
   $("add-button").hidden = !canWrite();
+  $("alerts-tab").hidden = !canReadAlerts();
   selectTab(state.tab);
 }
 
@@ -139,7 +149,19 @@ async function loadList() {
     cell(row, item.creationTimeDateTimeUtc.slice(0, 19).replace("T", " "));
     const actions = cell(row, "");
     actions.textContent = "";
+    const history = document.createElement("button");
+    history.type = "button";
+    history.textContent = "History";
+    history.setAttribute("aria-label", `History of ${item.indicatorValue}`);
+    history.addEventListener("click", () => showHistory(item));
+    actions.appendChild(history);
     if (canWrite()) {
+      const edit = document.createElement("button");
+      edit.type = "button";
+      edit.textContent = "Edit";
+      edit.setAttribute("aria-label", `Edit ${item.indicatorValue}`);
+      edit.addEventListener("click", () => openEdit(item));
+      actions.appendChild(edit);
       const remove = document.createElement("button");
       remove.type = "button";
       remove.textContent = "Delete";
@@ -178,24 +200,187 @@ function selectTab(tab) {
   for (const button of document.querySelectorAll("[role=tab]")) {
     button.setAttribute("aria-selected", String(button.dataset.tab === tab));
   }
-  const tester = tab === "tester";
-  show("tester", tester);
-  show("indicators", !tester);
+  const listing = tab in TABS;
+  show("tester", tab === "tester");
+  show("alerts", tab === "alerts");
+  show("indicators", listing);
   show("add-panel", false);
-  if (!tester) {
+  show("history-panel", false);
+  if (listing) {
     state.skip = 0;
     loadList();
+  } else if (tab === "alerts") {
+    loadAlerts();
   }
+}
+
+async function showHistory(item) {
+  const list = $("history-list");
+  list.replaceChildren();
+  $("history-heading").textContent = `History of ${item.indicatorValue}`;
+  show("history-panel", true);
+  let answer;
+  try {
+    answer = await api(`/api/indicators/${encodeURIComponent(item.id)}/history`);
+  } catch (error) {
+    list.textContent = error.message;
+    return;
+  }
+  for (const entry of answer.value) {
+    const li = document.createElement("li");
+    const who = entry.actorName || entry.actorId || "the system";
+    const after = entry.after ? ` → ${entry.after.action}, ${entry.after.severity}, "${entry.after.title}"` : "";
+    li.textContent = `${entry.time.slice(0, 19).replace("T", " ")} · ${entry.operation} by ${who}${after}`;
+    list.appendChild(li);
+  }
+}
+
+async function loadAlerts() {
+  $("alerts-error").textContent = "";
+  const filters = [];
+  const status = $("alert-status-filter").value;
+  const severity = $("alert-severity-filter").value;
+  if (status) filters.push(`status eq ${quote(status)}`);
+  if (severity) filters.push(`severity eq ${quote(severity)}`);
+  const params = new URLSearchParams({ $top: "100", $orderby: "lastEventTime desc" });
+  if (filters.length) params.set("$filter", filters.join(" and "));
+  let page;
+  try {
+    page = await api(`/api/alerts?${params}`);
+  } catch (error) {
+    $("alerts-error").textContent = error.message;
+    return;
+  }
+  const rows = $("alert-rows");
+  rows.replaceChildren();
+  for (const alert of page.value) {
+    const row = document.createElement("tr");
+    cell(row, alert.title);
+    cell(row, alert.severity);
+    cell(row, alert.status);
+    cell(row, alert.computerDnsName || alert.machineId);
+    cell(row, alert.indicatorValue, "value");
+    cell(row, alert.eventCount);
+    cell(row, alert.lastEventTime.slice(0, 19).replace("T", " "));
+    const actions = cell(row, "");
+    actions.textContent = "";
+    const open = document.createElement("button");
+    open.type = "button";
+    open.textContent = "Open";
+    open.setAttribute("aria-label", `Open alert ${alert.id}: ${alert.title}`);
+    open.addEventListener("click", () => openAlert(alert.id));
+    actions.appendChild(open);
+    rows.appendChild(row);
+  }
+  if (!page.value.length) {
+    const row = document.createElement("tr");
+    cell(row, "No alerts.").colSpan = 8;
+    rows.appendChild(row);
+  }
+}
+
+async function openAlert(id) {
+  let alert;
+  try {
+    alert = await api(`/api/alerts/${encodeURIComponent(id)}`);
+  } catch (error) {
+    $("alerts-error").textContent = error.message;
+    return;
+  }
+  state.alert = alert;
+  $("alert-title").textContent = `Alert ${alert.id}: ${alert.title}`;
+  $("alert-summary").textContent = `${alert.severity} · ${alert.status} · indicator ${alert.indicatorId} (${alert.indicatorType} ${alert.indicatorValue}, ${alert.action}) · device ${alert.computerDnsName || alert.machineId} · ${alert.eventCount} events, first ${alert.firstEventTime}, last ${alert.lastEventTime}`;
+  const evidence = $("alert-evidence");
+  evidence.replaceChildren();
+  for (const item of alert.evidence) {
+    const li = document.createElement("li");
+    li.textContent = JSON.stringify(item);
+    evidence.appendChild(li);
+  }
+  const comments = $("alert-comments");
+  comments.replaceChildren();
+  for (const c of alert.comments) {
+    const li = document.createElement("li");
+    li.textContent = `${c.createdTime.slice(0, 19).replace("T", " ")} ${c.createdBy}: ${c.comment}`;
+    comments.appendChild(li);
+  }
+  if (!alert.comments.length) {
+    const li = document.createElement("li");
+    li.textContent = "None yet.";
+    comments.appendChild(li);
+  }
+  $("a-status").value = alert.status;
+  $("a-classification").value = alert.classification || "";
+  $("a-assigned").value = alert.assignedTo || "";
+  $("a-comment").value = "";
+  $("alert-form-error").textContent = "";
+  for (const id of ["a-status", "a-classification", "a-assigned", "a-comment", "alert-save"]) {
+    $(id).disabled = !canWriteAlerts();
+  }
+  show("alert-detail", true);
+}
+
+async function saveAlert(event) {
+  event.preventDefault();
+  if (!state.alert) return;
+  const body = {
+    status: $("a-status").value,
+    classification: $("a-classification").value || null,
+    assignedTo: $("a-assigned").value.trim() || null,
+  };
+  const comment = $("a-comment").value.trim();
+  if (comment) body.comment = comment;
+  try {
+    await api(`/api/alerts/${encodeURIComponent(state.alert.id)}`, { method: "PATCH", body });
+  } catch (error) {
+    $("alert-form-error").textContent = error.message;
+    return;
+  }
+  await loadAlerts();
+  await openAlert(state.alert.id);
 }
 
 function openAdd() {
   const form = $("add-form");
   form.reset();
   clearErrors();
+  state.editing = null;
+  $("add-heading").textContent = "Add indicator";
+  $("f-indicatorValue").disabled = false;
+  $("f-indicatorType").disabled = false;
   const type = $("f-indicatorType");
   type.replaceChildren(...TABS[state.tab].map((t) => new Option(t, t)));
   show("add-panel", true);
   $("f-indicatorValue").focus();
+}
+
+// The form filled with an indicator; saving submits it again (MDE's update), and when the
+// action changed, removes the old one (the action is part of an indicator's key).
+function openEdit(item) {
+  openAdd();
+  state.editing = item;
+  $("add-heading").textContent = `Edit ${item.indicatorValue}`;
+  const form = $("add-form");
+  const set = (name, value) => {
+    form.elements[name].value = value === null || value === undefined ? "" : value;
+  };
+  $("f-indicatorType").replaceChildren(new Option(item.indicatorType, item.indicatorType));
+  set("indicatorValue", item.indicatorValue);
+  set("action", item.action);
+  set("severity", item.severity);
+  set("title", item.title);
+  set("description", item.description);
+  set("expirationTime", item.expirationTime ? item.expirationTime.slice(0, 16) : "");
+  set("rbacGroupNames", item.rbacGroupNames.join(", "));
+  set("mitreTechniques", item.mitreTechniques.join(", "));
+  set("recommendedActions", item.recommendedActions);
+  set("application", item.application);
+  set("educateUrl", item.educateUrl);
+  set("notificationBody", item.notificationBody);
+  form.elements.generateAlert.checked = item.generateAlert;
+  $("f-indicatorValue").disabled = true;
+  $("f-indicatorType").disabled = true;
+  $("f-title").focus();
 }
 
 function clearErrors() {
@@ -240,6 +425,10 @@ async function saveAdd(event) {
   if (missing) return;
   try {
     await api("/api/indicators", { method: "POST", body });
+    const old = state.editing;
+    if (old && old.action !== body.action) {
+      await api(`/api/indicators/${encodeURIComponent(old.id)}`, { method: "DELETE" });
+    }
   } catch (error) {
     const detail = error.body && error.body.error && error.body.error.details && error.body.error.details[0];
     const target = detail && $(`e-${detail.target}`);
@@ -329,6 +518,10 @@ function start() {
   $("add-cancel").addEventListener("click", () => show("add-panel", false));
   $("add-form").addEventListener("submit", saveAdd);
   $("tester-form").addEventListener("submit", runTester);
+  $("history-close").addEventListener("click", () => show("history-panel", false));
+  $("alert-status-filter").addEventListener("change", loadAlerts);
+  $("alert-severity-filter").addEventListener("change", loadAlerts);
+  $("alert-form").addEventListener("submit", saveAlert);
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) signIn(saved);
   else signOut();
