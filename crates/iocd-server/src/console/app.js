@@ -12,7 +12,9 @@ const TABS = {
   urls: ["Url", "DomainName"],
   certs: ["CertificateThumbprint"],
 };
-const state = { token: null, claims: null, tab: "files", skip: 0, search: "", count: 0, editing: null, alert: null };
+const state = { token: null, claims: null, tab: "files", skip: 0, search: "", count: 0, editing: null, alert: null, sort: null, descending: false, csv: null };
+const TYPES = ["FileSha1", "FileSha256", "FileMd5", "CertificateThumbprint", "IpAddress", "DomainName", "Url"];
+const ACTIONS = ["Allowed", "Audit", "Warn", "Block", "BlockAndRemediate", "Alert", "AlertAndBlock"];
 const $ = (id) => document.getElementById(id);
 
 function decodeClaims(token) {
@@ -89,6 +91,7 @@ function signIn(token) {
   show("sign-out", true);
   show("workspace", true);
   $("add-button").hidden = !canWrite();
+  $("import-button").hidden = !canWrite();
   $("alerts-tab").hidden = !canReadAlerts();
   selectTab(state.tab);
 }
@@ -108,12 +111,173 @@ function quote(text) {
   return `'${text.replace(/'/g, "''")}'`;
 }
 
-function listQuery() {
+function currentFilter() {
   const types = TABS[state.tab].map((t) => `indicatorType eq ${quote(t)}`).join(" or ");
   let filter = `(${types})`;
   if (state.search) filter += ` and contains(indicatorValue,${quote(state.search)})`;
-  const params = new URLSearchParams({ $filter: filter, $top: String(PAGE), $skip: String(state.skip), $count: "true" });
+  const action = $("filter-action").value;
+  const severity = $("filter-severity").value;
+  if (action) filter += ` and action eq ${quote(action)}`;
+  if (severity) filter += ` and severity eq ${quote(severity)}`;
+  return filter;
+}
+
+function listQuery(skip = state.skip, top = PAGE) {
+  const params = new URLSearchParams({ $filter: currentFilter(), $top: String(top), $skip: String(skip), $count: "true" });
+  if (state.sort) params.set("$orderby", `${state.sort} ${state.descending ? "desc" : "asc"}`);
   return `/api/indicators?${params}`;
+}
+
+function sortBy(field) {
+  state.descending = state.sort === field ? !state.descending : false;
+  state.sort = field;
+  for (const button of document.querySelectorAll("button.sort")) {
+    const sorted = button.dataset.sort === field;
+    button.parentElement.setAttribute("aria-sort", sorted ? (state.descending ? "descending" : "ascending") : "none");
+  }
+  state.skip = 0;
+  loadList();
+}
+
+// Every indicator of the current tab and filter, as a JSON file the browser saves.
+async function exportCurrent() {
+  const all = [];
+  for (let skip = 0; skip < 1000000; skip += 10000) {
+    let page;
+    try {
+      page = await api(listQuery(skip, 10000));
+    } catch (error) {
+      $("list-error").textContent = error.message;
+      return;
+    }
+    all.push(...page.value);
+    if (page.value.length < 10000) break;
+  }
+  const blob = new Blob([JSON.stringify(all, null, 1)], { type: "application/json" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = `indicators-${state.tab}.json`;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+
+// CSV rows (RFC 4180: quoted fields, doubled quotes, line breaks inside quotes).
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") {
+      row.push(field);
+      field = "";
+    } else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = "";
+    } else field += c;
+  }
+  if (field || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+function previewImport(text) {
+  const rows = parseCsv(text.replace(/^\uFEFF/, ""));
+  const body = $("import-rows");
+  body.replaceChildren();
+  const header = (rows[0] || []).map((h) => h.trim().toLowerCase());
+  const column = (name) => header.indexOf(name);
+  const [type, value, action] = [column("indicatortype"), column("indicatorvalue"), column("action")];
+  if (type < 0 || value < 0 || action < 0) {
+    $("import-summary").textContent = "This is not an MDE CSV file: its first line must name IndicatorType, IndicatorValue and Action.";
+    $("import-run").disabled = true;
+    return;
+  }
+  let problems = 0;
+  let count = 0;
+  for (let i = 1; i < rows.length; i++) {
+    const cells = rows[i];
+    if (cells.length === 1 && !cells[0].trim()) continue;
+    count++;
+    let problem = "";
+    if (cells.length !== header.length) problem = `${cells.length} fields, the header has ${header.length}`;
+    else if (!TYPES.includes(cells[type].trim())) problem = `unknown type ${cells[type]}`;
+    else if (!cells[value].trim()) problem = "no value";
+    else if (!ACTIONS.includes(cells[action].trim())) problem = `unknown action ${cells[action]}`;
+    if (problem) problems++;
+    if (body.children.length < 200 || problem) {
+      const tr = document.createElement("tr");
+      cell(tr, i + 1);
+      cell(tr, cells[type]);
+      cell(tr, cells[value], "value");
+      cell(tr, cells[action]);
+      cell(tr, problem || "ok", problem ? "problem" : "");
+      body.appendChild(tr);
+    }
+  }
+  $("import-summary").textContent = `${count} rows; ${problems} with problems (they will be reported and skipped).`;
+  $("import-run").disabled = count === 0;
+}
+
+function runImport() {
+  const text = state.csv;
+  if (!text) return;
+  const progress = $("import-progress");
+  progress.hidden = false;
+  progress.value = 0;
+  $("import-run").disabled = true;
+  const request = new XMLHttpRequest();
+  request.open("POST", "/api/indicators/bulk");
+  request.setRequestHeader("Authorization", `Bearer ${state.token}`);
+  request.setRequestHeader("Content-Type", "text/csv");
+  request.upload.onprogress = (event) => {
+    if (event.lengthComputable) progress.value = Math.round((100 * event.loaded) / event.total);
+  };
+  request.onload = () => {
+    progress.value = 100;
+    let answer = null;
+    try {
+      answer = JSON.parse(request.responseText);
+    } catch {
+      answer = null;
+    }
+    if (request.status !== 200 || !answer) {
+      $("import-summary").textContent = (answer && answer.error && answer.error.message) || `The import failed (HTTP ${request.status}).`;
+      return;
+    }
+    $("import-summary").textContent = `Imported: ${answer.created} created, ${answer.updated} updated, ${answer.failed} failed.`;
+    const body = $("import-rows");
+    body.replaceChildren();
+    for (const row of answer.value) {
+      const tr = document.createElement("tr");
+      cell(tr, row.line);
+      cell(tr, "");
+      cell(tr, row.indicator, "value");
+      cell(tr, "");
+      cell(tr, row.failureReason, "problem");
+      body.appendChild(tr);
+    }
+    loadList();
+  };
+  request.onerror = () => {
+    $("import-summary").textContent = "The import could not reach the server.";
+  };
+  request.send(text);
 }
 
 function cell(row, text, className) {
@@ -515,6 +679,32 @@ function start() {
     loadList();
   });
   $("add-button").addEventListener("click", openAdd);
+  $("export-button").addEventListener("click", exportCurrent);
+  $("import-button").addEventListener("click", () => {
+    $("import-file").value = "";
+    $("import-rows").replaceChildren();
+    $("import-summary").textContent = "";
+    $("import-progress").hidden = true;
+    $("import-run").disabled = true;
+    show("import-panel", true);
+  });
+  $("import-close").addEventListener("click", () => show("import-panel", false));
+  $("import-file").addEventListener("change", async () => {
+    const file = $("import-file").files[0];
+    if (!file) return;
+    state.csv = await file.text();
+    previewImport(state.csv);
+  });
+  $("import-run").addEventListener("click", runImport);
+  for (const id of ["filter-action", "filter-severity"]) {
+    $(id).addEventListener("change", () => {
+      state.skip = 0;
+      loadList();
+    });
+  }
+  for (const button of document.querySelectorAll("button.sort")) {
+    button.addEventListener("click", () => sortBy(button.dataset.sort));
+  }
   $("add-cancel").addEventListener("click", () => show("add-panel", false));
   $("add-form").addEventListener("submit", saveAdd);
   $("tester-form").addEventListener("submit", runTester);
