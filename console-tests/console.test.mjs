@@ -41,6 +41,10 @@ try {
       .toString()
       .trim();
   const admin = token("analyst", "Ti.ReadWrite.All", "Alert.ReadWrite.All", "Events.Write");
+  // `iocd token create --open` prints the sign-in link.
+  const link = execFileSync(iocd, ["token", "create", "--tenant", "contoso", "--role", "Ti.ReadWrite.All", "--role", "Alert.ReadWrite.All", "--role", "Events.Write", "--name", "analyst", "--data-dir", dataDir, "--open", base]).toString().trim();
+  check(link.startsWith(`${base}/#token=`), `--open printed ${link}`);
+  const app = JSON.parse(execFileSync(iocd, ["app", "create", "--tenant", "contoso", "--role", "Ti.Read.All", "--name", "console app", "--data-dir", dataDir]).toString());
   const reader = token("auditor", "Ti.Read.All");
 
   browser = await chromium.launch({
@@ -57,10 +61,11 @@ try {
   page.on("request", (request) => urls.push(request.url()));
 
   // Sign in through the fragment: it is read, kept in sessionStorage and cleared.
-  await page.goto(`${base}/#token=${encodeURIComponent(admin)}`);
+  await page.goto(link);
   await page.getByText("Tenant contoso").waitFor();
+  const linkToken = link.slice(link.indexOf("#token=") + 7);
   check(!page.url().includes("token"), `the fragment stayed: ${page.url()}`);
-  check(!urls.some((u) => u.includes(admin)), "the token reached the server in a URL");
+  check(!urls.some((u) => u.includes(linkToken) || u.includes(admin)), "the token reached the server in a URL");
   const csp = (await page.request.get(`${base}/`)).headers()["content-security-policy"];
   check(csp && csp.includes("script-src 'self'") && !csp.includes("unsafe-inline"), `CSP: ${csp}`);
 
@@ -200,7 +205,7 @@ try {
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByLabel("Token").fill(reader);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.getByText("Ti.Read.All").waitFor();
   await page.locator("#rows td.value", { hasText: sha256 }).waitFor();
   check(!(await page.getByRole("button", { name: "Add item" }).isVisible()), "a reader sees Add item");
@@ -209,8 +214,20 @@ try {
   check(!(await page.getByRole("tab", { name: "Alerts" }).isVisible()), "a token without an alert role sees Alerts");
   await page.screenshot({ path: join(shots, "read-only.png"), fullPage: true });
 
-  // The browser logged nothing but the refused value's 400.
-  const unexpected = problems.filter((p) => !p.includes("400"));
+  // Signing in as an application, through the built-in token endpoint.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Tenant").fill("contoso");
+  await page.getByLabel("Client ID").fill(app.clientId);
+  await page.getByLabel("Client secret").fill("wrong secret");
+  await page.getByRole("button", { name: "Get a token" }).click();
+  await page.locator("#app-sign-in-error").filter({ hasText: /\S/ }).waitFor();
+  await page.getByLabel("Client secret").fill(app.clientSecret);
+  await page.getByRole("button", { name: "Get a token" }).click();
+  await page.getByText("console app").waitFor();
+  await page.locator("#rows td.value", { hasText: sha256 }).waitFor();
+
+  // The browser logged nothing but the refused value's 400 and the wrong secret's 401.
+  const unexpected = problems.filter((p) => !p.includes("400") && !p.includes("401"));
   check(unexpected.length === 0, `browser console errors: ${unexpected.join(" | ")}`);
   console.log("OK");
 } finally {

@@ -121,6 +121,10 @@ struct TokenCreateArgs {
     /// The server's TOML configuration file, for its longest token lifetime.
     #[arg(long, env = "IOCD_CONFIG")]
     config: Option<PathBuf>,
+    /// Print a link that signs in to the web console at this server address
+    /// (`URL/#token=…`; the fragment never reaches the server) instead of the bare token.
+    #[arg(long, value_name = "URL")]
+    open: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -262,10 +266,11 @@ fn create_token(args: TokenCreateArgs) -> Result<ExitCode> {
     let key = SigningKey::load_or_create(&args.data_dir)?;
     let app_id = args.app_id.unwrap_or_else(uuid_v4);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    println!(
-        "{}",
-        key.issue(&args.tenant, &roles, &app_id, &args.name, now, ttl)
-    );
+    let token = key.issue(&args.tenant, &roles, &app_id, &args.name, now, ttl);
+    match &args.open {
+        Some(url) => println!("{}/#token={token}", url.trim_end_matches('/')),
+        None => println!("{token}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

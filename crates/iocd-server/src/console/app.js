@@ -96,6 +96,37 @@ function signIn(token) {
   selectTab(state.tab);
 }
 
+// The built-in token endpoint (Entra's client-credentials form) for an application
+// registered with `iocd app create`.
+async function appSignIn(event) {
+  event.preventDefault();
+  $("app-sign-in-error").textContent = "";
+  const tenant = $("app-tenant").value.trim();
+  const form = new URLSearchParams({
+    grant_type: "client_credentials",
+    client_id: $("app-client-id").value.trim(),
+    client_secret: $("app-client-secret").value,
+    scope: "api://iocd/.default",
+  });
+  let answer = null;
+  try {
+    const response = await fetch(`/${encodeURIComponent(tenant)}/oauth2/v2.0/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: form,
+    });
+    answer = await response.json();
+  } catch {
+    answer = null;
+  }
+  if (!answer || !answer.access_token) {
+    $("app-sign-in-error").textContent = (answer && (answer.error_description || answer.error)) || "The token endpoint did not answer.";
+    return;
+  }
+  $("app-client-secret").value = "";
+  signIn(answer.access_token);
+}
+
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
@@ -658,6 +689,7 @@ function start() {
     signIn($("token-input").value);
   });
   $("sign-out").addEventListener("click", () => signOut());
+  $("app-sign-in-form").addEventListener("submit", appSignIn);
   for (const button of document.querySelectorAll("[role=tab]")) {
     button.addEventListener("click", () => selectTab(button.dataset.tab));
   }
