@@ -84,7 +84,7 @@ try {
     await page.locator("#add-form").getByLabel("Value", { exact: true }).fill(value);
     await page.locator("#f-action").selectOption(action);
     await page.getByLabel("Title").fill(`${type} from the console`);
-    await page.getByLabel("Description").fill("added in a browser test");
+    await page.locator("#add-form").getByLabel("Description").fill("added in a browser test");
     await page.getByRole("button", { name: "Save" }).click();
     await page.locator("#rows td.value", { hasText: value }).waitFor();
     await page.screenshot({ path: join(shots, `tab-${type}.png`), fullPage: true });
@@ -108,7 +108,7 @@ try {
   await page.locator("#add-form").getByLabel("Type", { exact: true }).selectOption("Url");
   await page.locator("#add-form").getByLabel("Value", { exact: true }).fill("not a url at all");
   await page.getByLabel("Title").fill("bad");
-  await page.getByLabel("Description").fill("bad");
+  await page.locator("#add-form").getByLabel("Description").fill("bad");
   await page.getByRole("button", { name: "Save" }).click();
   await page.locator("#e-indicatorValue").filter({ hasText: /\S/ }).waitFor();
   await page.screenshot({ path: join(shots, "validation-error.png"), fullPage: true });
@@ -130,7 +130,7 @@ try {
   await page.locator("#f-action").selectOption("Audit");
   await page.getByLabel("Generate alert").check();
   await page.getByLabel("Title").fill("Watch this domain");
-  await page.getByLabel("Description").fill("audit");
+  await page.locator("#add-form").getByLabel("Description").fill("audit");
   await page.getByRole("button", { name: "Save" }).click();
   await page.locator("#rows td.value", { hasText: "alert.example" }).waitFor();
   const posted = await page.request.post(`${base}/api/events`, {
@@ -187,6 +187,25 @@ try {
   const exported = JSON.parse(readFileSync(await download.path(), "utf8"));
   check(exported.length === 3 && exported.every((e) => e.indicatorType === "IpAddress"), `export: ${exported.length}`);
 
+  // Device groups: add one with rules; webhooks: add one and see its secret once.
+  await page.getByRole("tab", { name: "Device groups" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("Kiosks");
+  await page.getByLabel("Device names start with (comma-separated)").fill("kiosk-");
+  await page.getByRole("button", { name: "Add group" }).click();
+  await page.locator("#group-rows td", { hasText: "name starts with kiosk-" }).waitFor();
+  await page.getByLabel("Name", { exact: true }).fill("kiosks");
+  await page.getByRole("button", { name: "Add group" }).click();
+  await page.locator("#group-form-error").filter({ hasText: "exists" }).waitFor();
+  await page.screenshot({ path: join(shots, "groups.png"), fullPage: true });
+  await page.getByRole("tab", { name: "Webhooks" }).click();
+  await page.getByLabel("URL", { exact: true }).fill("http://127.0.0.1:9/hook");
+  await page.getByRole("button", { name: "Add webhook" }).click();
+  await page.locator("#webhook-secret", { hasText: "shown only now" }).waitFor();
+  await page.locator("#webhook-rows td.value", { hasText: "http://127.0.0.1:9/hook" }).waitFor();
+  await page.getByRole("button", { name: "Deliveries of webhook 1" }).click();
+  await page.locator("#delivery-list", { hasText: /No deliveries yet|alert/ }).waitFor();
+  await page.screenshot({ path: join(shots, "webhooks.png"), fullPage: true });
+
   // The tester: what would happen to 203.0.113.7.
   await page.getByRole("tab", { name: "Tester" }).click();
   await page.locator("#t-type").selectOption("IpAddress");
@@ -226,8 +245,9 @@ try {
   await page.getByText("console app").waitFor();
   await page.locator("#rows td.value", { hasText: sha256 }).waitFor();
 
-  // The browser logged nothing but the refused value's 400 and the wrong secret's 401.
-  const unexpected = problems.filter((p) => !p.includes("400") && !p.includes("401"));
+  // The browser logged nothing but the refused value's 400, the taken name's 409 and the wrong
+  // secret's 401.
+  const unexpected = problems.filter((p) => !["400", "401", "409"].some((status) => p.includes(`status of ${status}`)));
   check(unexpected.length === 0, `browser console errors: ${unexpected.join(" | ")}`);
   console.log("OK");
 } finally {

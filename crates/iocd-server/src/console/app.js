@@ -93,6 +93,9 @@ function signIn(token) {
   $("add-button").hidden = !canWrite();
   $("import-button").hidden = !canWrite();
   $("alerts-tab").hidden = !canReadAlerts();
+  $("webhooks-tab").hidden = !canWriteAlerts();
+  $("groups-tab").hidden = !roles().some((r) => r.startsWith("Ti."));
+  $("group-form").hidden = !roles().includes("Ti.ReadWrite.All");
   selectTab(state.tab);
 }
 
@@ -398,6 +401,8 @@ function selectTab(tab) {
   const listing = tab in TABS;
   show("tester", tab === "tester");
   show("alerts", tab === "alerts");
+  show("groups", tab === "groups");
+  show("webhooks", tab === "webhooks");
   show("indicators", listing);
   show("add-panel", false);
   show("history-panel", false);
@@ -406,7 +411,163 @@ function selectTab(tab) {
     loadList();
   } else if (tab === "alerts") {
     loadAlerts();
+  } else if (tab === "groups") {
+    loadGroups();
+  } else if (tab === "webhooks") {
+    loadWebhooks();
   }
+}
+
+async function loadGroups() {
+  $("groups-error").textContent = "";
+  let answer;
+  try {
+    answer = await api("/api/deviceGroups");
+  } catch (error) {
+    $("groups-error").textContent = error.message;
+    return;
+  }
+  const rows = $("group-rows");
+  rows.replaceChildren();
+  for (const group of answer.value) {
+    const row = document.createElement("tr");
+    cell(row, group.isDefault ? "last" : group.rank);
+    cell(row, group.name);
+    cell(row, group.description);
+    const rules = [];
+    if (group.rules.nameStartsWith.length) rules.push(`name starts with ${group.rules.nameStartsWith.join(" or ")}`);
+    if (group.rules.domain.length) rules.push(`domain ${group.rules.domain.join(" or ")}`);
+    if (group.rules.os.length) rules.push(`OS ${group.rules.os.join(" or ")}`);
+    if (group.rules.tags.length) rules.push(`tag ${group.rules.tags.join(" or ")}`);
+    cell(row, group.isDefault ? "devices no other group takes" : rules.join("; ") || "no rules (named by devices or indicators)");
+    const actions = cell(row, "");
+    actions.textContent = "";
+    if (!group.isDefault && roles().includes("Ti.ReadWrite.All")) {
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", `Delete group ${group.name}`);
+      remove.addEventListener("click", async () => {
+        if (!window.confirm(`Delete the device group ${group.name}?`)) return;
+        try {
+          await api(`/api/deviceGroups/${group.id}`, { method: "DELETE" });
+        } catch (error) {
+          $("groups-error").textContent = error.message;
+          return;
+        }
+        loadGroups();
+      });
+      actions.appendChild(remove);
+    }
+    rows.appendChild(row);
+  }
+}
+
+async function addGroup(event) {
+  event.preventDefault();
+  $("group-form-error").textContent = "";
+  const body = {
+    name: $("g-name").value.trim(),
+    description: $("g-description").value.trim(),
+    rules: { nameStartsWith: list($("g-prefixes").value), domain: list($("g-domains").value), os: list($("g-os").value), tags: list($("g-tags").value) },
+  };
+  if ($("g-rank").value !== "") body.rank = Number($("g-rank").value);
+  try {
+    await api("/api/deviceGroups", { method: "POST", body });
+  } catch (error) {
+    $("group-form-error").textContent = error.message;
+    return;
+  }
+  $("group-form").reset();
+  loadGroups();
+}
+
+async function loadWebhooks() {
+  $("webhooks-error").textContent = "";
+  let answer;
+  try {
+    answer = await api("/api/webhooks");
+  } catch (error) {
+    $("webhooks-error").textContent = error.message;
+    return;
+  }
+  const rows = $("webhook-rows");
+  rows.replaceChildren();
+  for (const hook of answer.value) {
+    const row = document.createElement("tr");
+    cell(row, hook.id);
+    cell(row, hook.url, "value");
+    cell(row, hook.events.join(", "));
+    cell(row, hook.createdDateTimeUtc.slice(0, 19).replace("T", " "));
+    const actions = cell(row, "");
+    actions.textContent = "";
+    const deliveries = document.createElement("button");
+    deliveries.type = "button";
+    deliveries.textContent = "Deliveries";
+    deliveries.setAttribute("aria-label", `Deliveries of webhook ${hook.id}`);
+    deliveries.addEventListener("click", () => showDeliveries(hook));
+    actions.appendChild(deliveries);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete webhook ${hook.id}`);
+    remove.addEventListener("click", async () => {
+      if (!window.confirm(`Delete the webhook to ${hook.url}?`)) return;
+      try {
+        await api(`/api/webhooks/${hook.id}`, { method: "DELETE" });
+      } catch (error) {
+        $("webhooks-error").textContent = error.message;
+        return;
+      }
+      loadWebhooks();
+    });
+    actions.appendChild(remove);
+    rows.appendChild(row);
+  }
+  if (!answer.value.length) {
+    const row = document.createElement("tr");
+    cell(row, "No webhooks.").colSpan = 5;
+    rows.appendChild(row);
+  }
+}
+
+async function showDeliveries(hook) {
+  const list = $("delivery-list");
+  list.replaceChildren();
+  $("deliveries-heading").textContent = `Deliveries of webhook ${hook.id}`;
+  show("deliveries", true);
+  let answer;
+  try {
+    answer = await api(`/api/webhooks/${hook.id}/deliveries`);
+  } catch (error) {
+    list.textContent = error.message;
+    return;
+  }
+  for (const d of answer.value) {
+    const li = document.createElement("li");
+    li.textContent = `${d.id}: ${d.event} of alert ${d.alertId} · ${d.state} after ${d.attempts} attempts${d.lastError ? ` · ${d.lastError}` : ""}`;
+    list.appendChild(li);
+  }
+  if (!answer.value.length) list.textContent = "No deliveries yet.";
+}
+
+async function addWebhook(event) {
+  event.preventDefault();
+  $("webhook-form-error").textContent = "";
+  $("webhook-secret").textContent = "";
+  const events = [];
+  if ($("w-created").checked) events.push("alert.created");
+  if ($("w-updated").checked) events.push("alert.updated");
+  let answer;
+  try {
+    answer = await api("/api/webhooks", { method: "POST", body: { url: $("w-url").value.trim(), events } });
+  } catch (error) {
+    $("webhook-form-error").textContent = error.message;
+    return;
+  }
+  $("webhook-secret").textContent = `Signing secret (shown only now): ${answer.secret}`;
+  $("w-url").value = "";
+  loadWebhooks();
 }
 
 async function showHistory(item) {
@@ -744,6 +905,8 @@ function start() {
   $("alert-status-filter").addEventListener("change", loadAlerts);
   $("alert-severity-filter").addEventListener("change", loadAlerts);
   $("alert-form").addEventListener("submit", saveAlert);
+  $("group-form").addEventListener("submit", addGroup);
+  $("webhook-form").addEventListener("submit", addWebhook);
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) signIn(saved);
   else signOut();
