@@ -116,7 +116,7 @@ try {
 
   // Search, then delete with confirmation.
   await page.getByLabel("Search").fill("evil");
-  await page.locator("#page-info", { hasText: "1–1 of 1" }).waitFor();
+  await page.locator("#page-info", { hasText: /^1–1$/ }).waitFor();
   page.once("dialog", (dialog) => dialog.accept());
   await page.getByRole("button", { name: "Delete evil.example" }).click();
   await page.getByText("Nothing matches the search.").waitFor();
@@ -174,9 +174,9 @@ try {
 
   // Filters and sorting, server-side.
   await page.locator("#filter-action").selectOption("Audit");
-  await page.locator("#page-info", { hasText: "1–1 of 1" }).waitFor();
+  await page.locator("#page-info", { hasText: /^1–1$/ }).waitFor();
   await page.locator("#filter-action").selectOption("");
-  await page.locator("#page-info", { hasText: "1–3 of 3" }).waitFor();
+  await page.locator("#page-info", { hasText: /^1–3$/ }).waitFor();
   await page.locator("button.sort[data-sort=indicatorValue]").click();
   await page.locator("button.sort[data-sort=indicatorValue]").click();
   await page.locator("#rows tr:first-child td.value", { hasText: "203.0.113.7" }).waitFor();

@@ -12,7 +12,7 @@ const TABS = {
   urls: ["Url", "DomainName"],
   certs: ["CertificateThumbprint"],
 };
-const state = { token: null, claims: null, tab: "files", skip: 0, search: "", count: 0, editing: null, alert: null, sort: null, descending: false, csv: null };
+const state = { token: null, claims: null, tab: "files", skip: 0, search: "", editing: null, alert: null, sort: null, descending: false, csv: null };
 const TYPES = ["FileSha1", "FileSha256", "FileMd5", "CertificateThumbprint", "IpAddress", "DomainName", "Url"];
 const ACTIONS = ["Allowed", "Audit", "Warn", "Block", "BlockAndRemediate", "Alert", "AlertAndBlock"];
 const $ = (id) => document.getElementById(id);
@@ -157,7 +157,9 @@ function currentFilter() {
 }
 
 function listQuery(skip = state.skip, top = PAGE) {
-  const params = new URLSearchParams({ $filter: currentFilter(), $top: String(top), $skip: String(skip), $count: "true" });
+  // No $count: counting a large tenant's matches would cost a scan per page; the next link
+  // says whether more follow.
+  const params = new URLSearchParams({ $filter: currentFilter(), $top: String(top), $skip: String(skip) });
   if (state.sort) params.set("$orderby", `${state.sort} ${state.descending ? "desc" : "asc"}`);
   return `/api/indicators?${params}`;
 }
@@ -375,11 +377,11 @@ async function loadList() {
     td.colSpan = 11;
     rows.appendChild(row);
   }
-  state.count = page["@odata.count"] || 0;
-  const last = Math.min(state.skip + PAGE, state.count);
-  $("page-info").textContent = state.count ? `${state.skip + 1}–${last} of ${state.count}` : "0 of 0";
+  const more = Boolean(page["@odata.nextLink"]);
+  const last = state.skip + page.value.length;
+  $("page-info").textContent = page.value.length ? `${state.skip + 1}–${last}${more ? ", more follow" : ""}` : "none";
   $("previous").disabled = state.skip === 0;
-  $("next").disabled = last >= state.count;
+  $("next").disabled = !more;
 }
 
 async function removeIndicator(item) {
