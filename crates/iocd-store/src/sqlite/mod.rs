@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0007_delivery_and_devices.sql"),
     include_str!("0008_indicators_by_update.sql"),
     include_str!("0009_feeds.sql"),
+    include_str!("0010_indicators_by_type.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
 
