@@ -5,6 +5,19 @@
 pub mod server;
 pub mod wrk;
 
+/// The number after the command-line flag `name`, or `default` when the flag is absent.
+pub fn arg(name: &str, default: u64) -> Result<u64> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .context("missing value")?
+            .parse()
+            .with_context(|| format!("{name} takes a number")),
+        None => Ok(default),
+    }
+}
+
 use anyhow::{Context, Result};
 use iocd_engine::EngineIndicator;
 use iocd_model::{Action, CanonicalUrl, IndicatorType, IndicatorValue, parse_ip_network};

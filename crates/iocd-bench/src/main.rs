@@ -9,9 +9,9 @@
 //! Usage: `iocd-bench [--import N] [--bulk N] [--queries N] [--writes N] [--wrk-seconds N]`
 //! (defaults 100,000, 1,000,000, 500, 500, 10).
 
-use anyhow::{Context, Result, bail};
-use iocd_bench::Rng;
+use anyhow::{Result, bail};
 use iocd_bench::server::{self, Server};
+use iocd_bench::{Rng, arg};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -43,18 +43,6 @@ fn indicator(rng: &mut Rng, n: u64) -> Value {
     };
     json!({"indicatorValue": value, "indicatorType": indicator_type, "action": "Block",
            "title": format!("bench {n}"), "description": "benchmark indicator", "severity": "Medium"})
-}
-
-fn arg(name: &str, default: u64) -> Result<u64> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .context("missing value")?
-            .parse()
-            .with_context(|| format!("{name} takes a number")),
-        None => Ok(default),
-    }
 }
 
 fn main() -> Result<()> {

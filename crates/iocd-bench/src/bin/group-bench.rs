@@ -6,9 +6,9 @@
 //!
 //! Usage: `group-bench [--seconds N] [--rounds N]` (defaults 10 and 2 runs of each kind).
 
-use anyhow::{Context, Result, bail};
-use iocd_bench::Rng;
+use anyhow::{Result, bail};
 use iocd_bench::server::{self, Server};
+use iocd_bench::{Rng, arg};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -16,18 +16,6 @@ const GROUPS: u64 = 50;
 const INDICATORS: u64 = 100_000;
 /// The described device belongs to this group: the registry tries 37 groups' rules first.
 const DEVICE_GROUP: u64 = 37;
-
-fn arg(name: &str, default: u64) -> Result<u64> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .context("missing value")?
-            .parse()
-            .with_context(|| format!("{name} takes a number")),
-        None => Ok(default),
-    }
-}
 
 fn main() -> Result<()> {
     let seconds = arg("--seconds", 10)?;

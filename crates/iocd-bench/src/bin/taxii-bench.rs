@@ -16,6 +16,7 @@
 //! installs it).
 
 use anyhow::{Context, Result, bail};
+use iocd_bench::arg;
 use iocd_bench::server::{self, Server};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -26,18 +27,6 @@ const ENVELOPE: usize = 1000;
 const PAGE: usize = 1000;
 const COLLECTION: &str = "91a7b528-80eb-42ed-a74d-c6fbd5a26116";
 const MEDIA: &str = "application/taxii+json;version=2.1";
-
-fn arg(name: &str, default: u64) -> Result<u64> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .context("missing value")?
-            .parse()
-            .with_context(|| format!("{name} takes a number")),
-        None => Ok(default),
-    }
-}
 
 fn object(n: usize) -> Value {
     json!({"type": "indicator", "spec_version": "2.1",
