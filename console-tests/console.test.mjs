@@ -1,13 +1,16 @@
 // Browser test of the iocd console: Debian's chromium, driven by playwright-core, against a
 // real `iocd serve` (IOCD_BIN). Signs in through /#token=, adds an indicator of each type
-// through the form, sees a validation error at its field, searches, deletes, uses the tester,
-// checks that a read-only token sees no write controls and that the page logs no errors.
+// through the form, sees a validation error at its field, searches, filters, deletes one and
+// several, imports MDE CSV and STIX, edits a device group, uses the tester, checks that a
+// read-only token sees no write controls, signs in as an application and as a user of a real
+// OpenID Connect issuer (oidc-provider), and that the page logs no errors.
 // Screenshots go to IOCD_SCREENSHOTS (or a temporary folder), which the test prints.
 import { chromium } from "playwright-core";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CONSOLE_CLIENT_ID, RESOURCE, listen as listenIssuer } from "./oidc-issuer.mjs";
 
 function check(condition, message) {
   if (!condition) throw new Error(message);
@@ -21,10 +24,18 @@ const shots = process.env.IOCD_SCREENSHOTS || join(work, "screenshots");
 mkdirSync(shots, { recursive: true });
 console.log(`screenshots: ${shots}`);
 
-const server = spawn(iocd, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir], {
+// An OpenID Connect issuer whose users may sign in to the console.
+const issuer = await listenIssuer();
+const configFile = join(work, "iocd.toml");
+writeFileSync(
+  configFile,
+  `[[auth.oidc]]\nissuer = "${issuer.url}"\naudience = "${RESOURCE}"\nconsole_client_id = "${CONSOLE_CLIENT_ID}"\nconsole_name = "Test IdP"\nconsole_scope = "openid profile Ti.ReadWrite.All Alert.ReadWrite.All"\n`,
+);
+const server = spawn(iocd, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--config", configFile], {
   stdio: ["ignore", "ignore", "pipe"],
 });
 let browser;
+let page;
 try {
   const base = await new Promise((resolve, reject) => {
     let seen = "";
@@ -36,6 +47,7 @@ try {
     server.on("exit", (code) => reject(new Error(`iocd exited with ${code}: ${seen}`)));
     setTimeout(() => reject(new Error("iocd did not start")), 30000).unref();
   });
+  issuer.configure({ redirectUri: `${base}/`, tenant: "contoso", scopes: "Ti.Read.All Ti.ReadWrite.All Alert.ReadWrite.All" });
   const token = (name, ...roles) =>
     execFileSync(iocd, ["token", "create", "--tenant", "contoso", ...roles.flatMap((r) => ["--role", r]), "--name", name, "--data-dir", dataDir])
       .toString()
@@ -51,10 +63,11 @@ try {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
   });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const problems = [];
   page.on("console", (message) => {
-    if (message.type() === "error") problems.push(message.text());
+    // The console's own messages; the issuer's login page asks for a web font it cannot get.
+    if (message.type() === "error" && message.location().url.startsWith(base)) problems.push(message.text());
   });
   page.on("pageerror", (error) => problems.push(String(error)));
   const urls = [];
@@ -172,6 +185,39 @@ try {
   await page.getByRole("button", { name: "Close" }).click();
   await page.locator("#rows td.value", { hasText: "198.51.100.21" }).waitFor();
 
+  // Import a STIX bundle: the server reads it, the preview lists what it holds and what it
+  // cannot use; importing adds the indicators and removes the revoked one.
+  await page.getByRole("tab", { name: "URLs/Domains" }).click();
+  await page.locator("#rows td.value", { hasText: "alert.example" }).waitFor();
+  const stixObject = (n, pattern, extra = {}) => ({
+    type: "indicator", spec_version: "2.1", id: `indicator--00000000-0000-4000-8000-00000000000${n}`,
+    created: "2026-01-01T00:00:00Z", modified: "2026-01-01T00:00:00Z", name: `STIX ${n}`,
+    pattern, pattern_type: "stix", valid_from: "2026-01-01T00:00:00Z", ...extra,
+  });
+  const bundle = {
+    type: "bundle", id: "bundle--00000000-0000-4000-8000-000000000000",
+    objects: [
+      stixObject(1, "[domain-name:value = 'stix-one.example']"),
+      stixObject(2, "[url:value = 'https://stix-two.example/login']"),
+      stixObject(3, "[process:name = 'evil.exe']"),
+      stixObject(4, "[domain-name:value = 'alert.example']", { revoked: true }),
+    ],
+  };
+  await page.getByRole("button", { name: "Import" }).click();
+  await page.locator("#import-action").selectOption("Audit");
+  await page.setInputFiles("#import-file", { name: "bundle.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(bundle)) });
+  await page.getByText("STIX: 2 indicators, 1 to remove; 1 items cannot be imported").waitFor();
+  await page.locator("#import-rows td.problem", { hasText: "process" }).waitFor();
+  await page.screenshot({ path: join(shots, "import-stix.png"), fullPage: true });
+  await page.locator("#import-run").click();
+  await page.getByText("Imported: 2 created, 0 updated, 0 failed. 1 removed.").waitFor();
+  await page.getByRole("button", { name: "Close" }).click();
+  await page.locator("#rows td.value", { hasText: "stix-one.example" }).waitFor();
+  check((await page.locator("#rows td.value", { hasText: "alert.example" }).count()) === 0, "the revoked indicator stayed");
+  check((await page.locator("#rows tr", { hasText: "stix-two.example" }).locator("td", { hasText: /^Audit$/ }).count()) === 1, "the chosen default action was not used");
+  await page.getByRole("tab", { name: "IP addresses" }).click();
+  await page.locator("#rows td.value", { hasText: "198.51.100.21" }).waitFor();
+
   // Filters and sorting, server-side.
   await page.locator("#filter-action").selectOption("Audit");
   await page.locator("#page-info", { hasText: /^1–1$/ }).waitFor();
@@ -187,6 +233,14 @@ try {
   const exported = JSON.parse(readFileSync(await download.path(), "utf8"));
   check(exported.length === 3 && exported.every((e) => e.indicatorType === "IpAddress"), `export: ${exported.length}`);
 
+  // Bulk delete: two selected rows go together, after a confirmation.
+  await page.getByRole("checkbox", { name: "Select 198.51.100.20" }).check();
+  await page.getByRole("checkbox", { name: "Select 198.51.100.21" }).check();
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.getByRole("button", { name: "Delete selected (2)" }).click();
+  await page.locator("#page-info", { hasText: /^1–1$/ }).waitFor();
+  check((await page.locator("#rows td.value", { hasText: "198.51.100" }).count()) === 0, "bulk delete left rows");
+
   // Device groups: add one with rules; webhooks: add one and see its secret once.
   await page.getByRole("tab", { name: "Device groups" }).click();
   await page.getByLabel("Name", { exact: true }).fill("Kiosks");
@@ -196,7 +250,42 @@ try {
   await page.getByLabel("Name", { exact: true }).fill("kiosks");
   await page.getByRole("button", { name: "Add group" }).click();
   await page.locator("#group-form-error").filter({ hasText: "exists" }).waitFor();
+  // Edit a group: the form fills with it and saves a change.
+  await page.getByRole("button", { name: "Edit group Kiosks" }).click();
+  await page.locator("#g-description").fill("Shop-floor kiosks");
+  await page.getByRole("button", { name: "Save group" }).click();
+  await page.locator("#group-rows td", { hasText: "Shop-floor kiosks" }).waitFor();
+  check((await page.getByRole("button", { name: "Add group" }).count()) === 1, "the form did not return to adding");
   await page.screenshot({ path: join(shots, "groups.png"), fullPage: true });
+
+  // Filters by device group, expiry and creator.
+  await page.getByRole("tab", { name: "IP addresses" }).click();
+  await page.getByRole("button", { name: "Add item" }).click();
+  await page.locator("#add-form").getByLabel("Value", { exact: true }).fill("192.0.2.50");
+  await page.getByLabel("Title").fill("Kiosk block");
+  await page.locator("#add-form").getByLabel("Description").fill("scoped and expiring");
+  await page.getByLabel("Device groups (comma-separated)").fill("Kiosks");
+  const soon = new Date(Date.now() + 2 * 86400000).toISOString().slice(0, 16);
+  await page.getByLabel("Expires (UTC)").fill(soon);
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator("#rows td.value", { hasText: "192.0.2.50" }).waitFor();
+  await page.locator("#filter-group").selectOption("Kiosks");
+  await page.locator("#page-info", { hasText: /^1–1$/ }).waitFor();
+  await page.locator("#rows td.value", { hasText: "192.0.2.50" }).waitFor();
+  await page.locator("#filter-group").selectOption("");
+  await page.locator("#filter-expiry").selectOption("7");
+  await page.locator("#page-info", { hasText: /^1–1$/ }).waitFor();
+  await page.locator("#rows td.value", { hasText: "192.0.2.50" }).waitFor();
+  await page.locator("#filter-expiry").selectOption("never");
+  await page.locator("#rows td.value", { hasText: "203.0.113.7" }).waitFor();
+  check((await page.locator("#rows td.value", { hasText: "192.0.2.50" }).count()) === 0, "never-expiring shows an expiring one");
+  await page.locator("#filter-expiry").selectOption("");
+  await page.getByLabel("Created by").fill("somebody else");
+  await page.locator("#page-info", { hasText: /^none$/ }).waitFor();
+  await page.getByLabel("Created by").fill("analyst");
+  await page.locator("#page-info", { hasText: /^1–2$/ }).waitFor();
+  await page.screenshot({ path: join(shots, "filters.png"), fullPage: true });
+  await page.getByLabel("Created by").fill("");
   await page.getByRole("tab", { name: "Webhooks" }).click();
   await page.getByLabel("URL", { exact: true }).fill("http://127.0.0.1:9/hook");
   await page.getByRole("button", { name: "Add webhook" }).click();
@@ -245,12 +334,38 @@ try {
   await page.getByText("console app").waitFor();
   await page.locator("#rows td.value", { hasText: sha256 }).waitFor();
 
+  // Signing in as a user of the OpenID Connect issuer: its login and consent pages, then back
+  // to the console with a code in the fragment, redeemed for a token with PKCE.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign in with Test IdP" }).click();
+  // On failure, the issuer shows why on its error page.
+  await page.locator("input[name=login]").fill("ana", { timeout: 10000 }).catch(async (error) => {
+    throw new Error(`no login form at ${page.url()}: ${await page.content()}`, { cause: error });
+  });
+  await page.locator("input[name=password]").fill("any password");
+  await page.getByRole("button", { name: "Sign-in" }).click();
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.getByText("Tenant contoso · ana").waitFor();
+  check(!page.url().includes("code="), `the code stayed in the address: ${page.url()}`);
+  await page.locator("#rows td.value", { hasText: sha256 }).waitFor();
+  check(await page.getByRole("button", { name: "Add item" }).isVisible(), "the user's Ti.ReadWrite.All shows no Add item");
+  await page.screenshot({ path: join(shots, "issuer-sign-in.png"), fullPage: true });
+  check(!urls.some((u) => u.startsWith(base) && u.includes("code=")), "the authorisation code reached iocd in a URL");
+
   // The browser logged nothing but the refused value's 400, the taken name's 409 and the wrong
   // secret's 401.
   const unexpected = problems.filter((p) => !["400", "401", "409"].some((status) => p.includes(`status of ${status}`)));
   check(unexpected.length === 0, `browser console errors: ${unexpected.join(" | ")}`);
   console.log("OK");
+} catch (error) {
+  // What the page showed when a step failed, for the CI log and the screenshots folder.
+  if (page) {
+    console.log(`failed at ${page.url()}`);
+    await page.screenshot({ path: join(shots, "failure.png"), fullPage: true }).catch(() => {});
+  }
+  throw error;
 } finally {
   if (browser) await browser.close();
   server.kill("SIGKILL");
+  issuer.close();
 }

@@ -3,6 +3,7 @@
 //! - [`stix`]: indicators as STIX 2.1 `indicator` objects and back (bundles or single
 //!   objects), with a reader of STIX patterns ([`pattern`]) that accepts what maps to
 //!   indicators and names what does not;
+//! - [`document`]: telling a file's format from its content, and reading it;
 //! - [`misp`]: MISP events (attributes and objects, honouring `to_ids`);
 //! - [`plain`]: one value per line, its type recognised;
 //! - [`sensors`]: exports for sensors: Suricata datasets and iprep, the Zeek intel framework,
@@ -12,6 +13,7 @@
 //! indicator is reported with its reason ([`ImportBatch::problems`]). Mappings and their limits:
 //! `docs/interop.md`.
 
+pub mod document;
 pub mod misp;
 pub mod pattern;
 pub mod plain;

@@ -12,6 +12,7 @@ mod body_timeout;
 mod bulk;
 pub mod config;
 pub mod console;
+mod convert;
 pub mod delivery;
 mod device_groups_api;
 mod devices_api;

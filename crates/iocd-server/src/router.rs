@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/indicators/import", post(indicators::import))
         .route("/indicators/BatchDelete", post(indicators::batch_delete))
+        .route("/indicators/convert", post(crate::convert::convert))
         .route(
             "/indicators/bulk",
             post(bulk::bulk).layer(DefaultBodyLimit::disable()),
@@ -80,7 +81,14 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1.0", api)
         .merge(crate::token_endpoint::routes())
         .merge(crate::taxii::routes())
-        .merge(crate::console::routes())
+        .merge(crate::console::routes(
+            state
+                .config()
+                .oidc
+                .iter()
+                .filter_map(crate::auth::oidc::OidcIssuer::console_sign_in)
+                .collect(),
+        ))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             std::time::Duration::from_secs(state.config().body_read_timeout_seconds),

@@ -82,6 +82,9 @@ impl Issuer {
             jwks_uri: None,
             tenant: None,
             jwks_min_refresh_seconds: min_refresh_seconds,
+            console_client_id: None,
+            console_scope: None,
+            console_name: None,
         }
     }
 

@@ -381,6 +381,68 @@ async fn every_documented_answer_validates_against_the_served_document() {
             "{}".into(),
             415,
         ),
+        // Reading a STIX, MISP or list document without storing it.
+        (
+            "POST",
+            "/api/indicators/convert?action=Block".into(),
+            admin.clone(),
+            JSON,
+            json!({"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000", "objects": [{
+                "type": "indicator", "spec_version": "2.1", "id": "indicator--00000000-0000-4000-8000-000000000001",
+                "created": "2026-01-01T00:00:00Z", "modified": "2026-01-01T00:00:00Z",
+                "pattern": "[domain-name:value = 'convert.example']", "pattern_type": "stix",
+                "valid_from": "2026-01-01T00:00:00Z"}]})
+            .to_string(),
+            200,
+        ),
+        (
+            "POST",
+            "/api/indicators/convert".into(),
+            admin.clone(),
+            Some("text/plain"),
+            "convert.example\n203.0.113.9\nnot a value\n".into(),
+            200,
+        ),
+        (
+            "POST",
+            "/api/indicators/convert".into(),
+            admin.clone(),
+            JSON,
+            "{\"unclosed\": ".into(),
+            400,
+        ),
+        (
+            "POST",
+            "/api/indicators/convert?action=Explode".into(),
+            admin.clone(),
+            Some("text/plain"),
+            "convert.example\n".into(),
+            400,
+        ),
+        (
+            "POST",
+            "/api/indicators/convert".into(),
+            None,
+            Some("text/plain"),
+            "convert.example\n".into(),
+            401,
+        ),
+        (
+            "POST",
+            "/api/indicators/convert".into(),
+            reader.clone(),
+            Some("text/plain"),
+            "convert.example\n".into(),
+            403,
+        ),
+        (
+            "POST",
+            "/api/indicators/convert".into(),
+            admin.clone(),
+            Some("text/csv"),
+            "IndicatorType,IndicatorValue,Action\nDomainName,a.example,Block\n".into(),
+            415,
+        ),
         // Matching and detection.
         post(
             "/api/match",
@@ -784,6 +846,7 @@ async fn every_documented_answer_validates_against_the_served_document() {
             json!({"IndicatorIds": ["77"]}).to_string(),
         ),
         ("POST", "/api/indicators/bulk", NDJSON, String::new()),
+        ("POST", "/api/indicators/convert", None, String::new()),
         (
             "POST",
             "/api/match",
@@ -885,6 +948,15 @@ async fn every_documented_answer_validates_against_the_served_document() {
         writer,
         JSON,
         json!({"Indicators": [big]}).to_string(),
+        413,
+    ));
+    let writer = Some(limited.token("tenant-l", Role::ReadWriteAll, "big-convert"));
+    cases.push((
+        "POST",
+        "/api/indicators/convert".into(),
+        writer,
+        Some("text/plain"),
+        format!("{big}\n"),
         413,
     ));
     let writer = Some(limited.token("tenant-l", Role::ReadWriteAll, "big-bulk"));

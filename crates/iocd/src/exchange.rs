@@ -1,10 +1,11 @@
 //! The file formats of `iocd import` and `iocd export` beyond MDE CSV and JSON: reading STIX,
-//! MISP and plain lists (recognised by their content), and writing STIX, Zeek, Suricata and
+//! MISP and plain lists (recognised by their content, `iocd_interop::document`), and writing STIX, Zeek, Suricata and
 //! block lists (with `iocd_interop`).
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use iocd_interop::{ImportBatch, ImportDefaults, Removal, misp, plain, sensors, stix};
+use iocd_interop::document::{self, DocumentKind};
+use iocd_interop::{ImportBatch, ImportDefaults, Removal, sensors, stix};
 use iocd_model::IndicatorEntity;
 use iocd_model::csv_format::CsvReader;
 use iocd_model::{Action, LegacyAction, Severity};
@@ -72,34 +73,15 @@ impl SeverityArg {
 /// CSV (its header names `IndicatorType`), or else a plain list.
 pub(crate) fn read_source(path: &Path, defaults: &ImportDefaults) -> Result<Source> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF);
-    let first = start.map(|i| bytes[i]);
-    if matches!(first, Some(b'{' | b'[')) {
-        let document: Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?;
-        let (format, batch) = if misp::is_misp(&document) {
-            ("MISP", misp::read(&document, defaults))
-        } else if stix::is_stix(&document) {
-            ("STIX", stix::read(&document, defaults))
-        } else {
-            bail!(
-                "{} is JSON but neither a STIX document (a bundle or objects) nor a MISP event",
-                path.display()
-            );
-        };
-        return Ok(from_batch(format, batch));
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let header = text.lines().next().unwrap_or_default();
-    if header.to_ascii_lowercase().contains("indicatortype") {
+    if document::sniff(&bytes) == DocumentKind::MdeCsv {
         return read_csv(&bytes, path);
     }
     let name = path
         .file_name()
         .map_or_else(|| "list".to_owned(), |n| n.to_string_lossy().into_owned());
-    Ok(from_batch("list", plain::read(&text, &name, defaults)))
+    let (format, batch) = document::read(&bytes, &name, defaults)
+        .with_context(|| format!("in {}", path.display()))?;
+    Ok(from_batch(format.as_str(), batch))
 }
 
 fn from_batch(format: &'static str, batch: ImportBatch) -> Source {

@@ -3,7 +3,7 @@
 
 use super::{refused, text};
 use crate::{Checker, Target, Verdict};
-use iocd_interop::{ImportDefaults, misp, pattern, plain, stix};
+use iocd_interop::{ImportDefaults, document, pattern, stix};
 
 pub(super) const STIX_PATTERN: Target = Target {
     name: "stix-pattern",
@@ -58,6 +58,7 @@ pub(super) const FEED_DOCUMENT: Target = Target {
         br#"[{"type":"indicator","id":"indicator--2","revoked":true,"pattern":"[url:value = 'http://x/']"}]"#,
         br#"{"Event":{"info":"x","Attribute":[{"type":"domain|ip","value":"a.example|1.2.3.4","to_ids":"1"},{"type":"md5","value":"x","to_ids":true}]}}"#,
         b"# list\n203.0.113.1\nexample.com\nnot a value\n",
+        b"IndicatorType,IndicatorValue,Action\nDomainName,a.example,Block\n",
     ],
     dictionary: &[
         "\"type\"", "\"bundle\"", "\"indicator\"", "\"objects\"", "\"pattern\"", "\"revoked\"",
@@ -72,10 +73,10 @@ pub(super) const FEED_DOCUMENT: Target = Target {
 fn make_document() -> Checker {
     Box::new(|input: &[u8]| {
         let defaults = ImportDefaults::default();
-        let batch = match serde_json::from_slice::<serde_json::Value>(input) {
-            Ok(document) if misp::is_misp(&document) => misp::read(&document, &defaults),
-            Ok(document) => stix::read(&document, &defaults),
-            Err(_) => plain::read(&text(input), "fuzz", &defaults),
+        // The entry point of `iocd import` and `POST /api/indicators/convert`.
+        let batch = match document::read(input, "fuzz", &defaults) {
+            Ok((_, batch)) => batch,
+            Err(error) => return refused(&error.to_string(), "a document"),
         };
         for problem in &batch.problems {
             if problem.reason.trim().is_empty() || problem.origin.trim().is_empty() {

@@ -31,6 +31,67 @@ pub struct OidcIssuer {
     /// The shortest time between two key fetches triggered by unknown `kid`s.
     #[serde(default = "default_min_refresh_seconds")]
     pub jwks_min_refresh_seconds: u64,
+    /// The client id of the console's registration at this issuer (a public client, a
+    /// single-page application whose redirect URI is the console's address): when set, the
+    /// console offers to sign in through this issuer (authorisation code with PKCE).
+    #[serde(default)]
+    pub console_client_id: Option<String>,
+    /// The scopes the console asks for; by default `openid profile {audience}/.default`
+    /// (Entra's form: every delegated permission the user was granted).
+    #[serde(default)]
+    pub console_scope: Option<String>,
+    /// The name of the sign-in button; by default the issuer's host.
+    #[serde(default)]
+    pub console_name: Option<String>,
+}
+
+impl OidcIssuer {
+    /// The console's sign-in through this issuer, if it has a console client.
+    pub fn console_sign_in(&self) -> Option<ConsoleSignIn> {
+        let client_id = self.console_client_id.clone()?;
+        let origin = origin_of(&self.issuer)?;
+        let host = origin.split("://").nth(1).unwrap_or(&origin).to_owned();
+        Some(ConsoleSignIn {
+            name: self.console_name.clone().unwrap_or(host),
+            issuer: self.issuer.clone(),
+            client_id,
+            scope: self.console_scope.clone().unwrap_or_else(|| {
+                format!(
+                    "openid profile {}/.default",
+                    self.audience.trim_end_matches('/')
+                )
+            }),
+            origin,
+        })
+    }
+}
+
+/// What the console needs to sign a user in through an issuer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsoleSignIn {
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub scope: String,
+    /// `scheme://host[:port]` of the issuer: the console's Content-Security-Policy lets the
+    /// page fetch the discovery document and redeem the code there.
+    #[serde(skip)]
+    pub origin: String,
+}
+
+/// `scheme://host[:port]` of an http(s) URL; `None` for anything else.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !matches!(scheme, "http" | "https") {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let clean = !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    clean.then(|| format!("{scheme}://{authority}"))
 }
 
 fn default_min_refresh_seconds() -> u64 {
@@ -331,6 +392,48 @@ fn principal(claims: ExternalClaims, config: &OidcIssuer) -> Result<Principal, A
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_console_signs_in_only_through_issuers_with_a_console_client() {
+        let issuer = |client: Option<&str>, url: &str| OidcIssuer {
+            issuer: url.to_owned(),
+            audience: "api://iocd".to_owned(),
+            jwks_uri: None,
+            tenant: None,
+            jwks_min_refresh_seconds: 10,
+            console_client_id: client.map(str::to_owned),
+            console_scope: None,
+            console_name: None,
+        };
+        assert_eq!(
+            issuer(None, "https://login.example/t/v2.0").console_sign_in(),
+            None
+        );
+        let sign_in = issuer(Some("c1"), "https://login.example:8443/t/v2.0")
+            .console_sign_in()
+            .expect("a console client");
+        assert_eq!(
+            (
+                sign_in.name.as_str(),
+                sign_in.origin.as_str(),
+                sign_in.scope.as_str()
+            ),
+            (
+                "login.example:8443",
+                "https://login.example:8443",
+                "openid profile api://iocd/.default"
+            )
+        );
+        // Nothing that could break out of the Content-Security-Policy header.
+        for bad in [
+            "ftp://x.example",
+            "https://a.example;script-src *",
+            "https:///x",
+            "no scheme",
+        ] {
+            assert_eq!(issuer(Some("c"), bad).console_sign_in(), None, "{bad}");
+        }
+    }
+
     fn issuer() -> OidcIssuer {
         OidcIssuer {
             issuer: "https://idp.example/".into(),
@@ -338,6 +441,9 @@ mod tests {
             jwks_uri: None,
             tenant: None,
             jwks_min_refresh_seconds: 10,
+            console_client_id: None,
+            console_scope: None,
+            console_name: None,
         }
     }
 

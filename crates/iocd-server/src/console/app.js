@@ -1,18 +1,22 @@
-// The iocd console: signs in with a bearer token (pasted, or from the page's #token=
-// fragment, which never reaches the server), lists a tenant's indicators by type with
+// The iocd console: signs in with a bearer token (pasted, from the page's #token= fragment,
+// which never reaches the server, from the built-in token endpoint, or from an OpenID Connect
+// issuer by the authorisation code flow with PKCE), lists a tenant's indicators by type with
 // server-side paging and search, adds, edits and deletes them and shows their history, works
 // the tenant's alerts, and asks the matcher what would happen. Every request goes to the API
 // of the server that serves the page.
 
 const TOKEN_KEY = "iocd.token";
+const PENDING_SIGN_IN_KEY = "iocd.pendingSignIn";
 const PAGE = 50;
+// How long typing in a search box must pause before the page asks the server.
+const TYPING_PAUSE_MS = 150;
 const TABS = {
   files: ["FileSha256", "FileSha1", "FileMd5"],
   ips: ["IpAddress"],
   urls: ["Url", "DomainName"],
   certs: ["CertificateThumbprint"],
 };
-const state = { token: null, claims: null, tab: "files", skip: 0, search: "", editing: null, alert: null, sort: null, descending: false, csv: null };
+const state = { token: null, claims: null, tab: "files", skip: 0, search: "", editing: null, alert: null, sort: null, descending: false, importing: null, selected: new Map(), groupEditing: null, listRequests: 0 };
 const TYPES = ["FileSha1", "FileSha256", "FileMd5", "CertificateThumbprint", "IpAddress", "DomainName", "Url"];
 const ACTIONS = ["Allowed", "Audit", "Warn", "Block", "BlockAndRemediate", "Alert", "AlertAndBlock"];
 const $ = (id) => document.getElementById(id);
@@ -28,8 +32,12 @@ function decodeClaims(token) {
   }
 }
 
+// Application permissions (`roles`) and, for a signed-in user, delegated ones (`scp`).
 function roles() {
-  return (state.claims && state.claims.roles) || [];
+  const claims = state.claims || {};
+  const granted = Array.isArray(claims.roles) ? [...claims.roles] : [];
+  if (typeof claims.scp === "string") granted.push(...claims.scp.split(" ").filter(Boolean));
+  return granted;
 }
 
 function canWrite() {
@@ -85,7 +93,7 @@ function signIn(token) {
   state.token = token.trim();
   state.claims = claims;
   sessionStorage.setItem(TOKEN_KEY, state.token);
-  const name = claims.name || claims.app_displayname || claims.appid || "unknown";
+  const name = claims.name || claims.upn || claims.preferred_username || claims.app_displayname || claims.appid || "unknown";
   $("identity").textContent = `Tenant ${claims.tid || "?"} · ${name} · ${roles().join(", ") || "no roles"}`;
   show("sign-in", false);
   show("sign-out", true);
@@ -96,7 +104,24 @@ function signIn(token) {
   $("webhooks-tab").hidden = !canWriteAlerts();
   $("groups-tab").hidden = !roles().some((r) => r.startsWith("Ti."));
   $("group-form").hidden = !roles().includes("Ti.ReadWrite.All");
+  $("delete-selected").hidden = !canWrite();
+  $("select-page").hidden = !canWrite();
+  loadGroupOptions();
   selectTab(state.tab);
+}
+
+// The device-group filter lists the tenant's groups.
+async function loadGroupOptions() {
+  let answer;
+  try {
+    answer = await api("/api/deviceGroups");
+  } catch {
+    return;
+  }
+  const select = $("filter-group");
+  const chosen = select.value;
+  select.replaceChildren(new Option("All", ""), ...answer.value.filter((g) => !g.isDefault).map((g) => new Option(g.name, g.name)));
+  select.value = chosen;
 }
 
 // The built-in token endpoint (Entra's client-credentials form) for an application
@@ -130,6 +155,98 @@ async function appSignIn(event) {
   signIn(answer.access_token);
 }
 
+// The issuers `[[auth.oidc]]` names a console client for, as buttons.
+async function loadIssuers() {
+  let answer = null;
+  try {
+    const response = await fetch("/console/sign-in.json");
+    answer = await response.json();
+  } catch {
+    answer = null;
+  }
+  const issuers = (answer && answer.issuers) || [];
+  const buttons = $("issuer-sign-in");
+  buttons.replaceChildren();
+  for (const issuer of issuers) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = `Sign in with ${issuer.name}`;
+    button.addEventListener("click", () => startIssuerSignIn(issuer));
+    buttons.appendChild(button);
+  }
+  show("issuer-section", issuers.length > 0);
+}
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function randomText(length) {
+  return base64url(crypto.getRandomValues(new Uint8Array(length)));
+}
+
+// The authorisation code flow with PKCE (RFC 7636), as a public client: the verifier and
+// state wait in sessionStorage while the browser is at the issuer; the code comes back in the
+// fragment (response_mode=fragment), so it never reaches this server either.
+async function startIssuerSignIn(issuer) {
+  $("issuer-error").textContent = "";
+  try {
+    if (!crypto.subtle) throw new Error("the console must be served over https (or from localhost) for this");
+    const response = await fetch(`${issuer.issuer.replace(/\/$/, "")}/.well-known/openid-configuration`);
+    if (!response.ok) throw new Error(`its discovery document answered HTTP ${response.status}`);
+    const meta = await response.json();
+    const verifier = randomText(32);
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+    const pending = { clientId: issuer.clientId, verifier, state: randomText(16), redirect: `${location.origin}/`, tokenEndpoint: meta.token_endpoint };
+    sessionStorage.setItem(PENDING_SIGN_IN_KEY, JSON.stringify(pending));
+    const params = new URLSearchParams({
+      client_id: issuer.clientId,
+      response_type: "code",
+      response_mode: "fragment",
+      redirect_uri: pending.redirect,
+      scope: issuer.scope,
+      state: pending.state,
+      code_challenge: base64url(new Uint8Array(digest)),
+      code_challenge_method: "S256",
+    });
+    location.assign(`${meta.authorization_endpoint}?${params}`);
+  } catch (error) {
+    $("issuer-error").textContent = `Cannot sign in with ${issuer.name}: ${error.message}`;
+  }
+}
+
+// Back from the issuer with a code (or an error) in the fragment: redeem the code for a
+// token. Answers an error message, or null when the token is stored.
+async function finishIssuerSignIn(fragment) {
+  const params = new URLSearchParams(fragment);
+  let pending = null;
+  try {
+    pending = JSON.parse(sessionStorage.getItem(PENDING_SIGN_IN_KEY) || "null");
+  } catch {
+    pending = null;
+  }
+  sessionStorage.removeItem(PENDING_SIGN_IN_KEY);
+  if (!pending || params.get("state") !== pending.state) return "The identity provider's answer does not belong to a sign-in this page started; sign in again.";
+  if (params.get("error")) return `The identity provider refused: ${params.get("error_description") || params.get("error")}`;
+  const form = new URLSearchParams({
+    grant_type: "authorization_code",
+    code: params.get("code") || "",
+    redirect_uri: pending.redirect,
+    client_id: pending.clientId,
+    code_verifier: pending.verifier,
+  });
+  let answer = null;
+  try {
+    const response = await fetch(pending.tokenEndpoint, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: form });
+    answer = await response.json();
+  } catch {
+    answer = null;
+  }
+  if (!answer || !answer.access_token) return `The identity provider gave no token: ${(answer && (answer.error_description || answer.error)) || "no answer"}`;
+  sessionStorage.setItem(TOKEN_KEY, answer.access_token);
+  return null;
+}
+
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
@@ -153,6 +270,18 @@ function currentFilter() {
   const severity = $("filter-severity").value;
   if (action) filter += ` and action eq ${quote(action)}`;
   if (severity) filter += ` and severity eq ${quote(severity)}`;
+  const group = $("filter-group").value;
+  if (group) filter += ` and rbacGroupNames/any(g: g eq ${quote(group)})`;
+  const expiry = $("filter-expiry").value;
+  const now = new Date();
+  if (expiry === "never") filter += " and expirationTime eq null";
+  else if (expiry === "expired") filter += ` and expirationTime ne null and expirationTime lt ${now.toISOString().slice(0, 19)}Z`;
+  else if (expiry) {
+    const until = new Date(now.getTime() + Number(expiry) * 86400000);
+    filter += ` and expirationTime ne null and expirationTime le ${until.toISOString().slice(0, 19)}Z`;
+  }
+  const creator = $("filter-creator").value.trim();
+  if (creator) filter += ` and (createdByDisplayName eq ${quote(creator)} or createdBy eq ${quote(creator)})`;
   return filter;
 }
 
@@ -270,9 +399,89 @@ function previewImport(text) {
   $("import-run").disabled = count === 0;
 }
 
+function importRow(where, type, value, action, problem) {
+  const tr = document.createElement("tr");
+  cell(tr, where);
+  cell(tr, type);
+  cell(tr, value, "value");
+  cell(tr, action);
+  cell(tr, problem || "ok", problem ? "problem" : "");
+  $("import-rows").appendChild(tr);
+}
+
+// A file that is not MDE CSV: the server reads it (STIX, MISP, a list) and answers what it
+// holds, without storing anything; the preview shows that.
+async function convertImport(file, bytes) {
+  const params = new URLSearchParams({ action: $("import-action").value, severity: $("import-severity").value, name: file.name });
+  $("import-rows").replaceChildren();
+  $("import-run").disabled = true;
+  let answer;
+  try {
+    const response = await fetch(`/api/indicators/convert?${params}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/octet-stream" },
+      body: bytes,
+    });
+    answer = await response.json().catch(() => null);
+    if (!response.ok) throw new ApiFailure(response.status, answer);
+  } catch (error) {
+    state.importing = null;
+    $("import-summary").textContent = `This file cannot be imported: ${error.message}`;
+    return;
+  }
+  state.importing = { kind: "converted", answer };
+  let listed = 0;
+  for (const item of answer.value) {
+    if (listed++ >= 200) break;
+    importRow(item.origin, item.indicator.indicatorType, item.indicator.indicatorValue, item.indicator.action, "");
+  }
+  for (const removal of answer.removals) importRow(removal.origin, removal.indicatorType, removal.indicatorValue, "remove", "");
+  for (const problem of answer.problems) importRow(problem.origin, "", "", "", problem.reason);
+  const removals = answer.removals.length ? `, ${answer.removals.length} to remove` : "";
+  $("import-summary").textContent = `${answer.format}: ${answer.value.length} indicators${removals}; ${answer.problems.length} items cannot be imported (listed).`;
+  $("import-run").disabled = answer.value.length + answer.removals.length === 0;
+}
+
+// Removals a document asks for (revoked STIX objects): found by value, deleted together.
+async function applyRemovals(removals) {
+  const ids = [];
+  const missing = [];
+  for (const removal of removals) {
+    const filter = `indicatorType eq ${quote(removal.indicatorType)} and indicatorValue eq ${quote(removal.indicatorValue)}`;
+    const found = await api(`/api/indicators?${new URLSearchParams({ $filter: filter })}`);
+    if (found.value.length) ids.push(...found.value.map((i) => i.id));
+    else missing.push(removal);
+  }
+  for (let start = 0; start < ids.length; start += 500) {
+    await api("/api/indicators/BatchDelete", { method: "POST", body: { IndicatorIds: ids.slice(start, start + 500) } });
+  }
+  return { removed: ids.length, missing };
+}
+
+// MDE CSV is previewed here and streamed to the bulk endpoint as it is; other files are read
+// by the server first.
+async function chooseImportFile() {
+  const file = $("import-file").files[0];
+  if (!file) return;
+  const text = await file.text();
+  const first = text.replace(/^\uFEFF/, "").trimStart()[0];
+  const header = text.split("\n", 1)[0].toLowerCase();
+  const csv = first !== "{" && first !== "[" && header.includes("indicatortype");
+  $("import-defaults").hidden = csv;
+  $("import-summary").textContent = "";
+  if (csv) {
+    state.importing = { kind: "csv", text };
+    previewImport(text);
+  } else {
+    await convertImport(file, await file.arrayBuffer());
+  }
+}
+
 function runImport() {
-  const text = state.csv;
-  if (!text) return;
+  const importing = state.importing;
+  if (!importing) return;
+  const converted = importing.kind === "converted";
+  const text = converted ? importing.answer.value.map((item) => JSON.stringify(item.indicator)).join("\n") + "\n" : importing.text;
   const progress = $("import-progress");
   progress.hidden = false;
   progress.value = 0;
@@ -280,11 +489,11 @@ function runImport() {
   const request = new XMLHttpRequest();
   request.open("POST", "/api/indicators/bulk");
   request.setRequestHeader("Authorization", `Bearer ${state.token}`);
-  request.setRequestHeader("Content-Type", "text/csv");
+  request.setRequestHeader("Content-Type", converted ? "application/x-ndjson" : "text/csv");
   request.upload.onprogress = (event) => {
     if (event.lengthComputable) progress.value = Math.round((100 * event.loaded) / event.total);
   };
-  request.onload = () => {
+  request.onload = async () => {
     progress.value = 100;
     let answer = null;
     try {
@@ -296,18 +505,24 @@ function runImport() {
       $("import-summary").textContent = (answer && answer.error && answer.error.message) || `The import failed (HTTP ${request.status}).`;
       return;
     }
-    $("import-summary").textContent = `Imported: ${answer.created} created, ${answer.updated} updated, ${answer.failed} failed.`;
-    const body = $("import-rows");
-    body.replaceChildren();
-    for (const row of answer.value) {
-      const tr = document.createElement("tr");
-      cell(tr, row.line);
-      cell(tr, "");
-      cell(tr, row.indicator, "value");
-      cell(tr, "");
-      cell(tr, row.failureReason, "problem");
-      body.appendChild(tr);
+    let summary = `Imported: ${answer.created} created, ${answer.updated} updated, ${answer.failed} failed.`;
+    $("import-rows").replaceChildren();
+    // Bulk numbers the lines it was sent; a converted file's items say where they came from.
+    const where = (line) => (converted ? importing.answer.value[line - 1]?.origin || `item ${line}` : line);
+    for (const row of answer.value) importRow(where(row.line), "", row.indicator, "", row.failureReason);
+    if (converted) {
+      for (const problem of importing.answer.problems) importRow(problem.origin, "", "", "", problem.reason);
+      if (importing.answer.removals.length) {
+        try {
+          const { removed, missing } = await applyRemovals(importing.answer.removals);
+          summary += ` ${removed} removed.`;
+          for (const m of missing) importRow(m.origin, m.indicatorType, m.indicatorValue, "remove", `revoked, but ${m.indicatorValue} is not there to remove`);
+        } catch (error) {
+          summary += ` Removing the revoked ones failed: ${error.message}`;
+        }
+      }
     }
+    $("import-summary").textContent = summary;
     loadList();
   };
   request.onerror = () => {
@@ -326,17 +541,37 @@ function cell(row, text, className) {
 
 async function loadList() {
   $("list-error").textContent = "";
+  // Answers can arrive out of order (a search typed on while the last one runs): only the
+  // newest request's answer is shown.
+  const ticket = ++state.listRequests;
   let page;
   try {
     page = await api(listQuery());
   } catch (error) {
-    $("list-error").textContent = error.message;
+    if (ticket === state.listRequests) $("list-error").textContent = error.message;
     return;
   }
+  if (ticket !== state.listRequests) return;
   const rows = $("rows");
   rows.replaceChildren();
+  state.selected.clear();
+  updateSelection();
   for (const item of page.value) {
     const row = document.createElement("tr");
+    const pick = cell(row, "", "select");
+    pick.textContent = "";
+    if (canWrite()) {
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.className = "pick";
+      box.setAttribute("aria-label", `Select ${item.indicatorValue}`);
+      box.addEventListener("change", () => {
+        if (box.checked) state.selected.set(item.id, item.indicatorValue);
+        else state.selected.delete(item.id);
+        updateSelection();
+      });
+      pick.appendChild(box);
+    }
     cell(row, item.indicatorValue, "value");
     cell(row, item.indicatorType);
     cell(row, item.action);
@@ -374,7 +609,7 @@ async function loadList() {
   if (!page.value.length) {
     const row = document.createElement("tr");
     const td = cell(row, state.search ? "Nothing matches the search." : "No indicators of this type yet.");
-    td.colSpan = 11;
+    td.colSpan = 12;
     rows.appendChild(row);
   }
   const more = Boolean(page["@odata.nextLink"]);
@@ -382,6 +617,40 @@ async function loadList() {
   $("page-info").textContent = page.value.length ? `${state.skip + 1}–${last}${more ? ", more follow" : ""}` : "none";
   $("previous").disabled = state.skip === 0;
   $("next").disabled = !more;
+}
+
+function updateSelection() {
+  const count = state.selected.size;
+  $("delete-selected").disabled = count === 0;
+  $("delete-selected").textContent = count ? `Delete selected (${count})` : "Delete selected";
+  const boxes = document.querySelectorAll("#rows input.pick");
+  $("select-page").checked = boxes.length > 0 && count === boxes.length;
+}
+
+function selectPage() {
+  const on = $("select-page").checked;
+  for (const box of document.querySelectorAll("#rows input.pick")) {
+    if (box.checked !== on) {
+      box.checked = on;
+      box.dispatchEvent(new Event("change"));
+    }
+  }
+}
+
+// MDE's BatchDelete: every selected indicator goes, or none does.
+async function deleteSelected() {
+  const ids = [...state.selected.keys()];
+  if (!ids.length) return;
+  const names = [...state.selected.values()];
+  const shown = names.slice(0, 5).join(", ") + (names.length > 5 ? ` and ${names.length - 5} more` : "");
+  if (!window.confirm(`Delete ${ids.length} indicators (${shown})? Devices stop enforcing them at once.`)) return;
+  try {
+    await api("/api/indicators/BatchDelete", { method: "POST", body: { IndicatorIds: ids } });
+  } catch (error) {
+    $("list-error").textContent = error.message;
+    return;
+  }
+  loadList();
 }
 
 async function removeIndicator(item) {
@@ -445,6 +714,12 @@ async function loadGroups() {
     const actions = cell(row, "");
     actions.textContent = "";
     if (!group.isDefault && roles().includes("Ti.ReadWrite.All")) {
+      const edit = document.createElement("button");
+      edit.type = "button";
+      edit.textContent = "Edit";
+      edit.setAttribute("aria-label", `Edit group ${group.name}`);
+      edit.addEventListener("click", () => editGroup(group));
+      actions.appendChild(edit);
       const remove = document.createElement("button");
       remove.type = "button";
       remove.textContent = "Delete";
@@ -465,6 +740,32 @@ async function loadGroups() {
   }
 }
 
+// The group form filled with a group; saving changes it (PATCH) instead of adding one.
+function editGroup(group) {
+  state.groupEditing = group;
+  $("group-form-heading").textContent = `Edit group ${group.name}`;
+  $("group-save").textContent = "Save group";
+  $("group-cancel").hidden = false;
+  $("g-name").value = group.name;
+  $("g-rank").value = group.rank;
+  $("g-description").value = group.description || "";
+  $("g-prefixes").value = group.rules.nameStartsWith.join(", ");
+  $("g-domains").value = group.rules.domain.join(", ");
+  $("g-os").value = group.rules.os.join(", ");
+  $("g-tags").value = group.rules.tags.join(", ");
+  $("group-form-error").textContent = "";
+  $("g-name").focus();
+}
+
+function resetGroupForm() {
+  state.groupEditing = null;
+  $("group-form").reset();
+  $("group-form-heading").textContent = "Add a group";
+  $("group-save").textContent = "Add group";
+  $("group-cancel").hidden = true;
+  $("group-form-error").textContent = "";
+}
+
 async function addGroup(event) {
   event.preventDefault();
   $("group-form-error").textContent = "";
@@ -474,14 +775,17 @@ async function addGroup(event) {
     rules: { nameStartsWith: list($("g-prefixes").value), domain: list($("g-domains").value), os: list($("g-os").value), tags: list($("g-tags").value) },
   };
   if ($("g-rank").value !== "") body.rank = Number($("g-rank").value);
+  const editing = state.groupEditing;
   try {
-    await api("/api/deviceGroups", { method: "POST", body });
+    if (editing) await api(`/api/deviceGroups/${editing.id}`, { method: "PATCH", body });
+    else await api("/api/deviceGroups", { method: "POST", body });
   } catch (error) {
     $("group-form-error").textContent = error.message;
     return;
   }
-  $("group-form").reset();
+  resetGroupForm();
   loadGroups();
+  loadGroupOptions();
 }
 
 async function loadWebhooks() {
@@ -841,12 +1145,18 @@ async function runTester(event) {
   }
 }
 
-function start() {
+async function start() {
+  let signInProblem = "";
   if (location.hash.startsWith("#token=")) {
     const token = decodeURIComponent(location.hash.slice("#token=".length));
     history.replaceState(null, "", location.pathname + location.search);
     sessionStorage.setItem(TOKEN_KEY, token);
+  } else if (/^#(.*&)?state=/.test(location.hash)) {
+    const fragment = location.hash.slice(1);
+    history.replaceState(null, "", location.pathname + location.search);
+    signInProblem = (await finishIssuerSignIn(fragment)) || "";
   }
+  loadIssuers();
   $("sign-in-form").addEventListener("submit", (event) => {
     event.preventDefault();
     signIn($("token-input").value);
@@ -863,7 +1173,7 @@ function start() {
       state.search = $("search").value.trim();
       state.skip = 0;
       loadList();
-    }, 250);
+    }, TYPING_PAUSE_MS);
   });
   $("previous").addEventListener("click", () => {
     state.skip = Math.max(0, state.skip - PAGE);
@@ -881,17 +1191,25 @@ function start() {
     $("import-summary").textContent = "";
     $("import-progress").hidden = true;
     $("import-run").disabled = true;
+    $("import-defaults").hidden = true;
+    state.importing = null;
     show("import-panel", true);
   });
   $("import-close").addEventListener("click", () => show("import-panel", false));
-  $("import-file").addEventListener("change", async () => {
-    const file = $("import-file").files[0];
-    if (!file) return;
-    state.csv = await file.text();
-    previewImport(state.csv);
-  });
+  $("import-file").addEventListener("change", chooseImportFile);
+  for (const id of ["import-action", "import-severity"]) $(id).addEventListener("change", chooseImportFile);
   $("import-run").addEventListener("click", runImport);
-  for (const id of ["filter-action", "filter-severity"]) {
+  $("filter-creator").addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      state.skip = 0;
+      loadList();
+    }, TYPING_PAUSE_MS);
+  });
+  $("select-page").addEventListener("change", selectPage);
+  $("delete-selected").addEventListener("click", deleteSelected);
+  $("group-cancel").addEventListener("click", resetGroupForm);
+  for (const id of ["filter-action", "filter-severity", "filter-group", "filter-expiry"]) {
     $(id).addEventListener("change", () => {
       state.skip = 0;
       loadList();
@@ -910,8 +1228,8 @@ function start() {
   $("group-form").addEventListener("submit", addGroup);
   $("webhook-form").addEventListener("submit", addWebhook);
   const saved = sessionStorage.getItem(TOKEN_KEY);
-  if (saved) signIn(saved);
-  else signOut();
+  if (saved && !signInProblem) signIn(saved);
+  else signOut(signInProblem);
 }
 
 start();

@@ -1,5 +1,5 @@
 //! The bodies of the indicator routes: an indicator answered alone or in a page, import,
-//! batch delete, bulk and history. The indicator itself is the model's
+//! batch delete, bulk, convert and history. The indicator itself is the model's
 //! [`IndicatorEntity`], MDE's entity.
 
 use iocd_model::{IndicatorEntity, IndicatorSubmission};
@@ -145,4 +145,40 @@ pub struct HistoryResponse {
     pub context: String,
     pub indicator_id: String,
     pub value: Vec<HistoryEntry>,
+}
+
+/// One indicator a converted document holds.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConvertedItem {
+    /// Where in the document it came from (`line 4`, `object indicator--…`, `attribute 12`).
+    pub origin: String,
+    /// MDE's submission, ready for `POST /api/indicators` or a bulk line.
+    #[schema(value_type = Object)]
+    pub indicator: Map<String, Value>,
+}
+
+/// An indicator the document asks to remove (a revoked STIX object).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConvertedRemoval {
+    pub origin: String,
+    pub indicator_type: String,
+    pub indicator_value: String,
+}
+
+/// Something in the document that did not become an indicator, and why.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConvertProblem {
+    pub origin: String,
+    pub reason: String,
+}
+
+/// The answer of `POST /api/indicators/convert`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConvertResponse {
+    /// `STIX`, `MISP` or `list`.
+    pub format: String,
+    pub value: Vec<ConvertedItem>,
+    pub removals: Vec<ConvertedRemoval>,
+    pub problems: Vec<ConvertProblem>,
 }
