@@ -177,6 +177,7 @@ try {
   ].join("\n");
   await page.setInputFiles("#import-file", { name: "indicators.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
   await page.getByText("4 rows; 1 with problems").waitFor();
+  check(!(await page.locator("#import-action").isVisible()), "a CSV file offers defaults it does not use");
   await page.locator("#import-rows td.problem", { hasText: "unknown type Nonsense" }).waitFor();
   await page.locator("#import-run").click();
   await page.getByText("Imported: 2 created, 0 updated, 2 failed.").waitFor();
@@ -204,9 +205,11 @@ try {
     ],
   };
   await page.getByRole("button", { name: "Import" }).click();
-  await page.locator("#import-action").selectOption("Audit");
   await page.setInputFiles("#import-file", { name: "bundle.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify(bundle)) });
   await page.getByText("STIX: 2 indicators, 1 to remove; 1 items cannot be imported").waitFor();
+  // The defaults for items without an action apply to the preview at once.
+  await page.locator("#import-action").selectOption("Audit");
+  await page.locator("#import-rows tr", { hasText: "stix-two.example" }).locator("td", { hasText: /^Audit$/ }).waitFor();
   await page.locator("#import-rows td.problem", { hasText: "process" }).waitFor();
   await page.screenshot({ path: join(shots, "import-stix.png"), fullPage: true });
   await page.locator("#import-run").click();

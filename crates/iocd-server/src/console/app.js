@@ -16,7 +16,7 @@ const TABS = {
   urls: ["Url", "DomainName"],
   certs: ["CertificateThumbprint"],
 };
-const state = { token: null, claims: null, tab: "files", skip: 0, search: "", editing: null, alert: null, sort: null, descending: false, importing: null, selected: new Map(), groupEditing: null, listRequests: 0 };
+const state = { token: null, claims: null, tab: "files", skip: 0, search: "", editing: null, alert: null, sort: null, descending: false, importing: null, selected: new Map(), groupEditing: null, listRequests: 0, conversions: 0 };
 const TYPES = ["FileSha1", "FileSha256", "FileMd5", "CertificateThumbprint", "IpAddress", "DomainName", "Url"];
 const ACTIONS = ["Allowed", "Audit", "Warn", "Block", "BlockAndRemediate", "Alert", "AlertAndBlock"];
 const $ = (id) => document.getElementById(id);
@@ -415,6 +415,8 @@ async function convertImport(file, bytes) {
   const params = new URLSearchParams({ action: $("import-action").value, severity: $("import-severity").value, name: file.name });
   $("import-rows").replaceChildren();
   $("import-run").disabled = true;
+  // A newer choice (another file, other defaults) replaces this one's answer.
+  const ticket = ++state.conversions;
   let answer;
   try {
     const response = await fetch(`/api/indicators/convert?${params}`, {
@@ -423,8 +425,10 @@ async function convertImport(file, bytes) {
       body: bytes,
     });
     answer = await response.json().catch(() => null);
+    if (ticket !== state.conversions) return;
     if (!response.ok) throw new ApiFailure(response.status, answer);
   } catch (error) {
+    if (ticket !== state.conversions) return;
     state.importing = null;
     $("import-summary").textContent = `This file cannot be imported: ${error.message}`;
     return;
