@@ -14,9 +14,12 @@ pub mod device_groups;
 pub mod devices;
 pub mod feeds;
 pub mod odata;
+mod postgres;
+mod row_format;
 mod sqlite;
 pub mod webhooks;
 
+pub use postgres::{CHANGE_CHANNEL, Change, PgStore};
 pub use sqlite::SqliteStore;
 
 use iocd_model::{ErrorCode, Indicator, IndicatorSpec, IndicatorType, Timestamp};

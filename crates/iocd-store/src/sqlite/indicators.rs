@@ -641,7 +641,7 @@ pub(super) fn active_indicator(
         .optional()?)
 }
 
-fn history_state(text: &str) -> Result<Indicator, StoreError> {
+pub(crate) fn history_state(text: &str) -> Result<Indicator, StoreError> {
     let corrupt = |why: String| StoreError::Corrupt(format!("history entry: {why}"));
     serde_json::from_str::<IndicatorEntity>(text)
         .map_err(|error| corrupt(error.to_string()))?

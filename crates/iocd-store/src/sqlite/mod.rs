@@ -20,6 +20,7 @@ mod device_groups;
 mod devices;
 mod feeds;
 mod indicators;
+pub(crate) use indicators::history_state;
 mod odata_sql;
 mod rows;
 mod webhooks;

@@ -1,39 +1,15 @@
 //! How an indicator is laid out in a row of `indicators`: the columns in reading order, the
 //! JSON-encoded list and object columns, and reading a row back into a parsed [`Indicator`].
 
-use crate::StoreError;
 use iocd_model::{
     Action, Category, Indicator, IndicatorSpec, IndicatorType, IndicatorValue, LookBackPeriod,
     Severity, Timestamp,
 };
 use rusqlite::Row;
 
-/// Columns of `indicators` in the order [`indicator_from_row`] reads them.
-pub(super) const COLUMNS: &str = "i.id, i.indicator_type, i.indicator_value, i.action, i.title, i.description, \
-    i.application, i.expiration_time, i.severity, i.recommended_actions, i.rbac_group_names, i.rbac_group_ids, \
-    i.generate_alert, i.educate_url, i.external_id, i.category, i.mitre_techniques, i.bypass_duration_hours, \
-    i.notification_id, i.notification_body, i.version, i.certificate_info, i.historical_detection, \
-    i.look_back_period, i.additional_info, i.created_by, i.created_by_display_name, i.created_by_source, \
-    i.creation_time, i.last_update_time, i.last_updated_by";
+pub(super) use crate::row_format::{COLUMNS, json_list, json_text};
 
 pub(super) const ACTIVE: &str = "(i.expiration_time IS NULL OR i.expiration_time > ?2)";
-
-/// A list column's JSON text; the common empty list costs no allocation.
-pub(super) fn json_list<T: serde::Serialize>(
-    items: &[T],
-) -> Result<std::borrow::Cow<'static, str>, StoreError> {
-    if items.is_empty() {
-        Ok(std::borrow::Cow::Borrowed("[]"))
-    } else {
-        json_text(&items).map(std::borrow::Cow::Owned)
-    }
-}
-
-/// The JSON text of a value written to a JSON column.
-pub(super) fn json_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|error| StoreError::Corrupt(format!("a value could not be encoded: {error}")))
-}
 
 pub(super) fn corrupt(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(

@@ -1,0 +1,658 @@
+//! The indicator store on PostgreSQL: reads, the upsert and delete transactions with their
+//! history and change-log entries, and the expiry sweep. The same behaviour as SQLite's
+//! (the conformance suite runs on both); what differs is how writers are kept apart (the
+//! tenant's row lock) and that every write is recorded in the change log.
+
+use super::odata_sql::{Params, as_refs, bind, order_sql, render_filter};
+use super::rows::{COLUMNS, indicator_from_row_at, json_list, json_text};
+use super::{ChangeSet, PgStore, count_active_in, lock_tenant, tenant_no};
+use crate::sqlite::history_state;
+use crate::{
+    Actor, DeleteOutcome, HistoryEntry, HistoryOp, IndicatorReader, IndicatorStore, ListPage,
+    ListQuery, StoreError, TypeCount, UpsertOutcome, Visibility, WriteContext,
+};
+use iocd_model::{ErrorCode, Indicator, IndicatorEntity, IndicatorSpec, IndicatorType, Timestamp};
+use postgres::Transaction;
+
+const ACTIVE: &str = "(i.expiration_time IS NULL OR i.expiration_time > $2)";
+
+/// Whether a caller's id can name an indicator at all.
+fn valid_id(id: i64) -> bool {
+    (1..=crate::MAX_ID).contains(&id)
+}
+
+impl IndicatorReader for PgStore {
+    fn get(
+        &self,
+        tenant: &str,
+        id: i64,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<Option<Indicator>, StoreError> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        self.read(|tx| {
+            let Some(tenant_no) = tenant_no(tx, tenant)? else {
+                return Ok(None);
+            };
+            let found = active_indicator(tx, tenant_no, id, now)?;
+            Ok(found.filter(|indicator| visibility.allows(&indicator.created_by)))
+        })
+    }
+
+    fn list(
+        &self,
+        tenant: &str,
+        query: &ListQuery,
+        visibility: &Visibility,
+        now: Timestamp,
+    ) -> Result<ListPage, StoreError> {
+        self.read(|tx| {
+            let Some(tenant_no) = tenant_no(tx, tenant)? else {
+                return Ok(ListPage { items: Vec::new(), count: query.count.then_some(0), has_more: false });
+            };
+            let mut params: Params = vec![Box::new(tenant_no), Box::new(now.ticks())];
+            let mut where_sql = format!("i.tenant_no = $1 AND {ACTIVE}");
+            if let Visibility::CreatedBy(owner) = visibility {
+                let owner = bind(&mut params, Box::new(owner.clone()));
+                where_sql.push_str(&format!(" AND i.created_by = {owner}"));
+            }
+            if let Some(filter) = &query.filter {
+                where_sql.push_str(" AND (");
+                render_filter(filter, tenant_no, &mut where_sql, &mut params);
+                where_sql.push(')');
+            }
+            let count = if query.count {
+                let sql = format!("SELECT count(*) FROM indicators i WHERE {where_sql}");
+                let n: i64 = tx.query_one(&sql, &as_refs(&params))?.try_get(0)?;
+                Some(n as u64)
+            } else {
+                None
+            };
+            let mut page_sql = where_sql;
+            if let Some(after) = query.after_id {
+                let after = bind(&mut params, Box::new(after));
+                page_sql.push_str(&format!(" AND i.id > {after}"));
+            }
+            let order = order_sql(&query.order_by);
+            let limit = bind(&mut params, Box::new(i64::from(query.top) + 1));
+            let offset = bind(&mut params, Box::new(query.skip.min(i64::MAX as u64) as i64));
+            let sql = format!(
+                "SELECT {COLUMNS} FROM indicators i WHERE {page_sql} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+            );
+            let mut items = tx
+                .query(&sql, &as_refs(&params))?
+                .iter()
+                .map(|row| indicator_from_row_at(row, 0))
+                .collect::<Result<Vec<_>, _>>()?;
+            let has_more = items.len() > query.top as usize;
+            items.truncate(query.top as usize);
+            Ok(ListPage { items, count, has_more })
+        })
+    }
+
+    fn history(
+        &self,
+        tenant: &str,
+        id: i64,
+        visibility: &Visibility,
+    ) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        self.read(|tx| {
+            let Some(tenant_no) = tenant_no(tx, tenant)? else { return Ok(None) };
+            // Changes name the id; creates are ranges, found by the nearest range start at or
+            // below the id (ranges never overlap: ids are allocated once).
+            let rows = tx.query(
+                "SELECT sequence, op, at, actor_id, actor_name, owner, before_json FROM indicator_history
+                 WHERE tenant_no = $1 AND op IN ('update', 'delete', 'expire', 'bypass') AND indicator_id = $2
+                 UNION ALL
+                 SELECT sequence, op, at, actor_id, actor_name, owner, before_json FROM (
+                     SELECT * FROM indicator_history
+                     WHERE tenant_no = $1 AND op = 'create' AND indicator_id <= $2
+                     ORDER BY indicator_id DESC LIMIT 1
+                 ) latest WHERE last_id >= $2
+                 ORDER BY sequence",
+                &[&tenant_no, &id],
+            )?;
+            let mut owners = Vec::with_capacity(rows.len());
+            let mut entries = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let op_text: String = row.try_get(1)?;
+                let op = HistoryOp::parse(&op_text)
+                    .ok_or_else(|| StoreError::Corrupt(format!("history operation {op_text:?}")))?;
+                let before: Option<String> = row.try_get(6)?;
+                owners.push(row.try_get::<_, String>(5)?);
+                entries.push(HistoryEntry {
+                    sequence: row.try_get(0)?,
+                    op,
+                    at: Timestamp::from_ticks(row.try_get(2)?),
+                    actor_id: row.try_get(3)?,
+                    actor_name: row.try_get(4)?,
+                    before: before.map(|text| history_state(&text)).transpose()?,
+                    after: None,
+                });
+            }
+            if entries.is_empty() || !owners.iter().all(|owner| visibility.allows(owner)) {
+                return Ok(None);
+            }
+            // Only the state before each change is stored; the state after a change is the
+            // state before the next one, or the current row for the latest change.
+            let current = tx
+                .query_opt(
+                    &format!("SELECT {COLUMNS} FROM indicators i WHERE i.tenant_no = $1 AND i.id = $2"),
+                    &[&tenant_no, &id],
+                )?
+                .map(|row| indicator_from_row_at(&row, 0))
+                .transpose()?;
+            for index in 0..entries.len() {
+                if matches!(entries[index].op, HistoryOp::Delete | HistoryOp::Expire) {
+                    continue;
+                }
+                entries[index].after = match entries.get(index + 1) {
+                    Some(next) => next.before.clone(),
+                    None => current.clone(),
+                };
+            }
+            Ok(Some(entries))
+        })
+    }
+
+    fn count_active(&self, tenant: &str, now: Timestamp) -> Result<u64, StoreError> {
+        self.read(|tx| match tenant_no(tx, tenant)? {
+            Some(number) => count_active_in(tx, number, now),
+            None => Ok(0),
+        })
+    }
+
+    fn count_by_type(&self, now: Timestamp) -> Result<Vec<TypeCount>, StoreError> {
+        self.read(|tx| {
+            let rows = tx.query(
+                "SELECT t.tenant_id, i.indicator_type, count(*) FROM indicators i JOIN tenants t ON t.tenant_no = i.tenant_no
+                 WHERE i.expiration_time IS NULL OR i.expiration_time > $1 GROUP BY t.tenant_id, i.indicator_type",
+                &[&now.ticks()],
+            )?;
+            rows.iter()
+                .map(|row| {
+                    let type_text: String = row.try_get(1)?;
+                    let indicator_type = IndicatorType::parse(&type_text)
+                        .ok_or_else(|| StoreError::Corrupt(format!("indicator type {type_text:?}")))?;
+                    let count: i64 = row.try_get(2)?;
+                    Ok(TypeCount { tenant: row.try_get(0)?, indicator_type, count: count as u64 })
+                })
+                .collect()
+        })
+    }
+
+    fn scan_active(
+        &self,
+        now: Timestamp,
+        visit: &mut dyn FnMut(&str, Indicator),
+    ) -> Result<(), StoreError> {
+        self.read(|tx| {
+            let sql = format!(
+                "SELECT t.tenant_id, {COLUMNS} FROM indicators i JOIN tenants t ON t.tenant_no = i.tenant_no
+                 WHERE i.expiration_time IS NULL OR i.expiration_time > $1 ORDER BY i.tenant_no, i.id"
+            );
+            // A portal reads the rows in pieces: memory stays bounded however many there are.
+            let statement = tx.prepare(&sql)?;
+            let portal = tx.bind(&statement, &[&now.ticks()])?;
+            loop {
+                let rows = tx.query_portal(&portal, 10_000)?;
+                if rows.is_empty() {
+                    break;
+                }
+                for row in &rows {
+                    let tenant: String = row.try_get(0)?;
+                    visit(&tenant, indicator_from_row_at(row, 1)?);
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl IndicatorStore for PgStore {
+    fn upsert_batch(
+        &self,
+        tenant: &str,
+        actor: &Actor,
+        specs: &[IndicatorSpec],
+        context: &WriteContext,
+    ) -> Result<Vec<UpsertOutcome>, StoreError> {
+        self.write(|tx, changes| {
+            let tenant_no = lock_tenant(tx, tenant)?;
+            let mut change = ChangeSet::new(tenant_no, context.now);
+            let row = tx.query_one("SELECT next_id, active_count FROM tenants WHERE tenant_no = $1", &[&tenant_no])?;
+            let (mut next_id, mut active): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            let find_sql = format!(
+                "SELECT {COLUMNS} FROM indicators i
+                 WHERE i.tenant_no = $1 AND md5(i.indicator_value) = md5($2) AND i.indicator_value = $2
+                   AND i.indicator_type = $3 AND i.action = $4"
+            );
+            let find = tx.prepare(&find_sql)?;
+            let insert = tx.prepare(INSERT_INDICATOR)?;
+            // Ids created by this batch are exactly first_id..next_id; one history entry covers
+            // them, written at the first create so it precedes any update in the same batch.
+            let mut create_entry: Option<i64> = None;
+            let mut recounted = false;
+            let now = context.now;
+            let mut outcomes = Vec::with_capacity(specs.len());
+            for spec in specs {
+                let value_text = spec.value.to_string();
+                let found = tx
+                    .query_opt(&find, &[&tenant_no, &value_text, &spec.indicator_type().as_str(), &spec.action.as_str()])?
+                    .map(|row| indicator_from_row_at(&row, 0))
+                    .transpose()?;
+                let existing = match found {
+                    Some(old) if old.spec.expiration_time.is_some_and(|t| t <= now) => {
+                        // Expired but not yet swept: expire it now; a new indicator takes its place.
+                        remove_row(tx, tenant_no, &old, HistoryOp::Expire, now, None)?;
+                        change.changed(old.id);
+                        active -= 1;
+                        None
+                    }
+                    other => other,
+                };
+                if let Some(old) = existing {
+                    if context.visibility.allows(&old.created_by) {
+                        update_existing(tx, tenant_no, &old, spec, actor, now)?;
+                        change.changed(old.id);
+                        outcomes.push(UpsertOutcome::Updated(old.id));
+                    } else {
+                        outcomes.push(UpsertOutcome::Failed {
+                            code: ErrorCode::Forbidden,
+                            message: format!(
+                                "An indicator with this type, value and action exists and belongs to \
+                                 another application (id {}).",
+                                old.id
+                            ),
+                        });
+                    }
+                    continue;
+                }
+                let over_cap = |active: i64| context.max_active.is_some_and(|max| active as u64 >= max);
+                if over_cap(active) && !recounted {
+                    // The cached count includes expired indicators the sweeper has not removed.
+                    active = count_active_in(tx, tenant_no, now)? as i64;
+                    recounted = true;
+                }
+                if over_cap(active) {
+                    outcomes.push(quota_failure(context));
+                    continue;
+                }
+                insert_new(tx, &insert, tenant_no, next_id, spec, &value_text, actor, now)?;
+                if create_entry.is_none() {
+                    create_entry = Some(record_create_range(tx, tenant_no, next_id, now, actor)?);
+                }
+                change.created(next_id);
+                outcomes.push(UpsertOutcome::Created(next_id));
+                next_id += 1;
+                active += 1;
+            }
+            tx.execute(
+                "UPDATE tenants SET next_id = $2, active_count = $3 WHERE tenant_no = $1",
+                &[&tenant_no, &next_id, &active],
+            )?;
+            if let Some(sequence) = create_entry {
+                tx.execute("UPDATE indicator_history SET last_id = $2 WHERE sequence = $1", &[&sequence, &(next_id - 1)])?;
+            }
+            changes.push(change);
+            Ok(outcomes)
+        })
+    }
+
+    fn delete(
+        &self,
+        tenant: &str,
+        ids: &[i64],
+        actor: &Actor,
+        context: &WriteContext,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.write(|tx, changes| {
+            if tenant_no(tx, tenant)?.is_none() {
+                return Ok(DeleteOutcome::NotFound(ids.to_vec()));
+            }
+            let tenant_no = lock_tenant(tx, tenant)?;
+            let mut found: Vec<Indicator> = Vec::with_capacity(ids.len());
+            let mut missing = Vec::new();
+            for &id in ids {
+                if found.iter().any(|existing| existing.id == id) {
+                    continue;
+                }
+                let row = if valid_id(id) {
+                    active_indicator(tx, tenant_no, id, context.now)?
+                } else {
+                    None
+                };
+                match row {
+                    Some(indicator) if context.visibility.allows(&indicator.created_by) => {
+                        found.push(indicator)
+                    }
+                    _ => missing.push(id),
+                }
+            }
+            if !missing.is_empty() {
+                return Ok(DeleteOutcome::NotFound(missing));
+            }
+            let mut change = ChangeSet::new(tenant_no, context.now);
+            for indicator in &found {
+                remove_row(
+                    tx,
+                    tenant_no,
+                    indicator,
+                    HistoryOp::Delete,
+                    context.now,
+                    Some(actor),
+                )?;
+                change.changed(indicator.id);
+            }
+            changes.push(change);
+            Ok(DeleteOutcome::Deleted(found.len() as u64))
+        })
+    }
+
+    fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        self.write(|tx, changes| {
+            let sql = format!(
+                "SELECT i.tenant_no, {COLUMNS} FROM indicators i
+                 WHERE i.expiration_time IS NOT NULL AND i.expiration_time <= $1
+                 ORDER BY i.expiration_time LIMIT $2 FOR UPDATE SKIP LOCKED"
+            );
+            let rows = tx.query(
+                &sql,
+                &[&now.ticks(), &(limit.min(i64::MAX as usize) as i64)],
+            )?;
+            let mut expired = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let tenant_no: i64 = row.try_get(0)?;
+                expired.push((tenant_no, indicator_from_row_at(row, 1)?));
+            }
+            // Tenants in order, so two sweepers (or a sweeper and a writer) lock them in one order.
+            expired.sort_by_key(|(tenant_no, indicator)| (*tenant_no, indicator.id));
+            let mut removed = 0;
+            for (tenant_no, indicator) in &expired {
+                if changes
+                    .last()
+                    .is_none_or(|c: &ChangeSet| c.tenant_no != *tenant_no)
+                {
+                    tx.execute(
+                        "SELECT 1 FROM tenants WHERE tenant_no = $1 FOR UPDATE",
+                        &[tenant_no],
+                    )?;
+                    changes.push(ChangeSet::new(*tenant_no, now));
+                }
+                let at = indicator.spec.expiration_time.unwrap_or(now);
+                remove_row(tx, *tenant_no, indicator, HistoryOp::Expire, at, None)?;
+                if let Some(change) = changes.last_mut() {
+                    change.changed(indicator.id);
+                }
+                removed += 1;
+            }
+            Ok(removed)
+        })
+    }
+}
+
+/// The active indicator `id` of tenant `tenant_no` at `now`, if there is one.
+fn active_indicator(
+    tx: &mut Transaction<'_>,
+    tenant_no: i64,
+    id: i64,
+    now: Timestamp,
+) -> Result<Option<Indicator>, StoreError> {
+    tx.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM indicators i WHERE i.tenant_no = $1 AND {ACTIVE} AND i.id = $3"
+        ),
+        &[&tenant_no, &now.ticks(), &id],
+    )?
+    .map(|row| indicator_from_row_at(&row, 0))
+    .transpose()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_history(
+    tx: &mut Transaction<'_>,
+    tenant_no: i64,
+    indicator_id: i64,
+    op: HistoryOp,
+    at: Timestamp,
+    actor: Option<&Actor>,
+    owner: &str,
+    before: Option<&Indicator>,
+) -> Result<(), StoreError> {
+    let before = before
+        .map(|indicator| json_text(&IndicatorEntity::from(indicator)))
+        .transpose()?;
+    tx.execute(
+        "INSERT INTO indicator_history (tenant_no, indicator_id, op, at, actor_id, actor_name, owner, before_json)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &tenant_no,
+            &indicator_id,
+            &op.as_str(),
+            &at.ticks(),
+            &actor.map(|a| a.id.as_str()),
+            &actor.map(|a| a.display_name.as_str()),
+            &owner,
+            &before,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Starts the one `create` history entry of a batch; returns its sequence number.
+fn record_create_range(
+    tx: &mut Transaction<'_>,
+    tenant_no: i64,
+    first_id: i64,
+    at: Timestamp,
+    actor: &Actor,
+) -> Result<i64, StoreError> {
+    let row = tx.query_one(
+        "INSERT INTO indicator_history (tenant_no, indicator_id, last_id, op, at, actor_id, actor_name, owner)
+         VALUES ($1, $2, $2, 'create', $3, $4, $5, $4) RETURNING sequence",
+        &[&tenant_no, &first_id, &at.ticks(), &actor.id, &actor.display_name],
+    )?;
+    Ok(row.try_get(0)?)
+}
+
+fn replace_groups(
+    tx: &mut Transaction<'_>,
+    tenant_no: i64,
+    id: i64,
+    groups: &[String],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM indicator_groups WHERE tenant_no = $1 AND id = $2",
+        &[&tenant_no, &id],
+    )?;
+    for group in groups {
+        tx.execute(
+            "INSERT INTO indicator_groups (tenant_no, group_name, id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&tenant_no, group, &id],
+        )?;
+    }
+    Ok(())
+}
+
+/// Removes an indicator row (and its group rows), recording why.
+fn remove_row(
+    tx: &mut Transaction<'_>,
+    tenant_no: i64,
+    indicator: &Indicator,
+    op: HistoryOp,
+    at: Timestamp,
+    actor: Option<&Actor>,
+) -> Result<(), StoreError> {
+    record_history(
+        tx,
+        tenant_no,
+        indicator.id,
+        op,
+        at,
+        actor,
+        &indicator.created_by,
+        Some(indicator),
+    )?;
+    tx.execute(
+        "DELETE FROM indicator_groups WHERE tenant_no = $1 AND id = $2",
+        &[&tenant_no, &indicator.id],
+    )?;
+    tx.execute(
+        "DELETE FROM indicators WHERE tenant_no = $1 AND id = $2",
+        &[&tenant_no, &indicator.id],
+    )?;
+    tx.execute(
+        "UPDATE tenants SET active_count = active_count - 1 WHERE tenant_no = $1",
+        &[&tenant_no],
+    )?;
+    Ok(())
+}
+
+fn quota_failure(context: &WriteContext) -> UpsertOutcome {
+    UpsertOutcome::Failed {
+        code: ErrorCode::QuotaExceeded,
+        message: format!(
+            "The tenant has reached its limit of {} active indicators.",
+            context.max_active.unwrap_or(u64::MAX)
+        ),
+    }
+}
+
+const INSERT_INDICATOR: &str = "INSERT INTO indicators (tenant_no, id, indicator_type, indicator_value, action, title, description,
+                application, expiration_time, severity, recommended_actions, rbac_group_names, rbac_group_ids,
+                generate_alert, educate_url, external_id, category, mitre_techniques, bypass_duration_hours,
+                notification_id, notification_body, version, certificate_info, historical_detection,
+                look_back_period, additional_info, created_by, created_by_display_name, created_by_source,
+                creation_time, last_update_time, last_updated_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $30, NULL)";
+
+/// Inserts a new indicator (the caller has checked that its key is free).
+#[allow(clippy::too_many_arguments)]
+fn insert_new(
+    tx: &mut Transaction<'_>,
+    insert: &postgres::Statement,
+    tenant_no: i64,
+    id: i64,
+    spec: &IndicatorSpec,
+    value_text: &str,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let group_names = json_list(&spec.rbac_group_names)?;
+    let group_ids = json_list(&spec.rbac_group_ids)?;
+    let techniques = json_list(&spec.mitre_techniques)?;
+    let certificate_info = spec.certificate_info.as_ref().map(json_text).transpose()?;
+    let look_back = spec
+        .look_back_period
+        .map(|period| json_text(&period))
+        .transpose()?;
+    tx.execute(
+        insert,
+        &[
+            &tenant_no,
+            &id,
+            &spec.indicator_type().as_str(),
+            &value_text,
+            &spec.action.as_str(),
+            &spec.title,
+            &spec.description,
+            &spec.application,
+            &spec.expiration_time.map(Timestamp::ticks),
+            &spec.severity.as_str(),
+            &spec.recommended_actions,
+            &group_names.as_ref(),
+            &group_ids.as_ref(),
+            &spec.generate_alert,
+            &spec.educate_url,
+            &spec.external_id,
+            &i64::from(spec.category.number()),
+            &techniques.as_ref(),
+            &spec.bypass_duration_hours,
+            &spec.notification_id,
+            &spec.notification_body,
+            &spec.version,
+            &certificate_info,
+            &spec.historical_detection,
+            &look_back,
+            &spec.additional_info,
+            &actor.id,
+            &actor.display_name,
+            &actor.source,
+            &now.ticks(),
+        ],
+    )?;
+    if !spec.rbac_group_names.is_empty() {
+        replace_groups(tx, tenant_no, id, &spec.rbac_group_names)?;
+    }
+    Ok(())
+}
+
+fn update_existing(
+    tx: &mut Transaction<'_>,
+    tenant_no: i64,
+    existing: &Indicator,
+    spec: &IndicatorSpec,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let group_names = json_list(&spec.rbac_group_names)?;
+    let group_ids = json_list(&spec.rbac_group_ids)?;
+    let techniques = json_list(&spec.mitre_techniques)?;
+    let look_back = spec
+        .look_back_period
+        .map(|period| json_text(&period))
+        .transpose()?;
+    tx.execute(
+        "UPDATE indicators SET title = $3, description = $4, expiration_time = $5, severity = $6,
+            recommended_actions = $7, rbac_group_names = $8, rbac_group_ids = $9, generate_alert = $10,
+            educate_url = $11, external_id = $12, category = $13, mitre_techniques = $14,
+            bypass_duration_hours = $15, notification_id = $16, notification_body = $17,
+            historical_detection = $18, look_back_period = $19, additional_info = $20,
+            last_update_time = $21, last_updated_by = $22
+         WHERE tenant_no = $1 AND id = $2",
+        &[
+            &tenant_no,
+            &existing.id,
+            &spec.title,
+            &spec.description,
+            &spec.expiration_time.map(Timestamp::ticks),
+            &spec.severity.as_str(),
+            &spec.recommended_actions,
+            &group_names.as_ref(),
+            &group_ids.as_ref(),
+            &spec.generate_alert,
+            &spec.educate_url,
+            &spec.external_id,
+            &i64::from(spec.category.number()),
+            &techniques.as_ref(),
+            &spec.bypass_duration_hours,
+            &spec.notification_id,
+            &spec.notification_body,
+            &spec.historical_detection,
+            &look_back,
+            &spec.additional_info,
+            &now.ticks(),
+            &actor.id,
+        ],
+    )?;
+    if existing.spec.rbac_group_names != spec.rbac_group_names {
+        replace_groups(tx, tenant_no, existing.id, &spec.rbac_group_names)?;
+    }
+    record_history(
+        tx,
+        tenant_no,
+        existing.id,
+        HistoryOp::Update,
+        now,
+        Some(actor),
+        &existing.created_by,
+        Some(existing),
+    )?;
+    Ok(())
+}

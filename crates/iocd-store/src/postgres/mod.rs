@@ -1,0 +1,354 @@
+//! The PostgreSQL backend: the same stores as SQLite on a database several iocd nodes share.
+//!
+//! Connections come from a small pool (the traits are synchronous and called on blocking
+//! threads, so the synchronous `postgres` client fits; decision 0021). Writes to a tenant's
+//! indicators lock the tenant's row first (`SELECT … FOR UPDATE`): id allocation, the upsert
+//! key check and the active-indicator cap are then exact across nodes, and the unique index on
+//! the key guards what a lock could miss. Reads run in `REPEATABLE READ` transactions, so a
+//! page and its count, or a snapshot scan, see one state.
+//!
+//! Every write transaction appends to the change log ([`ChangeSet`], table `changes`) under a
+//! transaction-level advisory lock, so change numbers follow commit order, and notifies
+//! `iocd_changes` on commit; [`PgStore::changes_after`] reads the log.
+//!
+//! - [`rows`]: an indicator's columns and reading a row back;
+//! - [`odata_sql`]: OData filters and orders as PostgreSQL with bound parameters;
+//! - [`indicators`]: the indicator store.
+
+mod indicators;
+mod odata_sql;
+mod rows;
+
+use crate::StoreError;
+use iocd_model::Timestamp;
+use postgres::{Client, NoTls, Transaction};
+use std::sync::{Mutex, MutexGuard};
+
+const MIGRATIONS: &[&str] = &[include_str!("0001_indicators.sql")];
+const MAX_IDLE_CONNECTIONS: usize = 8;
+/// The advisory lock that orders change numbers (an arbitrary constant: "iocd" in ASCII).
+const CHANGE_LOCK: i64 = 0x696f_6364;
+/// The advisory lock held while migrations run, so nodes starting together migrate once.
+const MIGRATION_LOCK: i64 = 0x696f_6364_6d69;
+/// The channel `LISTEN` wakes nodes on; the payload is the newest change number.
+pub const CHANGE_CHANNEL: &str = "iocd_changes";
+
+/// The stores on one PostgreSQL database, named by a `postgres://` URL.
+pub struct PgStore {
+    config: postgres::Config,
+    idle: Mutex<Vec<Client>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("hosts", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(error: postgres::Error) -> Self {
+        StoreError::Database(Box::new(error))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The pool holds connections only; a panic elsewhere cannot leave it inconsistent.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What one write transaction did to one tenant's indicators, for the change log.
+#[derive(Debug)]
+pub(crate) struct ChangeSet {
+    tenant_no: i64,
+    at: Timestamp,
+    created: Option<(i64, i64)>,
+    changed: Vec<i64>,
+}
+
+impl ChangeSet {
+    fn new(tenant_no: i64, at: Timestamp) -> Self {
+        ChangeSet {
+            tenant_no,
+            at,
+            created: None,
+            changed: Vec::new(),
+        }
+    }
+
+    fn created(&mut self, id: i64) {
+        self.created = Some(match self.created {
+            Some((first, _)) => (first, id),
+            None => (id, id),
+        });
+    }
+
+    fn changed(&mut self, id: i64) {
+        self.changed.push(id);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.created.is_none() && self.changed.is_empty()
+    }
+}
+
+/// One entry of the change log: what a committed transaction did to one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Commit-ordered and gap-free among committed entries only in order, not in value: a
+    /// rolled-back transaction may leave a gap.
+    pub seq: i64,
+    pub tenant: String,
+    /// Ids created, `first..=last`, if any.
+    pub created: Option<(i64, i64)>,
+    /// Ids updated, deleted or expired.
+    pub changed: Vec<i64>,
+    pub at: Timestamp,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`) and brings its
+    /// schema up to date.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let open_error = |reason: String| StoreError::Open {
+            path: redacted(url),
+            reason,
+        };
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| open_error(e.to_string()))?;
+        let store = PgStore {
+            config,
+            idle: Mutex::new(Vec::new()),
+        };
+        let mut client = store.new_client().map_err(|e| open_error(e.to_string()))?;
+        migrate(&mut client)?;
+        lock(&store.idle).push(client);
+        Ok(store)
+    }
+
+    fn new_client(&self) -> Result<Client, postgres::Error> {
+        self.config.connect(NoTls)
+    }
+
+    /// Runs `f` with a pooled connection; a connection that failed is not returned to the pool.
+    fn with_client<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = lock(&self.idle).pop();
+        let mut client = match pooled {
+            Some(client) if !client.is_closed() => client,
+            _ => self.new_client()?,
+        };
+        let result = f(&mut client);
+        if !client.is_closed() {
+            let mut idle = lock(&self.idle);
+            if idle.len() < MAX_IDLE_CONNECTIONS {
+                idle.push(client);
+            }
+        }
+        result
+    }
+
+    /// Runs `f` in a read-only `REPEATABLE READ` transaction: one consistent state.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_client(|client| {
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let value = f(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+    }
+
+    /// Runs `f` in a read-write transaction and commits it, with the change log entries it
+    /// reports.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>, &mut Vec<ChangeSet>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_client(|client| {
+            let mut tx = client.transaction()?;
+            let mut changes = Vec::new();
+            let value = f(&mut tx, &mut changes)?;
+            record_changes(&mut tx, &changes)?;
+            tx.commit()?;
+            Ok(value)
+        })
+    }
+
+    /// The change log after `seq`, oldest first, at most `limit` entries.
+    pub fn changes_after(&self, seq: i64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        self.read(|tx| {
+            let rows = tx.query(
+                "SELECT c.seq, t.tenant_id, c.created_first, c.created_last, c.changed_ids, c.at
+                 FROM changes c JOIN tenants t ON t.tenant_no = c.tenant_no
+                 WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+                &[&seq, &(limit.min(i64::MAX as usize) as i64)],
+            )?;
+            rows.iter()
+                .map(|row| {
+                    let first: i64 = row.try_get(2)?;
+                    let last: i64 = row.try_get(3)?;
+                    Ok(Change {
+                        seq: row.try_get(0)?,
+                        tenant: row.try_get(1)?,
+                        created: (first <= last).then_some((first, last)),
+                        changed: row.try_get(4)?,
+                        at: Timestamp::from_ticks(row.try_get(5)?),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The newest change number (0 before the first change).
+    pub fn last_change(&self) -> Result<i64, StoreError> {
+        self.read(|tx| {
+            let row = tx.query_one("SELECT coalesce(max(seq), 0) FROM changes", &[])?;
+            Ok(row.try_get(0)?)
+        })
+    }
+}
+
+/// `url` without its password, for messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let user_info = &url[scheme_end + 3..at];
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{}{user}@{}", &url[..scheme_end + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )?;
+    let version: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )?
+        .try_get(0)?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {version}, newer than this iocd knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&((index + 1) as i64)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Appends `changes` to the change log under the advisory lock that orders change numbers,
+/// and notifies listeners on commit. The lock is taken last, so transactions serialise only
+/// for these few statements and the commit.
+fn record_changes(tx: &mut Transaction<'_>, changes: &[ChangeSet]) -> Result<(), StoreError> {
+    let changes: Vec<&ChangeSet> = changes.iter().filter(|c| !c.is_empty()).collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHANGE_LOCK])?;
+    let mut newest = 0_i64;
+    for change in changes {
+        let (first, last) = change.created.unwrap_or((1, 0));
+        let row = tx.query_one(
+            "INSERT INTO changes (seq, tenant_no, created_first, created_last, changed_ids, at)
+             VALUES (nextval('change_numbers'), $1, $2, $3, $4, $5) RETURNING seq",
+            &[
+                &change.tenant_no,
+                &first,
+                &last,
+                &change.changed,
+                &change.at.ticks(),
+            ],
+        )?;
+        newest = row.try_get(0)?;
+    }
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&CHANGE_CHANNEL, &newest.to_string()],
+    )?;
+    Ok(())
+}
+
+fn tenant_no(tx: &mut Transaction<'_>, tenant: &str) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .query_opt(
+            "SELECT tenant_no FROM tenants WHERE tenant_id = $1",
+            &[&tenant],
+        )?
+        .map(|row| row.try_get(0))
+        .transpose()?)
+}
+
+/// The tenant's number, creating the tenant if needed, with its row locked until the
+/// transaction ends: writes to one tenant's indicators are serialised across nodes.
+fn lock_tenant(tx: &mut Transaction<'_>, tenant: &str) -> Result<i64, StoreError> {
+    tx.execute(
+        "INSERT INTO tenants (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING",
+        &[&tenant],
+    )?;
+    let row = tx.query_one(
+        "SELECT tenant_no FROM tenants WHERE tenant_id = $1 FOR UPDATE",
+        &[&tenant],
+    )?;
+    Ok(row.try_get(0)?)
+}
+
+fn count_active_in(
+    tx: &mut Transaction<'_>,
+    tenant_no: i64,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let count: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM indicators i WHERE i.tenant_no = $1
+               AND (i.expiration_time IS NULL OR i.expiration_time > $2)",
+            &[&tenant_no, &now.ticks()],
+        )?
+        .try_get(0)?;
+    Ok(count as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redacted("postgres://iocd:s3cret@db.example:5432/iocd"),
+            "postgres://iocd@db.example:5432/iocd"
+        );
+        assert_eq!(
+            redacted("postgres://iocd@db.example/iocd"),
+            "postgres://iocd@db.example/iocd"
+        );
+        assert_eq!(redacted("host=db user=iocd"), "host=db user=iocd");
+    }
+}
