@@ -2,7 +2,7 @@
 //! its own (created on the server `IOCD_TEST_POSTGRES` names, by default the machine's
 //! `postgres://postgres@127.0.0.1:5432/postgres`, and dropped afterwards); and checks what only
 //! the shared database has: the change log, numbered in commit order, and the cap across
-//! writers.
+//! writers. The application registrations are checked here too (SQLite's are a unit test).
 
 use iocd_model::Timestamp;
 use iocd_store::conformance::{actor, spec};
@@ -66,6 +66,26 @@ fn make() -> Fixture {
 }
 
 iocd_store::conformance_suite!(make());
+
+mod detections {
+    use super::*;
+    iocd_store::detection_conformance_suite!(make());
+}
+
+mod device_groups {
+    use super::*;
+    iocd_store::device_group_conformance_suite!(make());
+}
+
+mod bypasses {
+    use super::*;
+    iocd_store::bypass_conformance_suite!(make());
+}
+
+mod delivery {
+    use super::*;
+    iocd_store::delivery_conformance_suite!(make());
+}
 
 fn context(now: Timestamp, max_active: Option<u64>) -> WriteContext {
     WriteContext {
@@ -201,4 +221,61 @@ fn concurrent_writers_keep_ids_unique_the_cap_exact_and_the_log_in_commit_order(
     assert_eq!(created, (1..=50).collect::<Vec<_>>(), "every id once");
     // Commit order: the ids each entry created follow the previous entry's.
     assert_eq!(in_log_order, created, "the log is not in commit order");
+}
+
+#[test]
+fn application_registrations_are_created_listed_rotated_and_revoked() {
+    use iocd_store::apps::{AppRegistration, AppRegistry};
+    let store = make();
+    let registration = |client_id: &str, tenant: &str, at: i64| AppRegistration {
+        client_id: client_id.into(),
+        tenant: tenant.into(),
+        name: format!("{client_id} name"),
+        roles: vec!["Ti.ReadWrite.All".into()],
+        secret_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        created: Timestamp::from_unix_seconds(at),
+        secret_changed: Timestamp::from_unix_seconds(at),
+        revoked: None,
+    };
+    store.create_app(&registration("a", "t1", 10)).expect("a");
+    store.create_app(&registration("b", "t2", 20)).expect("b");
+    store.create_app(&registration("c", "t1", 30)).expect("c");
+    assert!(
+        store.create_app(&registration("a", "t1", 40)).is_err(),
+        "a second a"
+    );
+    let ids = |apps: Vec<AppRegistration>| -> Vec<String> {
+        apps.into_iter().map(|a| a.client_id).collect()
+    };
+    assert_eq!(ids(store.apps(None).expect("all")), ["a", "b", "c"]);
+    assert_eq!(ids(store.apps(Some("t1")).expect("t1")), ["a", "c"]);
+    assert_eq!(
+        store.app("b").expect("b"),
+        Some(registration("b", "t2", 20))
+    );
+    assert_eq!(store.app("z").expect("z"), None);
+    let later = Timestamp::from_unix_seconds(50);
+    assert!(
+        store
+            .set_app_secret("a", "new-hash", later)
+            .expect("rotate")
+    );
+    let rotated = store.app("a").expect("a").expect("exists");
+    assert_eq!(
+        (rotated.secret_hash.as_str(), rotated.secret_changed),
+        ("new-hash", later)
+    );
+    assert!(!store.set_app_secret("z", "h", later).expect("unknown"));
+    assert!(store.revoke_app("a", later).expect("revoke"));
+    assert!(
+        store
+            .revoke_app("a", Timestamp::from_unix_seconds(99))
+            .expect("again")
+    );
+    assert_eq!(
+        store.app("a").expect("a").expect("exists").revoked,
+        Some(later)
+    );
+    assert!(!store.revoke_app("z", later).expect("unknown"));
+    assert!(!store.set_app_secret("a", "again", later).expect("revoked"));
 }

@@ -6,6 +6,7 @@
 use super::odata_sql::{Params, as_refs, bind, order_sql, render_filter};
 use super::rows::{COLUMNS, indicator_from_row_at, json_list, json_text};
 use super::{ChangeSet, PgStore, count_active_in, lock_tenant, tenant_no};
+use crate::odata::Entity;
 use crate::sqlite::history_state;
 use crate::{
     Actor, DeleteOutcome, HistoryEntry, HistoryOp, IndicatorReader, IndicatorStore, ListPage,
@@ -60,7 +61,7 @@ impl IndicatorReader for PgStore {
             }
             if let Some(filter) = &query.filter {
                 where_sql.push_str(" AND (");
-                render_filter(filter, tenant_no, &mut where_sql, &mut params);
+                render_filter(Entity::Indicator, filter, tenant_no, &mut where_sql, &mut params);
                 where_sql.push(')');
             }
             let count = if query.count {
@@ -75,7 +76,7 @@ impl IndicatorReader for PgStore {
                 let after = bind(&mut params, Box::new(after));
                 page_sql.push_str(&format!(" AND i.id > {after}"));
             }
-            let order = order_sql(&query.order_by);
+            let order = order_sql(Entity::Indicator, &query.order_by);
             let limit = bind(&mut params, Box::new(i64::from(query.top) + 1));
             let offset = bind(&mut params, Box::new(query.skip.min(i64::MAX as u64) as i64));
             let sql = format!(
@@ -397,7 +398,7 @@ impl IndicatorStore for PgStore {
 }
 
 /// The active indicator `id` of tenant `tenant_no` at `now`, if there is one.
-fn active_indicator(
+pub(super) fn active_indicator(
     tx: &mut Transaction<'_>,
     tenant_no: i64,
     id: i64,
@@ -414,7 +415,7 @@ fn active_indicator(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn record_history(
+pub(super) fn record_history(
     tx: &mut Transaction<'_>,
     tenant_no: i64,
     indicator_id: i64,

@@ -13,21 +13,33 @@
 //!
 //! - [`rows`]: an indicator's columns and reading a row back;
 //! - [`odata_sql`]: OData filters and orders as PostgreSQL with bound parameters;
-//! - [`indicators`]: the indicator store.
+//! - [`indicators`]: the indicator store;
+//! - [`detections`]: alerts and sightings; [`webhooks`]: alert delivery and the outbox;
+//! - [`device_groups`], [`bypasses`], [`devices`], [`feeds`] (with the application
+//!   registrations): the other stores.
 
+mod bypasses;
+mod detections;
+mod device_groups;
+mod devices;
+mod feeds;
 mod indicators;
 mod odata_sql;
 mod rows;
+mod webhooks;
 
 use crate::StoreError;
 use iocd_model::Timestamp;
 use postgres::{Client, NoTls, Transaction};
 use std::sync::{Mutex, MutexGuard};
 
-const MIGRATIONS: &[&str] = &[include_str!("0001_indicators.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("0001_indicators.sql"),
+    include_str!("0002_detections_and_registries.sql"),
+];
 const MAX_IDLE_CONNECTIONS: usize = 8;
 /// The advisory lock that orders change numbers (an arbitrary constant: "iocd" in ASCII).
-const CHANGE_LOCK: i64 = 0x696f_6364;
+pub(super) const CHANGE_LOCK: i64 = 0x696f_6364;
 /// The advisory lock held while migrations run, so nodes starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x696f_6364_6d69;
 /// The channel `LISTEN` wakes nodes on; the payload is the newest change number.
@@ -304,6 +316,22 @@ fn tenant_no(tx: &mut Transaction<'_>, tenant: &str) -> Result<Option<i64>, Stor
         )?
         .map(|row| row.try_get(0))
         .transpose()?)
+}
+
+/// The tenant's number, creating the tenant if needed (without locking it).
+fn ensure_tenant(tx: &mut Transaction<'_>, tenant: &str) -> Result<i64, StoreError> {
+    if let Some(number) = tenant_no(tx, tenant)? {
+        return Ok(number);
+    }
+    tx.execute(
+        "INSERT INTO tenants (tenant_id) VALUES ($1) ON CONFLICT (tenant_id) DO NOTHING",
+        &[&tenant],
+    )?;
+    let row = tx.query_one(
+        "SELECT tenant_no FROM tenants WHERE tenant_id = $1",
+        &[&tenant],
+    )?;
+    Ok(row.try_get(0)?)
 }
 
 /// The tenant's number, creating the tenant if needed, with its row locked until the

@@ -1,7 +1,8 @@
-//! OData filters and orders rendered as PostgreSQL over the alias `i` (indicators). No text
+//! OData filters and orders rendered as PostgreSQL over the alias `i` (indicators) or `a`
+//! (alerts; the same column names as SQLite's). No text
 //! from a query reaches the SQL: every literal is a bound parameter, typed as its column is.
 
-use crate::odata::{CompareOp, Field, Filter, Literal, OrderKey, StringFunction, Subject};
+use crate::odata::{CompareOp, Entity, Field, Filter, Literal, OrderKey, StringFunction, Subject};
 use postgres::types::ToSql;
 
 /// Bound parameters of a statement, in `$1, $2, …` order.
@@ -41,12 +42,13 @@ fn column(field: Field) -> &'static str {
     }
 }
 
-fn subject_column(subject: Subject) -> &'static str {
-    match subject {
-        Subject::Field(field) => column(field),
-        Subject::Element(Field::RbacGroupNames) => "g.group_name",
+fn subject_column(entity: Entity, subject: Subject) -> &'static str {
+    match (entity, subject) {
+        (Entity::Alert, Subject::Field(field)) => crate::sqlite::alert_column(field),
+        (_, Subject::Field(field)) => column(field),
+        (_, Subject::Element(Field::RbacGroupNames)) => "g.group_name",
         // Elements of the JSON list of group ids.
-        Subject::Element(_) => "e.value",
+        (_, Subject::Element(_)) => "e.value",
     }
 }
 
@@ -67,8 +69,9 @@ fn literal(value: &Literal) -> Option<Box<dyn ToSql + Sync + Send>> {
     }
 }
 
-/// Renders a filter as a SQL condition over the alias `i`, binding every literal.
+/// Renders a filter as a SQL condition over the alias `i` or `a`, binding every literal.
 pub(super) fn render_filter(
+    entity: Entity,
     filter: &Filter,
     tenant_no: i64,
     sql: &mut String,
@@ -82,21 +85,21 @@ pub(super) fn render_filter(
                 " OR "
             };
             sql.push('(');
-            render_filter(left, tenant_no, sql, params);
+            render_filter(entity, left, tenant_no, sql, params);
             sql.push_str(joiner);
-            render_filter(right, tenant_no, sql, params);
+            render_filter(entity, right, tenant_no, sql, params);
             sql.push(')');
         }
         Filter::Not(inner) => {
             sql.push_str("NOT (");
-            render_filter(inner, tenant_no, sql, params);
+            render_filter(entity, inner, tenant_no, sql, params);
             sql.push(')');
         }
         Filter::Compare {
             subject: Subject::Field(Field::IndicatorValue),
             op: CompareOp::Eq,
             value: Literal::Text(text),
-        } => {
+        } if entity == Entity::Indicator => {
             // Equality on the value goes through the key index on md5(value).
             let text = bind(params, Box::new(text.clone()));
             sql.push_str(&format!(
@@ -104,7 +107,7 @@ pub(super) fn render_filter(
             ));
         }
         Filter::Compare { subject, op, value } => {
-            let column = subject_column(*subject);
+            let column = subject_column(entity, *subject);
             let column = if *subject == Subject::Element(Field::RbacGroupIds) {
                 "(e.value)::bigint"
             } else {
@@ -124,7 +127,7 @@ pub(super) fn render_filter(
             }
         }
         Filter::AnyOf { subject, values } => {
-            let column = subject_column(*subject);
+            let column = subject_column(entity, *subject);
             let placeholders: Vec<String> = values
                 .iter()
                 .filter_map(literal)
@@ -141,7 +144,7 @@ pub(super) fn render_filter(
             subject,
             value,
         } => {
-            let column = subject_column(*subject);
+            let column = subject_column(entity, *subject);
             if value.is_empty() {
                 sql.push_str(&format!("{column} IS NOT NULL"));
                 return;
@@ -160,7 +163,7 @@ pub(super) fn render_filter(
             predicate,
         } => {
             let mut inner = String::new();
-            render_filter(predicate, tenant_no, &mut inner, params);
+            render_filter(entity, predicate, tenant_no, &mut inner, params);
             if *collection == Field::RbacGroupNames {
                 let tenant = bind(params, Box::new(tenant_no));
                 sql.push_str(&format!(
@@ -175,28 +178,40 @@ pub(super) fn render_filter(
     }
 }
 
-pub(super) fn order_sql(keys: &[OrderKey]) -> String {
+/// `ORDER BY` keys over the alias `i` (or `a` for alerts), ending with the id. Text sorts by
+/// code point, as SQLite's does, whatever the database's collation.
+pub(super) fn order_sql(entity: Entity, keys: &[OrderKey]) -> String {
+    let alias = if entity == Entity::Alert { "a" } else { "i" };
     let mut parts: Vec<String> = keys
         .iter()
         .map(|key| {
-            let expression = if key.field == Field::Severity {
-                "CASE i.severity WHEN 'Informational' THEN 0 WHEN 'Low' THEN 1 WHEN 'Medium' THEN 2 ELSE 3 END"
-            } else {
-                column(key.field)
-            };
-            // Text sorts by code point, as SQLite's does, whatever the database's collation.
-            let collate = if matches!(key.field, Field::Severity | Field::Id | Field::ExpirationTime
-                | Field::CreationTimeDateTimeUtc | Field::LastUpdateTime | Field::Category | Field::GenerateAlert)
-            {
-                ""
-            } else {
-                " COLLATE \"C\""
-            };
-            format!("{expression}{collate} {}", if key.descending { "DESC" } else { "ASC" })
+            let direction = if key.descending { "DESC" } else { "ASC" };
+            if key.field == Field::Severity {
+                return format!(
+                    "CASE {alias}.severity WHEN 'Informational' THEN 0 WHEN 'Low' THEN 1 WHEN 'Medium' THEN 2 ELSE 3 END {direction}"
+                );
+            }
+            let expression = subject_column(entity, Subject::Field(key.field));
+            let numeric = matches!(
+                key.field,
+                Field::Id
+                    | Field::ExpirationTime
+                    | Field::CreationTimeDateTimeUtc
+                    | Field::LastUpdateTime
+                    | Field::Category
+                    | Field::GenerateAlert
+                    | Field::AlertCreationTime
+                    | Field::FirstEventTime
+                    | Field::LastEventTime
+                    | Field::EventCount
+                    | Field::IndicatorId
+            );
+            let collate = if numeric { "" } else { " COLLATE \"C\"" };
+            format!("{expression}{collate} {direction}")
         })
         .collect();
     if !keys.iter().any(|k| k.field == Field::Id) {
-        parts.push("i.id ASC".to_owned());
+        parts.push(format!("{alias}.id ASC"));
     }
     parts.join(", ")
 }

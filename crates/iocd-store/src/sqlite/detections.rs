@@ -243,7 +243,7 @@ fn record_hit(
     }))
 }
 
-pub(super) fn alert_column(field: Field) -> &'static str {
+pub(crate) fn alert_column(field: Field) -> &'static str {
     match field {
         Field::Id => "a.id",
         Field::Title => "a.title",

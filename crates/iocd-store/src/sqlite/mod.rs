@@ -16,6 +16,7 @@
 mod apps;
 mod bypasses;
 mod detections;
+pub(crate) use detections::alert_column;
 mod device_groups;
 mod devices;
 mod feeds;
