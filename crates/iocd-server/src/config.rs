@@ -127,6 +127,9 @@ pub enum LogFormat {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Where the indicators and everything else live: `None` for SQLite in the data directory,
+    /// or a `postgres://` URL shared by several nodes (`store`, `--store`, `IOCD_STORE`).
+    pub store: Option<String>,
     pub profile: Profile,
     /// Behave exactly like MDE: no CIDR, no extra CSV types, no SHA-256 thumbprints.
     pub strict: bool,
@@ -201,6 +204,7 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./iocd-data"),
+            store: None,
             profile,
             strict: mde,
             max_active_indicators: Some(if mde { 15_000 } else { 100_000_000 }),
@@ -249,6 +253,9 @@ impl Config {
         }
         if let Some(dir) = file.data_dir {
             config.data_dir = dir;
+        }
+        if let Some(store) = file.store {
+            config.store = Some(store);
         }
         if let Some(strict) = file.strict {
             config.strict = strict;
@@ -389,6 +396,7 @@ impl Config {
 struct ConfigFile {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
+    store: Option<String>,
     profile: Option<Profile>,
     strict: Option<bool>,
     /// 0 means no cap.

@@ -1,6 +1,6 @@
 //! `iocd app`: the application registrations of the server's token endpoint (create, list,
-//! rotate a secret, revoke), kept in the data directory's database. A running server sees a
-//! revocation within two seconds.
+//! rotate a secret, revoke), kept in the data directory's database or the PostgreSQL store
+//! (`--store`). A running server sees a revocation within two seconds.
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -38,6 +38,9 @@ pub(crate) struct CreateArgs {
     name: String,
     #[arg(long, env = "IOCD_DATA_DIR", default_value = "./iocd-data")]
     data_dir: PathBuf,
+    /// The servers' PostgreSQL store (instead of the data directory's database).
+    #[arg(long, env = "IOCD_STORE")]
+    store: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +50,9 @@ pub(crate) struct ListArgs {
     tenant: Option<String>,
     #[arg(long, env = "IOCD_DATA_DIR", default_value = "./iocd-data")]
     data_dir: PathBuf,
+    /// The servers' PostgreSQL store (instead of the data directory's database).
+    #[arg(long, env = "IOCD_STORE")]
+    store: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -55,14 +61,25 @@ pub(crate) struct ClientArgs {
     client_id: String,
     #[arg(long, env = "IOCD_DATA_DIR", default_value = "./iocd-data")]
     data_dir: PathBuf,
+    /// The servers' PostgreSQL store (instead of the data directory's database).
+    #[arg(long, env = "IOCD_STORE")]
+    store: Option<String>,
 }
 
 fn now() -> Timestamp {
     Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc())
 }
 
-/// The data directory's database, which must exist unless `create`.
-fn open(data_dir: &Path, create: bool) -> Result<SqliteStore> {
+/// The registry: the PostgreSQL store when `store` names one, else the data directory's
+/// database, which must exist unless `create`.
+fn open(store: Option<&str>, data_dir: &Path, create: bool) -> Result<Box<dyn AppRegistry>> {
+    match crate::store::choose(store)? {
+        crate::store::StoreChoice::Postgres(url) => Ok(Box::new(crate::store::postgres(&url)?)),
+        crate::store::StoreChoice::Sqlite => Ok(Box::new(open_sqlite(data_dir, create)?)),
+    }
+}
+
+fn open_sqlite(data_dir: &Path, create: bool) -> Result<SqliteStore> {
     let path = data_dir.join("iocd.db");
     if create {
         iocd_server::auth::create_private_dir(data_dir)
@@ -112,25 +129,25 @@ pub(crate) fn run(command: AppCommand) -> Result<ExitCode> {
                 };
                 roles.push(role);
             }
-            let store = open(&args.data_dir, true)?;
-            let issued = register(&store, &args.tenant, &args.name, &roles, now())?;
+            let store = open(args.store.as_deref(), &args.data_dir, true)?;
+            let issued = register(store.as_ref(), &args.tenant, &args.name, &roles, now())?;
             println!("{}", secret_json(&issued));
         }
         AppCommand::List(args) => {
-            let store = open(&args.data_dir, false)?;
+            let store = open(args.store.as_deref(), &args.data_dir, false)?;
             let apps = store.apps(args.tenant.as_deref())?;
             let list: Vec<_> = apps.iter().map(registration_json).collect();
             println!("{}", serde_json::to_string_pretty(&list)?);
         }
         AppCommand::Rotate(args) => {
-            let store = open(&args.data_dir, false)?;
-            match rotate_secret(&store, &args.client_id, now())? {
+            let store = open(args.store.as_deref(), &args.data_dir, false)?;
+            match rotate_secret(store.as_ref(), &args.client_id, now())? {
                 Some(issued) => println!("{}", secret_json(&issued)),
                 None => bail!("no active application {}", args.client_id),
             }
         }
         AppCommand::Revoke(args) => {
-            let store = open(&args.data_dir, false)?;
+            let store = open(args.store.as_deref(), &args.data_dir, false)?;
             if !store.revoke_app(&args.client_id, now())? {
                 bail!("no application {}", args.client_id);
             }

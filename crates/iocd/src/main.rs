@@ -9,6 +9,7 @@ mod duration;
 mod exchange;
 mod indicators;
 mod scan;
+mod store;
 mod verdict;
 
 use anyhow::{Context, Result, bail};
@@ -68,6 +69,10 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "IOCD_LISTEN")]
     listen: Option<std::net::SocketAddr>,
+    /// The store: a postgres://user@host:port/db URL that several nodes share [default:
+    /// SQLite in the data directory].
+    #[arg(long, env = "IOCD_STORE")]
+    store: Option<String>,
     /// TOML configuration file (see docs/configuration.md).
     #[arg(long, env = "IOCD_CONFIG")]
     config: Option<PathBuf>,
@@ -118,6 +123,10 @@ struct TokenCreateArgs {
     /// The server's data directory, where the signing key lives.
     #[arg(long, env = "IOCD_DATA_DIR", default_value = "./iocd-data")]
     data_dir: PathBuf,
+    /// The servers' PostgreSQL store, where their signing key lives (instead of the data
+    /// directory).
+    #[arg(long, env = "IOCD_STORE")]
+    store: Option<String>,
     /// The server's TOML configuration file, for its longest token lifetime.
     #[arg(long, env = "IOCD_CONFIG")]
     config: Option<PathBuf>,
@@ -166,6 +175,9 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    if let Some(store) = &args.store {
+        config.store = Some(store.clone());
+    }
     match args.log_format {
         Some(LogFormatArg::Json) => config.log_format = LogFormat::Json,
         Some(LogFormatArg::Text) => config.log_format = LogFormat::Text,
@@ -213,24 +225,34 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             config.data_dir.display()
         )
     })?;
-    let database = config.data_dir.join("iocd.db");
-    let store = iocd_store::SqliteStore::open(&database)?;
-    let key = SigningKey::load_or_create(&config.data_dir)?;
-    let issuer = iocd_server::auth::issuer::IssuerKey::load_or_create(&config.data_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let state = iocd_server::AppState::new(Arc::new(store), config, key, issuer)
-            .context("loading indicators into the matching engine")?;
-        iocd_server::serve(state, listener)
-            .await
-            .context("server error")
-    })?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(config.listen))
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    // The state is built inside the runtime's context (it starts tasks) but not inside a task:
+    // the PostgreSQL client blocks on a runtime of its own.
+    let _context = runtime.enter();
+    let loading = "loading indicators into the matching engine";
+    let state = match store::choose(config.store.as_deref())? {
+        store::StoreChoice::Sqlite => {
+            let database = config.data_dir.join("iocd.db");
+            let sqlite = iocd_store::SqliteStore::open(&database)?;
+            let (key, issuer) = store::keys(None, &config.data_dir)?;
+            iocd_server::AppState::new(Arc::new(sqlite), config, key, issuer).context(loading)?
+        }
+        store::StoreChoice::Postgres(url) => {
+            let pg = store::postgres(&url)?;
+            let (key, issuer) = store::keys(Some(&pg), &config.data_dir)?;
+            tracing::info!(store = %iocd_store::redacted_url(&url), "using the PostgreSQL store");
+            iocd_server::AppState::new(Arc::new(pg), config, key, issuer).context(loading)?
+        }
+    };
+    runtime
+        .block_on(iocd_server::serve(state, listener))
+        .context("server error")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -257,13 +279,20 @@ fn create_token(args: TokenCreateArgs) -> Result<ExitCode> {
             args.ttl
         );
     }
-    if !args.data_dir.join(iocd_server::auth::KEY_FILE).exists() {
-        eprintln!(
-            "iocd: no signing key in {} yet; creating one (start the server with the same --data-dir)",
-            args.data_dir.display()
-        );
-    }
-    let key = SigningKey::load_or_create(&args.data_dir)?;
+    let key = match store::choose(args.store.as_deref())? {
+        store::StoreChoice::Sqlite => {
+            if !args.data_dir.join(iocd_server::auth::KEY_FILE).exists() {
+                eprintln!(
+                    "iocd: no signing key in {} yet; creating one (start the server with the same --data-dir)",
+                    args.data_dir.display()
+                );
+            }
+            SigningKey::load_or_create(&args.data_dir)?
+        }
+        store::StoreChoice::Postgres(url) => {
+            store::keys(Some(&store::postgres(&url)?), &args.data_dir)?.0
+        }
+    };
     let app_id = args.app_id.unwrap_or_else(uuid_v4);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let token = key.issue(&args.tenant, &roles, &app_id, &args.name, now, ttl);

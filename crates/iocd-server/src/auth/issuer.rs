@@ -54,6 +54,21 @@ impl IssuerKey {
         }
     }
 
+    /// A new key as PKCS#8 PEM, the text a shared store keeps.
+    pub fn generate_pem() -> Result<String, KeyError> {
+        let secret = Self::generate()?;
+        Ok(secret
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| KeyError::Random(e.to_string()))?
+            .to_string())
+    }
+
+    /// The key from its PKCS#8 PEM text; `None` if it is not a P-256 key.
+    pub fn from_pem(pem: &str) -> Option<Self> {
+        let secret = p256::SecretKey::from_pkcs8_pem(pem).ok()?;
+        Self::from_secret(&secret)
+    }
+
     /// A new random key that lives only in memory (tests).
     pub fn ephemeral() -> Result<Self, KeyError> {
         let secret = Self::generate()?;

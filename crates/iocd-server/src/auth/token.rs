@@ -116,6 +116,17 @@ impl SigningKey {
         }
     }
 
+    /// The key as the text a shared store keeps (64 hex digits), and back
+    /// ([`SigningKey::from_text`]): nodes on one PostgreSQL database share it that way.
+    pub fn to_text(&self) -> String {
+        self.secret.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The key from [`SigningKey::to_text`]'s form; `None` if it is not 64 hex digits.
+    pub fn from_text(text: &str) -> Option<Self> {
+        Self::parse_hex(text.trim())
+    }
+
     fn parse_hex(text: &str) -> Option<Self> {
         if text.len() != 64 {
             return None;

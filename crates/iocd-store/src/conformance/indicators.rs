@@ -684,3 +684,65 @@ pub fn scan_active_visits_every_active_indicator_of_every_tenant(store: &dyn Ind
         ]
     );
 }
+
+/// A key may come back within one batch: its first occurrence creates, each later one updates
+/// what the batch wrote, and the history shows both.
+pub fn a_batch_may_repeat_a_key(store: &dyn IndicatorStore) {
+    let outcomes = upsert(
+        store,
+        "t",
+        &[
+            spec(
+                "DomainName",
+                "a.example",
+                "Block",
+                serde_json::json!({"title": "first"}),
+            ),
+            spec(
+                "DomainName",
+                "b.example",
+                "Block",
+                serde_json::json!({"rbacGroupNames": ["Kiosks"]}),
+            ),
+            spec(
+                "DomainName",
+                "a.example",
+                "Block",
+                serde_json::json!({"title": "second"}),
+            ),
+            spec("DomainName", "c.example", "Block", serde_json::json!({})),
+            spec(
+                "DomainName",
+                "a.example",
+                "Block",
+                serde_json::json!({"title": "third"}),
+            ),
+        ],
+    );
+    assert_eq!(
+        outcomes,
+        vec![
+            UpsertOutcome::Created(1),
+            UpsertOutcome::Created(2),
+            UpsertOutcome::Updated(1),
+            UpsertOutcome::Created(3),
+            UpsertOutcome::Updated(1),
+        ]
+    );
+    let got = store
+        .get("t", 1, &Visibility::All, t(NOW))
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.spec.title, "third");
+    let history = store.history("t", 1, &Visibility::All).unwrap().unwrap();
+    let ops: Vec<HistoryOp> = history.iter().map(|e| e.op).collect();
+    assert_eq!(
+        ops,
+        vec![HistoryOp::Create, HistoryOp::Update, HistoryOp::Update]
+    );
+    assert_eq!(store.count_active("t", t(NOW)).unwrap(), 3);
+    assert_eq!(
+        ids(store, "t", &query("rbacGroupNames/any(g: g eq 'Kiosks')")),
+        vec![2]
+    );
+}

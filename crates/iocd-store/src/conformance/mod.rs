@@ -46,6 +46,7 @@ macro_rules! conformance_suite {
             list_filters_orders_and_pages,
             counts_per_tenant_and_type,
             scan_active_visits_every_active_indicator_of_every_tenant,
+            a_batch_may_repeat_a_key,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {

@@ -14,6 +14,7 @@ use crate::{
 };
 use iocd_model::{ErrorCode, Indicator, IndicatorEntity, IndicatorSpec, IndicatorType, Timestamp};
 use postgres::Transaction;
+use std::collections::{HashMap, HashSet};
 
 const ACTIVE: &str = "(i.expiration_time IS NULL OR i.expiration_time > $2)";
 
@@ -228,38 +229,48 @@ impl IndicatorStore for PgStore {
             let mut change = ChangeSet::new(tenant_no, context.now);
             let row = tx.query_one("SELECT next_id, active_count FROM tenants WHERE tenant_no = $1", &[&tenant_no])?;
             let (mut next_id, mut active): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            let find_sql = format!(
-                "SELECT {COLUMNS} FROM indicators i
-                 WHERE i.tenant_no = $1 AND md5(i.indicator_value) = md5($2) AND i.indicator_value = $2
-                   AND i.indicator_type = $3 AND i.action = $4"
-            );
-            let find = tx.prepare(&find_sql)?;
-            let insert = tx.prepare(INSERT_INDICATOR)?;
+            let values: Vec<String> = specs.iter().map(|spec| spec.value.to_string()).collect();
+            // Every key of the batch looked up at once; new rows are written together by COPY.
+            let mut existing = find_keys(tx, tenant_no, specs, &values)?;
+            let mut pending: Vec<usize> = Vec::new();
+            let mut pending_keys: HashSet<Key> = HashSet::new();
+            // Keys written by this batch, whose row the lookup above no longer describes.
+            let mut stale: HashSet<Key> = HashSet::new();
             // Ids created by this batch are exactly first_id..next_id; one history entry covers
             // them, written at the first create so it precedes any update in the same batch.
             let mut create_entry: Option<i64> = None;
             let mut recounted = false;
             let now = context.now;
             let mut outcomes = Vec::with_capacity(specs.len());
-            for spec in specs {
-                let value_text = spec.value.to_string();
-                let found = tx
-                    .query_opt(&find, &[&tenant_no, &value_text, &spec.indicator_type().as_str(), &spec.action.as_str()])?
-                    .map(|row| indicator_from_row_at(&row, 0))
-                    .transpose()?;
-                let existing = match found {
+            for (index, spec) in specs.iter().enumerate() {
+                let key = key_of(spec, &values[index]);
+                if pending_keys.contains(&key) || stale.contains(&key) {
+                    // The key repeats within the batch: write what is pending, then read it again.
+                    flush_new(tx, tenant_no, specs, &values, &pending, next_id - pending.len() as i64, actor, now)?;
+                    pending.clear();
+                    pending_keys.clear();
+                    match find_one(tx, tenant_no, spec, &values[index])? {
+                        Some(found) => existing.insert(key.clone(), found),
+                        None => existing.remove(&key),
+                    };
+                    stale.remove(&key);
+                }
+                let found = existing.get(&key).cloned();
+                let found = match found {
                     Some(old) if old.spec.expiration_time.is_some_and(|t| t <= now) => {
                         // Expired but not yet swept: expire it now; a new indicator takes its place.
                         remove_row(tx, tenant_no, &old, HistoryOp::Expire, now, None)?;
+                        existing.remove(&key);
                         change.changed(old.id);
                         active -= 1;
                         None
                     }
                     other => other,
                 };
-                if let Some(old) = existing {
+                if let Some(old) = found {
                     if context.visibility.allows(&old.created_by) {
                         update_existing(tx, tenant_no, &old, spec, actor, now)?;
+                        stale.insert(key);
                         change.changed(old.id);
                         outcomes.push(UpsertOutcome::Updated(old.id));
                     } else {
@@ -276,23 +287,26 @@ impl IndicatorStore for PgStore {
                 }
                 let over_cap = |active: i64| context.max_active.is_some_and(|max| active as u64 >= max);
                 if over_cap(active) && !recounted {
-                    // The cached count includes expired indicators the sweeper has not removed.
-                    active = count_active_in(tx, tenant_no, now)? as i64;
+                    // The cached count includes expired indicators the sweeper has not removed;
+                    // rows still pending are not in the table yet.
+                    active = count_active_in(tx, tenant_no, now)? as i64 + pending.len() as i64;
                     recounted = true;
                 }
                 if over_cap(active) {
                     outcomes.push(quota_failure(context));
                     continue;
                 }
-                insert_new(tx, &insert, tenant_no, next_id, spec, &value_text, actor, now)?;
                 if create_entry.is_none() {
                     create_entry = Some(record_create_range(tx, tenant_no, next_id, now, actor)?);
                 }
+                pending.push(index);
+                pending_keys.insert(key);
                 change.created(next_id);
                 outcomes.push(UpsertOutcome::Created(next_id));
                 next_id += 1;
                 active += 1;
             }
+            flush_new(tx, tenant_no, specs, &values, &pending, next_id - pending.len() as i64, actor, now)?;
             tx.execute(
                 "UPDATE tenants SET next_id = $2, active_count = $3 WHERE tenant_no = $1",
                 &[&tenant_no, &next_id, &active],
@@ -524,72 +538,206 @@ fn quota_failure(context: &WriteContext) -> UpsertOutcome {
     }
 }
 
-const INSERT_INDICATOR: &str = "INSERT INTO indicators (tenant_no, id, indicator_type, indicator_value, action, title, description,
-                application, expiration_time, severity, recommended_actions, rbac_group_names, rbac_group_ids,
-                generate_alert, educate_url, external_id, category, mitre_techniques, bypass_duration_hours,
-                notification_id, notification_body, version, certificate_info, historical_detection,
-                look_back_period, additional_info, created_by, created_by_display_name, created_by_source,
-                creation_time, last_update_time, last_updated_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $30, NULL)";
+/// An upsert key: value, type and action.
+type Key = (String, &'static str, &'static str);
 
-/// Inserts a new indicator (the caller has checked that its key is free).
-#[allow(clippy::too_many_arguments)]
-fn insert_new(
+fn key_of(spec: &IndicatorSpec, value: &str) -> Key {
+    (
+        value.to_owned(),
+        spec.indicator_type().as_str(),
+        spec.action.as_str(),
+    )
+}
+
+/// The indicators (expired or not) with the keys of `specs`, in one query.
+fn find_keys(
     tx: &mut Transaction<'_>,
-    insert: &postgres::Statement,
     tenant_no: i64,
-    id: i64,
+    specs: &[IndicatorSpec],
+    values: &[String],
+) -> Result<HashMap<Key, Indicator>, StoreError> {
+    if specs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let types: Vec<&str> = specs.iter().map(|s| s.indicator_type().as_str()).collect();
+    let actions: Vec<&str> = specs.iter().map(|s| s.action.as_str()).collect();
+    let rows = tx.query(
+        &format!(
+            "SELECT {COLUMNS} FROM indicators i
+             JOIN (SELECT DISTINCT * FROM unnest($2::text[], $3::text[], $4::text[])) AS k(v, t, a)
+               ON md5(i.indicator_value) = md5(k.v) AND i.indicator_value = k.v
+              AND i.indicator_type = k.t AND i.action = k.a
+             WHERE i.tenant_no = $1"
+        ),
+        &[&tenant_no, &values, &types, &actions],
+    )?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let indicator = indicator_from_row_at(row, 0)?;
+        let key = (
+            indicator.spec.value.to_string(),
+            indicator.spec.indicator_type().as_str(),
+            indicator.spec.action.as_str(),
+        );
+        found.insert(key, indicator);
+    }
+    Ok(found)
+}
+
+/// The indicator (expired or not) with the key of `spec`.
+fn find_one(
+    tx: &mut Transaction<'_>,
+    tenant_no: i64,
     spec: &IndicatorSpec,
-    value_text: &str,
+    value: &str,
+) -> Result<Option<Indicator>, StoreError> {
+    tx.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM indicators i
+             WHERE i.tenant_no = $1 AND md5(i.indicator_value) = md5($2) AND i.indicator_value = $2
+               AND i.indicator_type = $3 AND i.action = $4"
+        ),
+        &[
+            &tenant_no,
+            &value,
+            &spec.indicator_type().as_str(),
+            &spec.action.as_str(),
+        ],
+    )?
+    .map(|row| indicator_from_row_at(&row, 0))
+    .transpose()
+}
+
+const COPY_INDICATORS: &str =
+    "COPY indicators (tenant_no, id, indicator_type, indicator_value, action, title, description,
+    application, expiration_time, severity, recommended_actions, rbac_group_names, rbac_group_ids,
+    generate_alert, educate_url, external_id, category, mitre_techniques, bypass_duration_hours,
+    notification_id, notification_body, version, certificate_info, historical_detection,
+    look_back_period, additional_info, created_by, created_by_display_name, created_by_source,
+    creation_time, last_update_time, last_updated_by) FROM STDIN (FORMAT binary)";
+
+/// Writes the new indicators `specs[pending[..]]`, with ids from `first_id` on, by binary COPY
+/// (the caller has checked that their keys are free), and their device-group rows.
+#[allow(clippy::too_many_arguments)]
+fn flush_new(
+    tx: &mut Transaction<'_>,
+    tenant_no: i64,
+    specs: &[IndicatorSpec],
+    values: &[String],
+    pending: &[usize],
+    first_id: i64,
     actor: &Actor,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let group_names = json_list(&spec.rbac_group_names)?;
-    let group_ids = json_list(&spec.rbac_group_ids)?;
-    let techniques = json_list(&spec.mitre_techniques)?;
-    let certificate_info = spec.certificate_info.as_ref().map(json_text).transpose()?;
-    let look_back = spec
-        .look_back_period
-        .map(|period| json_text(&period))
-        .transpose()?;
-    tx.execute(
-        insert,
-        &[
-            &tenant_no,
-            &id,
-            &spec.indicator_type().as_str(),
-            &value_text,
-            &spec.action.as_str(),
-            &spec.title,
-            &spec.description,
-            &spec.application,
-            &spec.expiration_time.map(Timestamp::ticks),
-            &spec.severity.as_str(),
-            &spec.recommended_actions,
-            &group_names.as_ref(),
-            &group_ids.as_ref(),
-            &spec.generate_alert,
-            &spec.educate_url,
-            &spec.external_id,
-            &i64::from(spec.category.number()),
-            &techniques.as_ref(),
-            &spec.bypass_duration_hours,
-            &spec.notification_id,
-            &spec.notification_body,
-            &spec.version,
-            &certificate_info,
-            &spec.historical_detection,
-            &look_back,
-            &spec.additional_info,
-            &actor.id,
-            &actor.display_name,
-            &actor.source,
-            &now.ticks(),
-        ],
-    )?;
-    if !spec.rbac_group_names.is_empty() {
-        replace_groups(tx, tenant_no, id, &spec.rbac_group_names)?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    use postgres::types::Type;
+    let (int, text, boolean) = (Type::INT8, Type::TEXT, Type::BOOL);
+    let types = [
+        int.clone(),
+        int.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        int.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        boolean.clone(),
+        text.clone(),
+        text.clone(),
+        int.clone(),
+        text.clone(),
+        int.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        boolean,
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        text.clone(),
+        int.clone(),
+        int,
+        text,
+    ];
+    let mut groups: Vec<(i64, &str)> = Vec::new();
+    {
+        let sink = tx.copy_in(COPY_INDICATORS)?;
+        let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+        for (offset, &index) in pending.iter().enumerate() {
+            let spec = &specs[index];
+            let id = first_id + offset as i64;
+            let group_names = json_list(&spec.rbac_group_names)?;
+            let group_ids = json_list(&spec.rbac_group_ids)?;
+            let techniques = json_list(&spec.mitre_techniques)?;
+            let certificate_info = spec.certificate_info.as_ref().map(json_text).transpose()?;
+            let look_back = spec
+                .look_back_period
+                .map(|period| json_text(&period))
+                .transpose()?;
+            let no_one: Option<&str> = None;
+            writer.write(&[
+                &tenant_no,
+                &id,
+                &spec.indicator_type().as_str(),
+                &values[index],
+                &spec.action.as_str(),
+                &spec.title,
+                &spec.description,
+                &spec.application,
+                &spec.expiration_time.map(Timestamp::ticks),
+                &spec.severity.as_str(),
+                &spec.recommended_actions,
+                &group_names.as_ref(),
+                &group_ids.as_ref(),
+                &spec.generate_alert,
+                &spec.educate_url,
+                &spec.external_id,
+                &i64::from(spec.category.number()),
+                &techniques.as_ref(),
+                &spec.bypass_duration_hours,
+                &spec.notification_id,
+                &spec.notification_body,
+                &spec.version,
+                &certificate_info,
+                &spec.historical_detection,
+                &look_back,
+                &spec.additional_info,
+                &actor.id,
+                &actor.display_name,
+                &actor.source,
+                &now.ticks(),
+                &now.ticks(),
+                &no_one,
+            ])?;
+            for name in &spec.rbac_group_names {
+                if !groups
+                    .iter()
+                    .any(|(known, group)| *known == id && *group == name.as_str())
+                {
+                    groups.push((id, name.as_str()));
+                }
+            }
+        }
+        writer.finish()?;
+    }
+    if !groups.is_empty() {
+        let ids: Vec<i64> = groups.iter().map(|(id, _)| *id).collect();
+        let names: Vec<&str> = groups.iter().map(|(_, name)| *name).collect();
+        tx.execute(
+            "INSERT INTO indicator_groups (tenant_no, group_name, id)
+             SELECT $1, g.name, g.id FROM unnest($2::text[], $3::bigint[]) AS g(name, id)
+             ON CONFLICT DO NOTHING",
+            &[&tenant_no, &names, &ids],
+        )?;
     }
     Ok(())
 }

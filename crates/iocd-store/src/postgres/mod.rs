@@ -36,6 +36,7 @@ use std::sync::{Mutex, MutexGuard};
 const MIGRATIONS: &[&str] = &[
     include_str!("0001_indicators.sql"),
     include_str!("0002_detections_and_registries.sql"),
+    include_str!("0003_secrets.sql"),
 ];
 const MAX_IDLE_CONNECTIONS: usize = 8;
 /// The advisory lock that orders change numbers (an arbitrary constant: "iocd" in ASCII).
@@ -137,8 +138,9 @@ impl PgStore {
             config,
             idle: Mutex::new(Vec::new()),
         };
-        let mut client = store.new_client().map_err(|e| open_error(e.to_string()))?;
-        migrate(&mut client)?;
+        let mut client =
+            off_the_runtime(|| store.new_client()).map_err(|e| open_error(e.to_string()))?;
+        off_the_runtime(|| migrate(&mut client))?;
         lock(&store.idle).push(client);
         Ok(store)
     }
@@ -149,6 +151,13 @@ impl PgStore {
 
     /// Runs `f` with a pooled connection; a connection that failed is not returned to the pool.
     fn with_client<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        off_the_runtime(|| self.with_client_here(f))
+    }
+
+    fn with_client_here<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -225,6 +234,23 @@ impl PgStore {
         })
     }
 
+    /// The secret stored under `name`, storing `candidate` first if there is none: nodes that
+    /// start together agree on one (the first to commit), and every later start reads it.
+    pub fn secret_or_insert(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+        self.with_client(|client| {
+            let mut tx = client.transaction()?;
+            tx.execute(
+                "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &candidate],
+            )?;
+            let value: String = tx
+                .query_one("SELECT value FROM secrets WHERE name = $1", &[&name])?
+                .try_get(0)?;
+            tx.commit()?;
+            Ok(value)
+        })
+    }
+
     /// The newest change number (0 before the first change).
     pub fn last_change(&self) -> Result<i64, StoreError> {
         self.read(|tx| {
@@ -234,8 +260,21 @@ impl PgStore {
     }
 }
 
-/// `url` without its password, for messages.
-fn redacted(url: &str) -> String {
+/// Runs `f`, which blocks on the database. The client drives its connection with a runtime of
+/// its own, which tokio forbids inside an asynchronous task: on a worker of the server's
+/// multi-threaded runtime, `f` runs in `block_in_place` (the worker's other tasks move away);
+/// on blocking threads and outside a runtime it simply runs.
+fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// `url` without its password, for messages and logs.
+pub fn redacted(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let user_info = &url[scheme_end + 3..at];
