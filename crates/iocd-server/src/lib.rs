@@ -20,6 +20,7 @@ pub mod error;
 mod events_api;
 mod extract;
 pub mod feeds;
+pub mod follower;
 mod indicators;
 mod match_api;
 pub mod metrics;

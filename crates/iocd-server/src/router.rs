@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         );
     Router::new()
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
         .route("/openapi.json", get(openapi::serve_openapi))
         .route("/metrics", get(serve_metrics))
         .nest("/api", api.clone())
@@ -97,6 +98,36 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config().max_json_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Readiness; needs no token. One node on SQLite is ready while it runs; a node on a shared
+/// PostgreSQL store is ready while it is connected and has applied every committed change.
+#[utoipa::path(get, path = "/readyz", tag = "service", security(()),
+    responses((status = 200, description = "Ready for traffic", body = crate::wire::service::Readiness),
+        (status = 503, description = "Not ready: disconnected from the store or behind its change log", body = crate::wire::service::Readiness)))]
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    let readiness = match state.follower() {
+        None => crate::wire::service::Readiness {
+            ready: true,
+            store: "sqlite",
+            connected: None,
+            caught_up: None,
+            applied_change: None,
+        },
+        Some(follower) => crate::wire::service::Readiness {
+            ready: follower.connected() && follower.caught_up(),
+            store: "postgres",
+            connected: Some(follower.connected()),
+            caught_up: Some(follower.caught_up()),
+            applied_change: Some(follower.applied()),
+        },
+    };
+    let status = if readiness.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, crate::odata::Json(readiness)).into_response()
 }
 
 /// Liveness; needs no token.

@@ -48,6 +48,8 @@ struct Inner {
     issuer: IssuerKey,
     /// The application registrations, and which are active.
     apps: AppStatus,
+    /// Where this node stands against the shared store's change log (PostgreSQL only).
+    follower: std::sync::OnceLock<Arc<crate::follower::FollowerStatus>>,
 }
 
 /// Why the state could not be built.
@@ -124,6 +126,7 @@ impl AppState {
                 feeds: crate::feeds::FeedRunner::default(),
                 clock_offset_ticks: AtomicI64::new(0),
                 bound_address: std::sync::OnceLock::new(),
+                follower: std::sync::OnceLock::new(),
                 bulk_slots,
                 oidc,
                 issuer,
@@ -168,6 +171,16 @@ impl AppState {
     /// The application layer.
     pub fn service(&self) -> &Arc<Service> {
         &self.inner.service
+    }
+
+    /// Attaches the change-log follower whose status `/readyz` reports (once).
+    pub fn set_follower(&self, status: Arc<crate::follower::FollowerStatus>) {
+        let _ = self.inner.follower.set(status);
+    }
+
+    /// The change-log follower, when the store is shared.
+    pub fn follower(&self) -> Option<&Arc<crate::follower::FollowerStatus>> {
+        self.inner.follower.get()
     }
 
     /// Runs a service call (which may block on the store or the matcher) on a blocking

@@ -259,6 +259,7 @@ async fn every_documented_answer_validates_against_the_served_document() {
     let cases: Vec<Case> = vec![
         // The service routes.
         get("/healthz", &None, 200),
+        get("/readyz", &None, 200),
         get("/metrics", &metrics, 200),
         get("/metrics", &None, 401),
         get("/metrics", &admin, 403),
@@ -993,6 +994,12 @@ async fn every_documented_answer_validates_against_the_served_document() {
         413,
     ));
     run(&limited, &mut doc, cases).await;
+
+    // A node on a shared store that has not caught up with the change log is not ready.
+    limited.state.set_follower(std::sync::Arc::new(
+        iocd_server::follower::FollowerStatus::new(0),
+    ));
+    run(&limited, &mut doc, vec![get("/readyz", &None, 503)]).await;
 
     // One bulk upload that stalls holds the only bulk slot: another is answered 503; the
     // stalled one is answered 408 when its body's wait passes body_read_timeout_seconds.

@@ -514,6 +514,41 @@ impl Service {
         })
     }
 
+    /// Applies a change another node wrote to the shared store (read from the change log):
+    /// `present` are the named indicators as they are now, `named` every id the change names;
+    /// a named id not present was deleted or has expired. Waits until the matcher has applied
+    /// it, so a follower's watermark moves only past what it enforces.
+    pub fn apply_remote(
+        &self,
+        tenant: &str,
+        present: &[iocd_model::Indicator],
+        named: &[i64],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let present_ids: std::collections::HashSet<i64> = present.iter().map(|i| i.id).collect();
+        let removed: Vec<i64> = named
+            .iter()
+            .copied()
+            .filter(|id| !present_ids.contains(id))
+            .collect();
+        if !removed.is_empty() {
+            self.engines.write(tenant, now, true, || {
+                self.notices.forget(tenant, &removed);
+                Ok(((), Pending::Removes(removed.clone())))
+            })?;
+        }
+        if !present.is_empty() {
+            self.engines.write(tenant, now, true, || {
+                for indicator in present {
+                    self.notices.set(tenant, indicator.id, &indicator.spec);
+                }
+                let upserts = present.iter().map(EngineIndicator::from).collect();
+                Ok(((), Pending::Upserts(upserts)))
+            })?;
+        }
+        Ok(())
+    }
+
     /// Deletes up to `limit` expired indicators (see [`IndicatorStore::sweep_expired`]).
     /// Expired indicators already never match (every lookup compares with `now`) and merges
     /// drop them, so the matchers need no change.

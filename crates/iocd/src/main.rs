@@ -244,10 +244,17 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             iocd_server::AppState::new(Arc::new(sqlite), config, key, issuer).context(loading)?
         }
         store::StoreChoice::Postgres(url) => {
-            let pg = store::postgres(&url)?;
+            let pg = Arc::new(store::postgres(&url)?);
             let (key, issuer) = store::keys(Some(&pg), &config.data_dir)?;
-            tracing::info!(store = %iocd_store::redacted_url(&url), "using the PostgreSQL store");
-            iocd_server::AppState::new(Arc::new(pg), config, key, issuer).context(loading)?
+            tracing::info!(store = %iocd_store::redacted_url(&url), node = pg.node(), "using the PostgreSQL store");
+            // Read before the matchers load: every change after it is replayed (harmlessly
+            // again, if the load already saw it).
+            let watermark = pg.last_change()?;
+            let state =
+                iocd_server::AppState::new(pg.clone(), config, key, issuer).context(loading)?;
+            iocd_server::follower::start(pg, state.clone(), watermark)
+                .context("cannot start following the change log")?;
+            state
         }
     };
     runtime

@@ -25,7 +25,7 @@ mod devices;
 mod feeds;
 mod indicators;
 mod odata_sql;
-mod rows;
+pub(crate) mod rows;
 mod webhooks;
 
 use crate::StoreError;
@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0001_indicators.sql"),
     include_str!("0002_detections_and_registries.sql"),
     include_str!("0003_secrets.sql"),
+    include_str!("0004_change_origin.sql"),
 ];
 const MAX_IDLE_CONNECTIONS: usize = 8;
 /// The advisory lock that orders change numbers (an arbitrary constant: "iocd" in ASCII).
@@ -50,6 +51,8 @@ pub const CHANGE_CHANNEL: &str = "iocd_changes";
 pub struct PgStore {
     config: postgres::Config,
     idle: Mutex<Vec<Client>>,
+    /// This process's name in the change log (`changes.origin`), random per start.
+    node: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -57,6 +60,7 @@ impl std::fmt::Debug for PgStore {
         f.debug_struct("PgStore")
             .field("hosts", &self.config.get_hosts())
             .field("dbname", &self.config.get_dbname())
+            .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +125,8 @@ pub struct Change {
     /// Ids updated, deleted or expired.
     pub changed: Vec<i64>,
     pub at: Timestamp,
+    /// The node that wrote it ([`PgStore::node`]).
+    pub origin: String,
 }
 
 impl PgStore {
@@ -137,12 +143,18 @@ impl PgStore {
         let store = PgStore {
             config,
             idle: Mutex::new(Vec::new()),
+            node: node_name(),
         };
         let mut client =
             off_the_runtime(|| store.new_client()).map_err(|e| open_error(e.to_string()))?;
         off_the_runtime(|| migrate(&mut client))?;
         lock(&store.idle).push(client);
         Ok(store)
+    }
+
+    /// This process's name in the change log: changes it wrote carry it as their origin.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     fn new_client(&self) -> Result<Client, postgres::Error> {
@@ -203,7 +215,7 @@ impl PgStore {
             let mut tx = client.transaction()?;
             let mut changes = Vec::new();
             let value = f(&mut tx, &mut changes)?;
-            record_changes(&mut tx, &changes)?;
+            record_changes(&mut tx, &changes, &self.node)?;
             tx.commit()?;
             Ok(value)
         })
@@ -213,7 +225,7 @@ impl PgStore {
     pub fn changes_after(&self, seq: i64, limit: usize) -> Result<Vec<Change>, StoreError> {
         self.read(|tx| {
             let rows = tx.query(
-                "SELECT c.seq, t.tenant_id, c.created_first, c.created_last, c.changed_ids, c.at
+                "SELECT c.seq, t.tenant_id, c.created_first, c.created_last, c.changed_ids, c.at, c.origin
                  FROM changes c JOIN tenants t ON t.tenant_no = c.tenant_no
                  WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
                 &[&seq, &(limit.min(i64::MAX as usize) as i64)],
@@ -228,6 +240,7 @@ impl PgStore {
                         created: (first <= last).then_some((first, last)),
                         changed: row.try_get(4)?,
                         at: Timestamp::from_ticks(row.try_get(5)?),
+                        origin: row.try_get(6)?,
                     })
                 })
                 .collect()
@@ -251,6 +264,41 @@ impl PgStore {
         })
     }
 
+    /// A connection that waits for change notifications ([`CHANGE_CHANNEL`]).
+    pub fn listener(&self) -> Result<ChangeListener, StoreError> {
+        let mut client = off_the_runtime(|| self.new_client())?;
+        off_the_runtime(|| client.batch_execute(&format!("LISTEN {CHANGE_CHANNEL}")))?;
+        Ok(ChangeListener { client })
+    }
+
+    /// The active indicators of the tenant a change names (its created range and its other
+    /// ids); an id not among them was removed (or has expired).
+    pub fn changed_indicators(
+        &self,
+        change: &Change,
+        now: Timestamp,
+    ) -> Result<Vec<iocd_model::Indicator>, StoreError> {
+        let (first, last) = change.created.unwrap_or((1, 0));
+        self.read(|tx| {
+            let Some(tenant_no) = tenant_no(tx, &change.tenant)? else {
+                return Ok(Vec::new());
+            };
+            let rows = tx.query(
+                &format!(
+                    "SELECT {} FROM indicators i WHERE i.tenant_no = $1
+                       AND (i.expiration_time IS NULL OR i.expiration_time > $2)
+                       AND (i.id BETWEEN $3 AND $4 OR i.id = ANY($5))
+                     ORDER BY i.id",
+                    rows::COLUMNS
+                ),
+                &[&tenant_no, &now.ticks(), &first, &last, &change.changed],
+            )?;
+            rows.iter()
+                .map(|row| rows::indicator_from_row_at(row, 0))
+                .collect()
+        })
+    }
+
     /// The newest change number (0 before the first change).
     pub fn last_change(&self) -> Result<i64, StoreError> {
         self.read(|tx| {
@@ -270,6 +318,57 @@ fn off_the_runtime<T>(f: impl FnOnce() -> T) -> T {
             tokio::task::block_in_place(f)
         }
         _ => f(),
+    }
+}
+
+/// A name for this process in the change log: random, so two starts never share one.
+fn node_name() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness from the OS: the process id and the time still tell starts apart.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        bytes = (nanos ^ u64::from(std::process::id())).to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A dedicated connection `LISTEN`ing on [`CHANGE_CHANNEL`]: notifications only wake a node
+/// up; what changed is read from the log.
+pub struct ChangeListener {
+    client: Client,
+}
+
+impl std::fmt::Debug for ChangeListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeListener").finish_non_exhaustive()
+    }
+}
+
+impl ChangeListener {
+    /// Waits up to `timeout` for a notification; `Ok(true)` if one (or more) came. Fails when
+    /// the connection is lost: make a new listener, and read the log from the watermark.
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<bool, StoreError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        off_the_runtime(|| {
+            let woken = {
+                let mut notifications = self.client.notifications();
+                let mut woken = notifications.timeout_iter(timeout).next()?.is_some();
+                // Drain what else has arrived: one read of the log covers them all.
+                while notifications.iter().next()?.is_some() {
+                    woken = true;
+                }
+                woken
+            };
+            if self.client.is_closed() {
+                return Err(StoreError::Open {
+                    path: CHANGE_CHANNEL.to_owned(),
+                    reason: "the listening connection closed".to_owned(),
+                });
+            }
+            Ok(woken)
+        })
     }
 }
 
@@ -318,7 +417,11 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
 /// Appends `changes` to the change log under the advisory lock that orders change numbers,
 /// and notifies listeners on commit. The lock is taken last, so transactions serialise only
 /// for these few statements and the commit.
-fn record_changes(tx: &mut Transaction<'_>, changes: &[ChangeSet]) -> Result<(), StoreError> {
+fn record_changes(
+    tx: &mut Transaction<'_>,
+    changes: &[ChangeSet],
+    origin: &str,
+) -> Result<(), StoreError> {
     let changes: Vec<&ChangeSet> = changes.iter().filter(|c| !c.is_empty()).collect();
     if changes.is_empty() {
         return Ok(());
@@ -328,14 +431,15 @@ fn record_changes(tx: &mut Transaction<'_>, changes: &[ChangeSet]) -> Result<(),
     for change in changes {
         let (first, last) = change.created.unwrap_or((1, 0));
         let row = tx.query_one(
-            "INSERT INTO changes (seq, tenant_no, created_first, created_last, changed_ids, at)
-             VALUES (nextval('change_numbers'), $1, $2, $3, $4, $5) RETURNING seq",
+            "INSERT INTO changes (seq, tenant_no, created_first, created_last, changed_ids, at, origin)
+             VALUES (nextval('change_numbers'), $1, $2, $3, $4, $5, $6) RETURNING seq",
             &[
                 &change.tenant_no,
                 &first,
                 &last,
                 &change.changed,
                 &change.at.ticks(),
+                &origin,
             ],
         )?;
         newest = row.try_get(0)?;

@@ -1,0 +1,148 @@
+//! Following the shared store's change log (PostgreSQL): the writes other nodes commit reach
+//! this node's matchers. A thread of its own keeps a `LISTEN` connection, and whenever it is
+//! woken (or every second, in case a notification was missed) reads the log after its
+//! watermark, fetches the indicators each entry names as they are now and applies them
+//! ([`iocd_service::Service::apply_remote`]); entries this node wrote were applied when it
+//! wrote them. After a lost connection it reconnects and reads on from the watermark, so
+//! nothing committed is missed. [`FollowerStatus`] is what `/readyz` reports.
+
+use crate::state::AppState;
+use iocd_model::Timestamp;
+use iocd_store::{Change, PgStore};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+/// How long the follower waits for a notification before reading the log anyway.
+const POLL: Duration = Duration::from_secs(1);
+/// Log entries read at a time.
+const BATCH: usize = 1_000;
+
+/// Where a node stands against the change log.
+#[derive(Debug, Default)]
+pub struct FollowerStatus {
+    /// The newest change applied (or written by this node).
+    applied: AtomicI64,
+    /// Connected to the store and listening.
+    connected: AtomicBool,
+    /// The last read of the log found nothing newer than `applied`.
+    caught_up: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl FollowerStatus {
+    /// A status that starts at `watermark`, neither connected nor caught up yet.
+    pub fn new(watermark: i64) -> Self {
+        FollowerStatus {
+            applied: AtomicI64::new(watermark),
+            ..FollowerStatus::default()
+        }
+    }
+
+    pub fn applied(&self) -> i64 {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire)
+    }
+
+    /// Asks the follower thread to end (at its next wake-up, within a second).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Starts following the log after `watermark` (read before the matchers were loaded, so
+/// nothing between the two is missed; applying a change twice is harmless).
+pub fn start(
+    store: Arc<PgStore>,
+    state: AppState,
+    watermark: i64,
+) -> std::io::Result<Arc<FollowerStatus>> {
+    let status = Arc::new(FollowerStatus::new(watermark));
+    state.set_follower(status.clone());
+    let thread_status = status.clone();
+    std::thread::Builder::new()
+        .name("iocd-follower".into())
+        .spawn(move || follow(&store, &state, &thread_status))?;
+    Ok(status)
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc())
+}
+
+fn follow(store: &PgStore, state: &AppState, status: &FollowerStatus) {
+    let mut listener = None;
+    while !status.stop.load(Ordering::Acquire) {
+        if listener.is_none() {
+            match store.listener() {
+                Ok(connection) => listener = Some(connection),
+                Err(error) => {
+                    lost(status, &error);
+                    std::thread::sleep(POLL);
+                    continue;
+                }
+            }
+        }
+        if let Err(error) = catch_up(store, state, status) {
+            lost(status, &error);
+            listener = None;
+            std::thread::sleep(POLL);
+            continue;
+        }
+        status.connected.store(true, Ordering::Release);
+        if let Some(connection) = listener.as_mut()
+            && let Err(error) = connection.wait(POLL)
+        {
+            lost(status, &error);
+            listener = None;
+        }
+    }
+}
+
+fn lost(status: &FollowerStatus, error: &iocd_store::StoreError) {
+    if status.connected.swap(false, Ordering::AcqRel) {
+        tracing::warn!(%error, "lost the change log; reconnecting");
+    }
+    status.caught_up.store(false, Ordering::Release);
+}
+
+/// Applies every entry after the watermark, in order.
+fn catch_up(
+    store: &PgStore,
+    state: &AppState,
+    status: &FollowerStatus,
+) -> Result<(), iocd_store::StoreError> {
+    loop {
+        let entries = store.changes_after(status.applied(), BATCH)?;
+        if entries.is_empty() {
+            status.caught_up.store(true, Ordering::Release);
+            return Ok(());
+        }
+        status.caught_up.store(false, Ordering::Release);
+        for change in &entries {
+            if change.origin != store.node() {
+                apply(store, state, change)?;
+            }
+            status.applied.store(change.seq, Ordering::Release);
+        }
+    }
+}
+
+fn apply(store: &PgStore, state: &AppState, change: &Change) -> Result<(), iocd_store::StoreError> {
+    let now = now();
+    let present = store.changed_indicators(change, now)?;
+    let mut named: Vec<i64> = change.changed.clone();
+    if let Some((first, last)) = change.created {
+        named.extend(first..=last);
+    }
+    state
+        .service()
+        .apply_remote(&change.tenant, &present, &named, now)
+}
