@@ -1,0 +1,231 @@
+//! Several `iocd serve` processes on one PostgreSQL database (the machine's, or the server
+//! `IOCD_TEST_POSTGRES` names; each test makes and drops a database of its own): a write on one
+//! node is enforced by the other, a delete on the other is gone from the first, a node that lost
+//! its listening connection catches up, a node killed with `kill -9` and started again after
+//! missing changes enforces them, and every node serves the same tokens.
+
+mod common;
+
+use common::{IOCD, Server};
+use serde_json::{Value, json};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+fn admin_url() -> String {
+    std::env::var("IOCD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own, dropped at the end.
+struct Database {
+    name: String,
+    url: String,
+}
+
+impl Database {
+    fn new() -> Database {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "iocd_nodes_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = admin_url();
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} must answer for these tests: {e}"));
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .expect("drop a leftover database");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create the database");
+        let (server, _) = admin.rsplit_once('/').expect("a URL with a database name");
+        Database {
+            url: format!("{server}/{name}"),
+            name,
+        }
+    }
+
+    fn execute(&self, sql: &str) {
+        let mut client =
+            postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to the database");
+        client.batch_execute(sql).expect(sql);
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+fn node(db: &Database, dir: &tempfile::TempDir) -> Server {
+    Server::start_with(dir.path(), &["--store", &db.url])
+}
+
+fn token(db: &Database) -> String {
+    let output = Command::new(IOCD)
+        .args([
+            "token",
+            "create",
+            "--tenant",
+            "contoso",
+            "--role",
+            "Ti.ReadWrite.All",
+            "--name",
+            "nodes",
+            "--store",
+        ])
+        .arg(&db.url)
+        .output()
+        .expect("run iocd token create");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// The action `server` decides for `domain` now (`None`: nothing matches).
+fn verdict(server: &Server, token: &str, domain: &str) -> Option<String> {
+    let answer: Value = client()
+        .post(server.url("/api/match"))
+        .bearer_auth(token)
+        .json(&json!({"device": {"id": "d1"}, "observables": [{"type": "DomainName", "value": domain}]}))
+        .send()
+        .expect("match")
+        .json()
+        .expect("match answer");
+    answer["value"][0]["action"].as_str().map(str::to_owned)
+}
+
+/// Waits until `server` decides `expected` for `domain`; how long that took.
+fn until_verdict(server: &Server, token: &str, domain: &str, expected: Option<&str>) -> Duration {
+    let start = Instant::now();
+    loop {
+        if verdict(server, token, domain).as_deref() == expected {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{} never decided {expected:?} for {domain}",
+            server.base
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn submit(server: &Server, token: &str, domain: &str) -> Value {
+    let response = client()
+        .post(server.url("/api/indicators"))
+        .bearer_auth(token)
+        .json(&json!({"indicatorValue": domain, "indicatorType": "DomainName", "action": "Block", "title": "t", "description": "d"}))
+        .send()
+        .expect("submit");
+    assert_eq!(response.status(), 200);
+    response.json().expect("indicator")
+}
+
+fn ready(server: &Server) -> Value {
+    client()
+        .get(server.url("/readyz"))
+        .send()
+        .expect("readyz")
+        .json()
+        .expect("readiness")
+}
+
+#[test]
+fn two_nodes_serve_one_store_interchangeably() {
+    let db = Database::new();
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = node(&db, &dir_a);
+    let mut b = node(&db, &dir_b);
+    let token = token(&db);
+    assert_eq!(ready(&a)["store"], "postgres");
+
+    // Written on A, enforced on B; deleted on B, gone from A.
+    let created = submit(&a, &token, "one.example");
+    let took = until_verdict(&b, &token, "one.example", Some("Block"));
+    assert!(
+        took < Duration::from_secs(2),
+        "B enforced A's write after {took:?}"
+    );
+    let id = created["id"].as_str().expect("id");
+    let deleted = client()
+        .delete(b.url(&format!("/api/indicators/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    until_verdict(&a, &token, "one.example", None);
+
+    // A bulk load on B (applied after the answer) reaches A.
+    let lines: String = (0..3_000)
+        .map(|n| format!("{}\n", json!({"indicatorValue": format!("bulk{n}.example"), "indicatorType": "DomainName", "action": "Warn", "title": "t", "description": "d"})))
+        .collect();
+    let loaded: Value = client()
+        .post(b.url("/api/indicators/bulk"))
+        .bearer_auth(&token)
+        .header("Content-Type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .expect("bulk")
+        .json()
+        .expect("bulk answer");
+    assert_eq!(loaded["created"], 3_000, "failed: {}", loaded["failed"]);
+    until_verdict(&a, &token, "bulk2999.example", Some("Warn"));
+
+    // B's listening connection is cut: it reconnects and reads on from its watermark.
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    );
+    submit(&a, &token, "after-cut.example");
+    until_verdict(&b, &token, "after-cut.example", Some("Block"));
+
+    // B is killed; A writes while it is down; B started again enforces what it missed.
+    b.child.kill().expect("kill -9");
+    b.child.wait().expect("reap");
+    submit(&a, &token, "missed.example");
+    let b = node(&db, &dir_b);
+    assert_eq!(
+        verdict(&b, &token, "missed.example").as_deref(),
+        Some("Block")
+    );
+    let readiness = ready(&b);
+    assert_eq!(readiness["ready"], true, "{readiness}");
+    // Both nodes list the same indicators.
+    let count = |server: &Server| -> usize {
+        let page: Value = client()
+            .get(server.url("/api/indicators?$top=10000"))
+            .bearer_auth(&token)
+            .send()
+            .expect("list")
+            .json()
+            .expect("page");
+        page["value"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(count(&a), count(&b));
+    assert_eq!(count(&a), 3_002);
+}
