@@ -653,7 +653,9 @@ pub async fn run_feeds(state: AppState, mut shutdown: tokio::sync::watch::Receiv
     loop {
         let now = state.now();
         let feeds = all_feeds(&state).await;
-        let due: Vec<FeedConfig> = {
+        let due: Vec<FeedConfig> = if !state.is_leader() {
+            Vec::new()
+        } else {
             let mut times = state.feeds().due.lock().unwrap_or_else(|e| e.into_inner());
             let mut due = Vec::new();
             for (feed, _) in &feeds {

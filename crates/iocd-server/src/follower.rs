@@ -5,6 +5,9 @@
 //! ([`iocd_service::Service::apply_remote`]); entries this node wrote were applied when it
 //! wrote them. After a lost connection it reconnects and reads on from the watermark, so
 //! nothing committed is missed. [`FollowerStatus`] is what `/readyz` reports.
+//!
+//! The same module keeps the node's claim to leadership ([`start_leadership`]): one node at a
+//! time, the holder of a PostgreSQL advisory lock, runs the jobs that must not run twice.
 
 use crate::state::AppState;
 use iocd_model::Timestamp;
@@ -28,6 +31,8 @@ pub struct FollowerStatus {
     /// The last read of the log found nothing newer than `applied`.
     caught_up: AtomicBool,
     stop: AtomicBool,
+    /// This node holds the leader's lock.
+    leading: AtomicBool,
 }
 
 impl FollowerStatus {
@@ -51,6 +56,11 @@ impl FollowerStatus {
         self.caught_up.load(Ordering::Acquire)
     }
 
+    /// Whether this node runs the leader-only jobs now.
+    pub fn leading(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
     /// Asks the follower thread to end (at its next wake-up, within a second).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Release);
@@ -71,6 +81,30 @@ pub fn start(
         .name("iocd-follower".into())
         .spawn(move || follow(&store, &state, &thread_status))?;
     Ok(status)
+}
+
+/// Claims leadership every second with the store's advisory lock and records whether this
+/// node holds it in `status`; jobs ask [`AppState::is_leader`] before each run.
+pub fn start_leadership(store: &PgStore, status: Arc<FollowerStatus>) -> std::io::Result<()> {
+    let mut claim = store.leadership();
+    std::thread::Builder::new()
+        .name("iocd-leader".into())
+        .spawn(move || {
+            while !status.stop.load(Ordering::Acquire) {
+                let leading = match claim.hold() {
+                    Ok(leading) => leading,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot reach the store to claim leadership");
+                        false
+                    }
+                };
+                if status.leading.swap(leading, Ordering::AcqRel) != leading {
+                    tracing::info!(leading, "leadership changed");
+                }
+                std::thread::sleep(POLL);
+            }
+        })?;
+    Ok(())
 }
 
 fn now() -> Timestamp {

@@ -113,6 +113,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
             connected: None,
             caught_up: None,
             applied_change: None,
+            leader: None,
         },
         Some(follower) => crate::wire::service::Readiness {
             ready: follower.connected() && follower.caught_up(),
@@ -120,6 +121,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
             connected: Some(follower.connected()),
             caught_up: Some(follower.caught_up()),
             applied_change: Some(follower.applied()),
+            leader: Some(follower.leading()),
         },
     };
     let status = if readiness.ready {

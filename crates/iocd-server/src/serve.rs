@@ -21,6 +21,9 @@ pub async fn run_sweeper(state: AppState, mut shutdown: tokio::sync::watch::Rece
             _ = tokio::time::sleep(interval) => {}
             _ = shutdown.changed() => return,
         }
+        if !state.is_leader() {
+            continue;
+        }
         let now = state.now();
         match state.blocking(move |service| service.sweep(now)).await {
             Ok(report) => {

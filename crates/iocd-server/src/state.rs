@@ -183,6 +183,12 @@ impl AppState {
         self.inner.follower.get()
     }
 
+    /// Whether this node runs the jobs only one node may run: always on SQLite; on a shared
+    /// store, while it holds the leader's lock.
+    pub fn is_leader(&self) -> bool {
+        self.inner.follower.get().is_none_or(|f| f.leading())
+    }
+
     /// Runs a service call (which may block on the store or the matcher) on a blocking
     /// thread.
     pub(crate) async fn blocking<T: Send + 'static>(

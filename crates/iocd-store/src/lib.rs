@@ -19,7 +19,9 @@ mod row_format;
 mod sqlite;
 pub mod webhooks;
 
-pub use postgres::{CHANGE_CHANNEL, Change, ChangeListener, PgStore, redacted as redacted_url};
+pub use postgres::{
+    CHANGE_CHANNEL, Change, ChangeListener, Leadership, PgStore, redacted as redacted_url,
+};
 pub use sqlite::SqliteStore;
 
 use iocd_model::{ErrorCode, Indicator, IndicatorSpec, IndicatorType, Timestamp};

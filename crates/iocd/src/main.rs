@@ -252,8 +252,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             let watermark = pg.last_change()?;
             let state =
                 iocd_server::AppState::new(pg.clone(), config, key, issuer).context(loading)?;
-            iocd_server::follower::start(pg, state.clone(), watermark)
+            let status = iocd_server::follower::start(pg.clone(), state.clone(), watermark)
                 .context("cannot start following the change log")?;
+            iocd_server::follower::start_leadership(&pg, status)
+                .context("cannot start claiming leadership")?;
             state
         }
     };

@@ -229,3 +229,79 @@ fn two_nodes_serve_one_store_interchangeably() {
     assert_eq!(count(&a), count(&b));
     assert_eq!(count(&a), 3_002);
 }
+
+/// Waits until `pick` finds one of `servers` leading; its index.
+fn leader_among(servers: &[&Server]) -> usize {
+    let start = Instant::now();
+    loop {
+        let leading: Vec<usize> = servers
+            .iter()
+            .enumerate()
+            .filter(|(_, server)| ready(server)["leader"] == true)
+            .map(|(index, _)| index)
+            .collect();
+        assert!(leading.len() <= 1, "two leaders at once: {leading:?}");
+        if let [one] = leading[..] {
+            return one;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no node took the lead"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_sweeper_runs_on_one_node_and_moves_when_the_leader_dies() {
+    let db = Database::new();
+    let dirs = [
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    ];
+    let mut nodes = vec![node(&db, &dirs[0]), node(&db, &dirs[1])];
+    let token = token(&db);
+    let first = leader_among(&[&nodes[0], &nodes[1]]);
+    // The leader dies; the other node takes the lead.
+    let mut dead = nodes.remove(first);
+    dead.child.kill().expect("kill -9");
+    dead.child.wait().expect("reap");
+    let survivor = &nodes[0];
+    assert_eq!(leader_among(&[survivor]), 0);
+    // An indicator that expires in two seconds is swept by the new leader.
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let expiry = expires
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    let created: Value = client()
+        .post(survivor.url("/api/indicators"))
+        .bearer_auth(&token)
+        .json(&json!({"indicatorValue": "brief.example", "indicatorType": "DomainName", "action": "Block",
+            "title": "t", "description": "d", "expirationTime": expiry}))
+        .send()
+        .expect("submit")
+        .json()
+        .expect("indicator");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let start = Instant::now();
+    loop {
+        let history: Value = client()
+            .get(survivor.url(&format!("/api/indicators/{id}/history")))
+            .bearer_auth(&token)
+            .send()
+            .expect("history")
+            .json()
+            .expect("history answer");
+        let swept = history["value"]
+            .as_array()
+            .is_some_and(|entries| entries.iter().any(|e| e["operation"] == "expire"));
+        if swept {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never swept: {history}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

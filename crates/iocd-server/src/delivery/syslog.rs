@@ -229,7 +229,12 @@ pub async fn run_syslog(
     let mut sender: Option<Sender> = None;
     let mut failures = 0u32;
     loop {
-        match forward(&state, &config, &mut sender).await {
+        let step = if state.is_leader() {
+            forward(&state, &config, &mut sender).await
+        } else {
+            Ok(false)
+        };
+        match step {
             Ok(busy) => {
                 failures = 0;
                 if busy {

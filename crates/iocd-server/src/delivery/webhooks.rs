@@ -87,9 +87,13 @@ pub async fn run_webhooks(state: AppState, mut shutdown: tokio::sync::watch::Rec
     };
     loop {
         let now = state.now();
-        let due = state
-            .blocking(move |service| service.webhooks().due_deliveries(now, BATCH))
-            .await;
+        let due = if state.is_leader() {
+            state
+                .blocking(move |service| service.webhooks().due_deliveries(now, BATCH))
+                .await
+        } else {
+            Ok(Vec::new())
+        };
         let mut busy = false;
         match due {
             Ok(due) => {

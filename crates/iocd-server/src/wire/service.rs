@@ -26,4 +26,8 @@ pub struct Readiness {
     /// The shared store: the newest change this node has applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied_change: Option<i64>,
+    /// The shared store: whether this node runs the leader-only jobs (expiry sweep, pruning,
+    /// feed polling, webhook and syslog delivery).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader: Option<bool>,
 }

@@ -44,6 +44,8 @@ const MAX_IDLE_CONNECTIONS: usize = 8;
 pub(super) const CHANGE_LOCK: i64 = 0x696f_6364;
 /// The advisory lock held while migrations run, so nodes starting together migrate once.
 const MIGRATION_LOCK: i64 = 0x696f_6364_6d69;
+/// The advisory lock the leader holds, for as long as its connection lives.
+const LEADER_LOCK: i64 = 0x696f_6364_6c64;
 /// The channel `LISTEN` wakes nodes on; the payload is the newest change number.
 pub const CHANGE_CHANNEL: &str = "iocd_changes";
 
@@ -264,6 +266,16 @@ impl PgStore {
         })
     }
 
+    /// A claim to leadership: the node whose claim holds runs the jobs only one node may run
+    /// (expiry sweep, pruning, feed polling, webhook and syslog delivery).
+    pub fn leadership(&self) -> Leadership {
+        Leadership {
+            config: self.config.clone(),
+            client: None,
+            held: false,
+        }
+    }
+
     /// A connection that waits for change notifications ([`CHANGE_CHANNEL`]).
     pub fn listener(&self) -> Result<ChangeListener, StoreError> {
         let mut client = off_the_runtime(|| self.new_client())?;
@@ -332,6 +344,55 @@ fn node_name() -> String {
         bytes = (nanos ^ u64::from(std::process::id())).to_le_bytes();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A dedicated connection holding (or trying for) the leader's session-level advisory lock.
+/// PostgreSQL releases the lock when the connection ends, so a node that dies (or is cut off)
+/// loses it, and another node's next [`Leadership::hold`] takes it.
+pub struct Leadership {
+    config: postgres::Config,
+    client: Option<Client>,
+    held: bool,
+}
+
+impl std::fmt::Debug for Leadership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leadership")
+            .field("held", &self.held)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Leadership {
+    /// Whether this node leads now: checks that a held lock's connection still lives, or tries
+    /// to take the lock. Call it every second or so.
+    pub fn hold(&mut self) -> Result<bool, StoreError> {
+        let result = off_the_runtime(|| self.try_hold());
+        if result.is_err() {
+            // The connection (and with it any lock) is gone; the next call starts over.
+            self.client = None;
+            self.held = false;
+        }
+        result
+    }
+
+    fn try_hold(&mut self) -> Result<bool, StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = Some(self.config.connect(NoTls)?);
+            self.held = false;
+        }
+        let Some(client) = self.client.as_mut() else {
+            return Ok(false);
+        };
+        if self.held {
+            client.batch_execute("SELECT 1")?;
+        } else {
+            self.held = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])?
+                .try_get(0)?;
+        }
+        Ok(self.held)
+    }
 }
 
 /// A dedicated connection `LISTEN`ing on [`CHANGE_CHANNEL`]: notifications only wake a node
