@@ -9,7 +9,9 @@ CREATE TABLE tenants (
 );
 
 CREATE TABLE indicators (
-    tenant_no                BIGINT NOT NULL REFERENCES tenants (tenant_no),
+    -- No foreign key to tenants: its check per row would cost bulk loads a lookup each, and
+    -- tenants are never deleted.
+    tenant_no                BIGINT NOT NULL,
     id                       BIGINT NOT NULL,
     indicator_type           TEXT NOT NULL,
     indicator_value          TEXT NOT NULL,
@@ -41,12 +43,15 @@ CREATE TABLE indicators (
     creation_time            BIGINT NOT NULL,
     last_update_time         BIGINT NOT NULL,
     last_updated_by          TEXT,
+    -- FNV-1a 64 of indicator_value (iocd_store's value_hash, shared with SQLite).
+    value_hash               BIGINT NOT NULL,
     PRIMARY KEY (tenant_no, id)
 );
--- The upsert key, enforced by the database (several nodes write): a hash of the value keeps
--- the index small and within the B-tree's entry size whatever the value's length; lookups
--- compare the value itself too. Also serves `indicatorValue eq`.
-CREATE UNIQUE INDEX indicators_key ON indicators (tenant_no, md5(indicator_value), indicator_type, action);
+-- Finds indicators by value: the upsert key (type, value, action) and `indicatorValue eq`. A
+-- 64-bit hash of the value (FNV-1a, computed by iocd as for SQLite) keeps the index small and
+-- its entries fixed-size whatever a URL's length; lookups compare the value itself too. The key
+-- is kept unique by the tenant's row lock every writer takes (decision 0021).
+CREATE INDEX indicators_value ON indicators (tenant_no, value_hash);
 CREATE INDEX indicators_expiry ON indicators (expiration_time) WHERE expiration_time IS NOT NULL;
 CREATE INDEX indicators_creator ON indicators (tenant_no, created_by);
 CREATE INDEX indicators_type ON indicators (tenant_no, indicator_type, id);

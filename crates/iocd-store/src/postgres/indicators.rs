@@ -7,7 +7,7 @@ use super::odata_sql::{Params, as_refs, bind, order_sql, render_filter};
 use super::rows::{COLUMNS, indicator_from_row_at, json_list, json_text};
 use super::{ChangeSet, PgStore, count_active_in, lock_tenant, tenant_no};
 use crate::odata::Entity;
-use crate::sqlite::history_state;
+use crate::sqlite::{history_state, value_hash};
 use crate::{
     Actor, DeleteOutcome, HistoryEntry, HistoryOp, IndicatorReader, IndicatorStore, ListPage,
     ListQuery, StoreError, TypeCount, UpsertOutcome, Visibility, WriteContext,
@@ -549,7 +549,9 @@ fn key_of(spec: &IndicatorSpec, value: &str) -> Key {
     )
 }
 
-/// The indicators (expired or not) with the keys of `specs`, in one query.
+/// The indicators (expired or not) with the keys of `specs`, in one query: the value hashes
+/// go through the index on `(tenant_no, value_hash)` (a probe per key, never a scan of the
+/// tenant), and rows whose value, type or action differ are left out here.
 fn find_keys(
     tx: &mut Transaction<'_>,
     tenant_no: i64,
@@ -559,17 +561,19 @@ fn find_keys(
     if specs.is_empty() {
         return Ok(HashMap::new());
     }
-    let types: Vec<&str> = specs.iter().map(|s| s.indicator_type().as_str()).collect();
-    let actions: Vec<&str> = specs.iter().map(|s| s.action.as_str()).collect();
+    let wanted: HashSet<Key> = specs
+        .iter()
+        .zip(values)
+        .map(|(spec, value)| key_of(spec, value))
+        .collect();
+    let mut hashes: Vec<i64> = values.iter().map(|v| value_hash(v)).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
     let rows = tx.query(
         &format!(
-            "SELECT {COLUMNS} FROM indicators i
-             JOIN (SELECT DISTINCT * FROM unnest($2::text[], $3::text[], $4::text[])) AS k(v, t, a)
-               ON md5(i.indicator_value) = md5(k.v) AND i.indicator_value = k.v
-              AND i.indicator_type = k.t AND i.action = k.a
-             WHERE i.tenant_no = $1"
+            "SELECT {COLUMNS} FROM indicators i WHERE i.tenant_no = $1 AND i.value_hash = ANY($2)"
         ),
-        &[&tenant_no, &values, &types, &actions],
+        &[&tenant_no, &hashes],
     )?;
     let mut found = HashMap::with_capacity(rows.len());
     for row in &rows {
@@ -579,7 +583,9 @@ fn find_keys(
             indicator.spec.indicator_type().as_str(),
             indicator.spec.action.as_str(),
         );
-        found.insert(key, indicator);
+        if wanted.contains(&key) {
+            found.insert(key, indicator);
+        }
     }
     Ok(found)
 }
@@ -594,7 +600,7 @@ fn find_one(
     tx.query_opt(
         &format!(
             "SELECT {COLUMNS} FROM indicators i
-             WHERE i.tenant_no = $1 AND md5(i.indicator_value) = md5($2) AND i.indicator_value = $2
+             WHERE i.tenant_no = $1 AND i.value_hash = $5 AND i.indicator_value = $2
                AND i.indicator_type = $3 AND i.action = $4"
         ),
         &[
@@ -602,6 +608,7 @@ fn find_one(
             &value,
             &spec.indicator_type().as_str(),
             &spec.action.as_str(),
+            &value_hash(value),
         ],
     )?
     .map(|row| indicator_from_row_at(&row, 0))
@@ -614,7 +621,7 @@ const COPY_INDICATORS: &str =
     generate_alert, educate_url, external_id, category, mitre_techniques, bypass_duration_hours,
     notification_id, notification_body, version, certificate_info, historical_detection,
     look_back_period, additional_info, created_by, created_by_display_name, created_by_source,
-    creation_time, last_update_time, last_updated_by) FROM STDIN (FORMAT binary)";
+    creation_time, last_update_time, last_updated_by, value_hash) FROM STDIN (FORMAT binary)";
 
 /// Writes the new indicators `specs[pending[..]]`, with ids from `first_id` on, by binary COPY
 /// (the caller has checked that their keys are free), and their device-group rows.
@@ -633,41 +640,16 @@ fn flush_new(
         return Ok(());
     }
     use postgres::types::Type;
-    let (int, text, boolean) = (Type::INT8, Type::TEXT, Type::BOOL);
-    let types = [
-        int.clone(),
-        int.clone(),
-        text.clone(),
-        text.clone(),
-        text.clone(),
-        text.clone(),
-        text.clone(),
-        text.clone(),
-        int.clone(),
-        text.clone(),
-        text.clone(),
-        text.clone(),
-        text.clone(),
-        boolean.clone(),
-        text.clone(),
-        text.clone(),
-        int.clone(),
-        text.clone(),
-        int.clone(),
-        text.clone(),
-        text.clone(),
-        text.clone(),
-        text.clone(),
-        boolean,
-        text.clone(),
-        text.clone(),
-        text.clone(),
-        text.clone(),
-        text.clone(),
-        int.clone(),
-        int,
-        text,
-    ];
+    // The COPY's column types in order: i BIGINT, t TEXT, b BOOLEAN.
+    let types: Vec<Type> = "iitttttt itttt b tt i t i tttt b ttttt ii t i"
+        .chars()
+        .filter_map(|kind| match kind {
+            'i' => Some(Type::INT8),
+            't' => Some(Type::TEXT),
+            'b' => Some(Type::BOOL),
+            _ => None,
+        })
+        .collect();
     let mut groups: Vec<(i64, &str)> = Vec::new();
     {
         let sink = tx.copy_in(COPY_INDICATORS)?;
@@ -717,6 +699,7 @@ fn flush_new(
                 &now.ticks(),
                 &now.ticks(),
                 &no_one,
+                &value_hash(&values[index]),
             ])?;
             for name in &spec.rbac_group_names {
                 if !groups

@@ -100,10 +100,11 @@ pub(super) fn render_filter(
             op: CompareOp::Eq,
             value: Literal::Text(text),
         } if entity == Entity::Indicator => {
-            // Equality on the value goes through the key index on md5(value).
+            // Equality on the value goes through the index on the value's hash.
+            let hash = bind(params, Box::new(crate::sqlite::value_hash(text)));
             let text = bind(params, Box::new(text.clone()));
             sql.push_str(&format!(
-                "(md5(i.indicator_value) = md5({text}) AND i.indicator_value = {text})"
+                "(i.value_hash = {hash} AND i.indicator_value = {text})"
             ));
         }
         Filter::Compare { subject, op, value } => {

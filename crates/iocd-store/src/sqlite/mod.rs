@@ -215,7 +215,7 @@ fn tenant_rows(tenant_no: i64) -> (i64, i64) {
 /// of the value, which makes it about five times smaller than an index on the text; lookups
 /// compare the value itself too, so collisions cost a row read, never a wrong answer.
 /// Persisted: never change this function without a migration that recomputes `value_hash`.
-fn value_hash(value: &str) -> i64 {
+pub(crate) fn value_hash(value: &str) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in value.bytes() {
         hash ^= u64::from(byte);
