@@ -525,6 +525,9 @@ impl Service {
         named: &[i64],
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        // The change may scope indicators to groups another node created: read the tenant's
+        // groups again at its next lookup.
+        self.groups.forget(tenant);
         let present_ids: std::collections::HashSet<i64> = present.iter().map(|i| i.id).collect();
         let removed: Vec<i64> = named
             .iter()

@@ -200,8 +200,12 @@ fn main() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    let resident = restarted.memory().map_or_else(
+        || "unknown".to_owned(),
+        |(now, _)| format!("{} MiB", now >> 20),
+    );
     println!(
-        "restart of B with {} indicators in the store: listening after {:.2} s, ready after {:.2} s",
+        "restart of B with {} indicators in the store: listening after {:.2} s, ready after {:.2} s; B's resident memory {resident}",
         indicators + writes as u64,
         listening.as_secs_f64(),
         start.elapsed().as_secs_f64()
