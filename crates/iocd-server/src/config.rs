@@ -130,6 +130,15 @@ pub struct Config {
     /// Where the indicators and everything else live: `None` for SQLite in the data directory,
     /// or a `postgres://` URL shared by several nodes (`store`, `--store`, `IOCD_STORE`).
     pub store: Option<String>,
+    /// NATS JetStream for device events (`events = "nats://host:4222"`, `--events`,
+    /// `IOCD_EVENTS`): nodes consume `{events_prefix}.events.<tenant>` together.
+    pub events: Option<String>,
+    /// The prefix of the event bus's subjects and streams (`iocd`: subjects `iocd.events.*`
+    /// and `iocd.alerts.*`, streams `iocd_events`, `iocd_alerts`).
+    pub events_prefix: String,
+    /// How long an event handed to a node may stay unacknowledged before JetStream hands it
+    /// to another (a node that died with it).
+    pub events_ack_wait_seconds: u64,
     pub profile: Profile,
     /// Behave exactly like MDE: no CIDR, no extra CSV types, no SHA-256 thumbprints.
     pub strict: bool,
@@ -205,6 +214,9 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./iocd-data"),
             store: None,
+            events: None,
+            events_prefix: "iocd".to_owned(),
+            events_ack_wait_seconds: 30,
             profile,
             strict: mde,
             max_active_indicators: Some(if mde { 15_000 } else { 100_000_000 }),
@@ -256,6 +268,24 @@ impl Config {
         }
         if let Some(store) = file.store {
             config.store = Some(store);
+        }
+        if let Some(events) = file.events {
+            config.events = Some(events);
+        }
+        if let Some(prefix) = file.events_prefix {
+            let valid = !prefix.is_empty()
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid {
+                return Err(ConfigError(format!(
+                    "events_prefix: {prefix:?} must be letters, digits, '_' or '-'"
+                )));
+            }
+            config.events_prefix = prefix;
+        }
+        if let Some(seconds) = file.events_ack_wait_seconds {
+            config.events_ack_wait_seconds = seconds.max(1);
         }
         if let Some(strict) = file.strict {
             config.strict = strict;
@@ -397,6 +427,9 @@ struct ConfigFile {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     store: Option<String>,
+    events: Option<String>,
+    events_prefix: Option<String>,
+    events_ack_wait_seconds: Option<u64>,
     profile: Option<Profile>,
     strict: Option<bool>,
     /// 0 means no cap.

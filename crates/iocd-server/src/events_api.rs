@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 
 /// How the events of a request are numbered: NDJSON lines from 1, array items from 0.
 #[derive(Debug, Clone, Copy)]
-enum Position {
+pub(crate) enum Position {
     Line,
     Index,
 }
@@ -36,12 +36,12 @@ const MAX_LISTED_FAILURES: usize = 1_000;
 
 /// The shape of a request body.
 #[derive(Debug, Clone, Copy)]
-enum BodyKind {
+pub(crate) enum BodyKind {
     Ndjson,
     Json,
 }
 
-fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
+pub(crate) fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -64,7 +64,7 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
 /// Each event of the body, with its position, or why it is not JSON: NDJSON lines are read
 /// one at a time; a JSON array is split into its items without building them, and each is
 /// parsed when its turn comes.
-fn events<'a>(
+pub(crate) fn events<'a>(
     kind: BodyKind,
     body: &'a [u8],
 ) -> Result<(Box<dyn Iterator<Item = EventInput> + 'a>, Position), ApiError> {

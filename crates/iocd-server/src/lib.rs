@@ -18,6 +18,7 @@ mod device_groups_api;
 mod devices_api;
 pub mod error;
 mod events_api;
+pub mod events_bus;
 mod extract;
 pub mod feeds;
 pub mod follower;

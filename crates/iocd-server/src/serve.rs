@@ -208,6 +208,15 @@ pub async fn serve_until(
             stop_background.clone(),
         )));
     }
+    if let Some(url) = state.config().events.clone() {
+        let bus_state = state.clone();
+        let stop = stop_background.clone();
+        background.push(tokio::spawn(async move {
+            if let Err(error) = crate::events_bus::run(bus_state, url, stop).await {
+                tracing::error!(%error, "the event bus stopped");
+            }
+        }));
+    }
     let service = state.service().clone();
     let app = router(state);
     let result = serve_connections(listener, app, acceptor, limits, shutdown).await;

@@ -73,6 +73,10 @@ struct ServeArgs {
     /// SQLite in the data directory].
     #[arg(long, env = "IOCD_STORE")]
     store: Option<String>,
+    /// Consume device events from NATS JetStream at this URL (nats://host:4222), together with
+    /// every other node [default: only POST /api/events].
+    #[arg(long, env = "IOCD_EVENTS")]
+    events: Option<String>,
     /// TOML configuration file (see docs/configuration.md).
     #[arg(long, env = "IOCD_CONFIG")]
     config: Option<PathBuf>,
@@ -177,6 +181,9 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
     }
     if let Some(store) = &args.store {
         config.store = Some(store.clone());
+    }
+    if let Some(events) = &args.events {
+        config.events = Some(events.clone());
     }
     match args.log_format {
         Some(LogFormatArg::Json) => config.log_format = LogFormat::Json,

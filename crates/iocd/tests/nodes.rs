@@ -2,7 +2,10 @@
 //! `IOCD_TEST_POSTGRES` names; each test makes and drops a database of its own): a write on one
 //! node is enforced by the other, a delete on the other is gone from the first, a node that lost
 //! its listening connection catches up, a node killed with `kill -9` and started again after
-//! missing changes enforces them, and every node serves the same tokens.
+//! missing changes enforces them, every node serves the same tokens, the leader-only sweeper
+//! moves when its node dies, and device events consumed from NATS JetStream (127.0.0.1:4222,
+//! streams named for the test) are neither lost nor turned into duplicate alerts when a
+//! consuming node is killed.
 
 mod common;
 
@@ -304,4 +307,174 @@ fn the_sweeper_runs_on_one_node_and_moves_when_the_leader_dies() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+fn alert_count(server: &Server, token: &str) -> usize {
+    let page: Value = client()
+        .get(server.url("/api/alerts?$top=10000"))
+        .bearer_auth(token)
+        .send()
+        .expect("alerts")
+        .json()
+        .expect("alerts page");
+    page["value"].as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn events_through_jetstream_survive_a_killed_node_without_loss_or_duplicate_alerts() {
+    use futures_util::StreamExt;
+    const EVENTS: usize = 300;
+    let db = Database::new();
+    let prefix = format!("iocdtest{}", std::process::id());
+    let dirs = [
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    ];
+    let config = dirs[0].path().join("bus.toml");
+    std::fs::write(
+        &config,
+        format!("events_prefix = \"{prefix}\"\nevents_ack_wait_seconds = 2\n"),
+    )
+    .expect("config");
+    let config = config.to_str().expect("path").to_owned();
+    let start = |dir: &tempfile::TempDir| {
+        Server::start_with(
+            dir.path(),
+            &[
+                "--store",
+                &db.url,
+                "--events",
+                "nats://127.0.0.1:4222",
+                "--config",
+                &config,
+            ],
+        )
+    };
+    let a = start(&dirs[0]);
+    let mut b = start(&dirs[1]);
+    let output = Command::new(IOCD)
+        .args([
+            "token",
+            "create",
+            "--tenant",
+            "contoso",
+            "--role",
+            "Ti.ReadWrite.All",
+            "--role",
+            "Alert.ReadWrite.All",
+            "--name",
+            "bus",
+            "--store",
+        ])
+        .arg(&db.url)
+        .output()
+        .expect("token");
+    let token = String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    let response = client()
+        .post(a.url("/api/indicators"))
+        .bearer_auth(&token)
+        .json(&json!({"indicatorValue": "hit.example", "indicatorType": "DomainName", "action": "Audit",
+            "generateAlert": true, "title": "Watch", "description": "d"}))
+        .send()
+        .expect("submit");
+    assert_eq!(response.status(), 200);
+    until_verdict(&b, &token, "hit.example", Some("Audit"));
+
+    // NATS work runs on a runtime of its own (the rest of the test uses blocking clients).
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let js = runtime.block_on(async {
+        let nats = async_nats::connect("127.0.0.1:4222")
+            .await
+            .expect("NATS must answer on 127.0.0.1:4222");
+        async_nats::jetstream::new(nats)
+    });
+    // The nodes make the streams when they start.
+    runtime.block_on(async {
+        let begun = Instant::now();
+        while js.get_stream(format!("{prefix}_events")).await.is_err() {
+            assert!(
+                begun.elapsed() < Duration::from_secs(20),
+                "no node made the events stream"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let publish = |from: usize, to: usize| {
+        runtime.block_on(async {
+            for n in from..to {
+                let event = json!({"DeviceId": format!("dev-{n}"), "DeviceName": format!("pc-{n}"), "RemoteUrl": "https://hit.example/login"});
+                js.publish(format!("{prefix}.events.contoso"), event.to_string().into())
+                    .await
+                    .expect("publish")
+                    .await
+                    .expect("stored by JetStream");
+            }
+        })
+    };
+    publish(0, EVENTS / 2);
+    // B dies in the middle of the stream, possibly holding unacknowledged events.
+    b.child.kill().expect("kill -9");
+    b.child.wait().expect("reap");
+    publish(EVENTS / 2, EVENTS);
+
+    // Every event raises the alert of its own device: all of them, once each.
+    let begun = Instant::now();
+    while alert_count(&a, &token) < EVENTS {
+        assert!(
+            begun.elapsed() < Duration::from_secs(60),
+            "{} of {EVENTS} alerts after a minute",
+            alert_count(&a, &token)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Redeliveries after the ack wait add no alert.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(alert_count(&a, &token), EVENTS, "an alert was duplicated");
+    let (alerts_published, events_left) = runtime.block_on(async {
+        let mut alerts = js
+            .get_stream(format!("{prefix}_alerts"))
+            .await
+            .expect("alerts stream");
+        let mut events = js
+            .get_stream(format!("{prefix}_events"))
+            .await
+            .expect("events stream");
+        let published = alerts.info().await.expect("info").state.messages;
+        let left = events.info().await.expect("info").state.messages;
+        // Read the alerts stream back: one message per alert, each a different alert id.
+        let consumer = alerts
+            .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+            .await
+            .expect("reader");
+        let mut ids = std::collections::HashSet::new();
+        let mut batch = consumer
+            .fetch()
+            .max_messages(EVENTS + 10)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await
+            .expect("fetch");
+        while let Some(message) = batch.next().await {
+            let message = message.expect("message");
+            let alert: Value = serde_json::from_slice(&message.payload).expect("alert JSON");
+            assert!(
+                ids.insert(alert["id"].as_str().expect("id").to_owned()),
+                "alert {} published twice",
+                alert["id"]
+            );
+        }
+        assert_eq!(ids.len(), EVENTS);
+        js.delete_stream(format!("{prefix}_events"))
+            .await
+            .expect("delete");
+        js.delete_stream(format!("{prefix}_alerts"))
+            .await
+            .expect("delete");
+        (published, left)
+    });
+    assert_eq!(alerts_published, EVENTS as u64, "alerts published");
+    assert_eq!(events_left, 0, "every event acknowledged");
 }
