@@ -111,17 +111,20 @@ pub(crate) fn events<'a>(
     params(("profile" = Option<String>, Query, description = "mde (default) or ecs")),
     request_body(description = "One event (a JSON object), an array of events, or NDJSON (one event per line)",
         content((Object = "application/json"), (String = "application/x-ndjson"))),
-    responses((status = 200, body = EventsResponse), (status = 400, body = crate::wire::errors::ErrorBody),
+    responses((status = 200, body = EventsResponse, description = "Matched here"),
+        (status = 202, body = crate::wire::events::EventsQueued, description = "Published to NATS JetStream (the server consumes events from it)"),
+        (status = 400, body = crate::wire::errors::ErrorBody),
         (status = 401, body = crate::wire::errors::ErrorBody), (status = 403, body = crate::wire::errors::ErrorBody),
         (status = 413, body = crate::wire::errors::ErrorBody), (status = 415, body = crate::wire::errors::ErrorBody),
-        (status = 429, body = crate::wire::errors::ErrorBody)))]
+        (status = 429, body = crate::wire::errors::ErrorBody), (status = 503, body = crate::wire::errors::ErrorBody)))]
 pub(crate) async fn ingest(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<EventsResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     principal.require_events()?;
     state.check_rate(&principal, Operation::Events)?;
     let body = body.map_err(|rejection| match rejection.status() {
@@ -156,6 +159,10 @@ pub(crate) async fn ingest(
     }
     let kind = body_kind(&headers)?;
     let tenant = principal.tenant.clone();
+    if let Some(bus) = state.bus() {
+        let queued = crate::events_bus::publish(&state, bus, &tenant, profile, kind, &body).await?;
+        return Ok((StatusCode::ACCEPTED, Json(queued)).into_response());
+    }
     let now = state.now();
     state
         .blocking(move |service| {
@@ -175,7 +182,7 @@ pub(crate) async fn ingest(
             if !chunk.is_empty() {
                 answer.add(service.ingest_events(&tenant, profile, chunk, now)?);
             }
-            Ok(Ok(Json(answer.finish())))
+            Ok(Ok(Json(answer.finish()).into_response()))
         })
         .await?
 }

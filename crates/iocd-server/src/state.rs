@@ -50,6 +50,8 @@ struct Inner {
     apps: AppStatus,
     /// Where this node stands against the shared store's change log (PostgreSQL only).
     follower: std::sync::OnceLock<Arc<crate::follower::FollowerStatus>>,
+    /// NATS JetStream, once the event bus is connected (`events` configured).
+    bus: std::sync::OnceLock<async_nats::jetstream::Context>,
 }
 
 /// Why the state could not be built.
@@ -127,6 +129,7 @@ impl AppState {
                 clock_offset_ticks: AtomicI64::new(0),
                 bound_address: std::sync::OnceLock::new(),
                 follower: std::sync::OnceLock::new(),
+                bus: std::sync::OnceLock::new(),
                 bulk_slots,
                 oidc,
                 issuer,
@@ -181,6 +184,16 @@ impl AppState {
     /// The change-log follower, when the store is shared.
     pub fn follower(&self) -> Option<&Arc<crate::follower::FollowerStatus>> {
         self.inner.follower.get()
+    }
+
+    /// Hands `POST /api/events` to JetStream from now on (once).
+    pub fn set_bus(&self, bus: async_nats::jetstream::Context) {
+        let _ = self.inner.bus.set(bus);
+    }
+
+    /// JetStream, when events go through it.
+    pub fn bus(&self) -> Option<&async_nats::jetstream::Context> {
+        self.inner.bus.get()
     }
 
     /// Whether this node runs the jobs only one node may run: always on SQLite; on a shared

@@ -1001,6 +1001,43 @@ async fn every_documented_answer_validates_against_the_served_document() {
     ));
     run(&limited, &mut doc, vec![get("/readyz", &None, 503)]).await;
 
+    // With events going through NATS JetStream (the machine's server on 127.0.0.1:4222),
+    // `POST /api/events` publishes them: 202 when a stream takes the subject, 503 when none
+    // does.
+    let nats = async_nats::connect("127.0.0.1:4222")
+        .await
+        .expect("NATS must answer on 127.0.0.1:4222");
+    let js = async_nats::jetstream::new(nats);
+    let prefix = format!("schema{}", std::process::id());
+    let stream = format!("{prefix}_events");
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: stream.clone(),
+        subjects: vec![format!("{prefix}.events.>")],
+        ..Default::default()
+    })
+    .await
+    .expect("a stream for the test");
+    for (prefix, status) in [(prefix.clone(), 202), (format!("{prefix}none"), 503)] {
+        let mut config = Config::for_profile(Profile::Default);
+        config.events_prefix = prefix;
+        let bus_api = TestApi::with_config(config);
+        bus_api.state.set_bus(js.clone());
+        let sensor = Some(bus_api.token("tenant-bus", Role::EventsWrite, "sensor"));
+        let events = vec![
+            json!({"DeviceId": "d1", "RemoteUrl": "https://a.example/"}),
+            json!({"DeviceId": "d2", "RemoteIP": "203.0.113.9"}),
+        ];
+        run(
+            &bus_api,
+            &mut doc,
+            vec![ndjson("/api/events", &sensor, &events, status)],
+        )
+        .await;
+    }
+    js.delete_stream(&stream)
+        .await
+        .expect("delete the test stream");
+
     // One bulk upload that stalls holds the only bulk slot: another is answered 503; the
     // stalled one is answered 408 when its body's wait passes body_read_timeout_seconds.
     let holder = limited.token("tenant-l", Role::ReadWriteAll, "holder");

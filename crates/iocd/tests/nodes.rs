@@ -418,7 +418,41 @@ fn events_through_jetstream_survive_a_killed_node_without_loss_or_duplicate_aler
     // B dies in the middle of the stream, possibly holding unacknowledged events.
     b.child.kill().expect("kill -9");
     b.child.wait().expect("reap");
-    publish(EVENTS / 2, EVENTS);
+    // The rest through POST /api/events on A, which publishes them to JetStream.
+    let lines: String = (EVENTS / 2..EVENTS)
+        .map(|n| format!("{}\n", json!({"DeviceId": format!("dev-{n}"), "DeviceName": format!("pc-{n}"), "RemoteUrl": "https://hit.example/login"})))
+        .collect();
+    let sensor = {
+        let output = Command::new(IOCD)
+            .args([
+                "token",
+                "create",
+                "--tenant",
+                "contoso",
+                "--role",
+                "Events.Write",
+                "--name",
+                "sensor",
+                "--store",
+            ])
+            .arg(&db.url)
+            .output()
+            .expect("token");
+        String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
+    };
+    let queued = client()
+        .post(a.url("/api/events"))
+        .bearer_auth(&sensor)
+        .header("Content-Type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .expect("post events");
+    assert_eq!(queued.status(), 202);
+    let queued: Value = queued.json().expect("queued");
+    assert_eq!(queued["queued"], (EVENTS - EVENTS / 2) as u64, "{queued}");
 
     // Every event raises the alert of its own device: all of them, once each.
     let begun = Instant::now();

@@ -32,3 +32,17 @@ pub struct EventFailure {
     pub index: Option<u64>,
     pub reason: String,
 }
+
+/// The answer of `POST /api/events` when events go through NATS JetStream (`events` set): the
+/// events were stored by JetStream and are matched by whichever node takes them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventsQueued {
+    /// Events published.
+    pub queued: u64,
+    /// The subject they were published to.
+    pub subject: String,
+    /// The first 1,000 events that are not JSON (not published).
+    pub failed: Vec<EventFailure>,
+    /// Failures left out of `failed` after the first 1,000.
+    pub unlisted: u64,
+}

@@ -12,6 +12,14 @@ pub enum EventProfile {
 }
 
 impl EventProfile {
+    /// The name `parse` reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventProfile::Mde => "mde",
+            EventProfile::Ecs => "ecs",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<EventProfile> {
         match text.to_ascii_lowercase().as_str() {
             "mde" => Some(EventProfile::Mde),
