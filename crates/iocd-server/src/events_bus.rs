@@ -192,24 +192,38 @@ async fn handle(
         tracing::warn!(%tenant, "an event message is not JSON; dropped");
         return Ok(());
     };
-    for alert_id in report.alerts {
-        let lookup_tenant = tenant.clone();
-        let alert = state
-            .blocking(move |service| service.detections().get_alert(&lookup_tenant, alert_id))
-            .await
-            .map_err(|error| error.message)?;
-        let Some(alert) = alert else { continue };
-        let body = serde_json::to_vec(&crate::wire::alerts::AlertEntity::from(&alert))
+    // The alerts as they are now, read together; published together.
+    let lookup_tenant = tenant.clone();
+    let ids = report.alerts;
+    let alerts = state
+        .blocking(move |service| {
+            ids.iter()
+                .filter_map(|id| {
+                    service
+                        .detections()
+                        .get_alert(&lookup_tenant, *id)
+                        .transpose()
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|error| error.message)?;
+    let mut acks = Vec::with_capacity(alerts.len());
+    for alert in &alerts {
+        let body = serde_json::to_vec(&crate::wire::alerts::AlertEntity::from(alert))
             .map_err(|e| e.to_string())?;
         let mut headers = async_nats::HeaderMap::new();
         // The alert's fold key names one alert id: its first publication is kept, later ones
         // (the alert updated, or an event delivered again) are dropped by JetStream.
-        headers.insert("Nats-Msg-Id", format!("{tenant}-{alert_id}").as_str());
-        js.publish_with_headers(format!("{prefix}.alerts.{tenant}"), headers, body.into())
-            .await
-            .map_err(|e| e.to_string())?
+        headers.insert("Nats-Msg-Id", format!("{tenant}-{}", alert.id).as_str());
+        let ack = js
+            .publish_with_headers(format!("{prefix}.alerts.{tenant}"), headers, body.into())
             .await
             .map_err(|e| e.to_string())?;
+        acks.push(ack);
+    }
+    for ack in acks {
+        ack.await.map_err(|e| e.to_string())?;
     }
     Ok(())
 }

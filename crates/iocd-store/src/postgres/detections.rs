@@ -350,32 +350,47 @@ impl DetectionStore for PgStore {
         }
         self.write(|tx, _| {
             let tenant_no = super::ensure_tenant(tx, tenant)?;
-            let statement = tx.prepare(
+            // One statement for the whole batch; a key seen twice in it is folded first, as
+            // ON CONFLICT cannot touch one row twice in a statement.
+            let mut folded: std::collections::HashMap<(&str, &str, &str), Sighting> =
+                std::collections::HashMap::with_capacity(sightings.len());
+            for sighting in sightings {
+                let key = (sighting.kind.as_str(), sighting.key.as_str(), sighting.device.id.as_str());
+                folded
+                    .entry(key)
+                    .and_modify(|known| {
+                        known.first_seen = known.first_seen.min(sighting.first_seen);
+                        known.last_seen = known.last_seen.max(sighting.last_seen);
+                        if sighting.device.name.is_some() {
+                            known.device.name.clone_from(&sighting.device.name);
+                        }
+                        if sighting.device.group.is_some() {
+                            known.device.group.clone_from(&sighting.device.group);
+                        }
+                    })
+                    .or_insert_with(|| sighting.clone());
+            }
+            let rows: Vec<&Sighting> = folded.values().collect();
+            let kinds: Vec<&str> = rows.iter().map(|s| s.kind.as_str()).collect();
+            let keys: Vec<&str> = rows.iter().map(|s| s.key.as_str()).collect();
+            let machines: Vec<&str> = rows.iter().map(|s| s.device.id.as_str()).collect();
+            let displays: Vec<&str> = rows.iter().map(|s| s.display.as_str()).collect();
+            let names: Vec<Option<&str>> = rows.iter().map(|s| s.device.name.as_deref()).collect();
+            let groups: Vec<Option<&str>> = rows.iter().map(|s| s.device.group.as_deref()).collect();
+            let firsts: Vec<i64> = rows.iter().map(|s| s.first_seen.ticks()).collect();
+            let lasts: Vec<i64> = rows.iter().map(|s| s.last_seen.ticks()).collect();
+            tx.execute(
                 "INSERT INTO sightings (tenant_no, kind, key, machine_id, display, computer_dns_name, machine_group,
                      first_seen, last_seen)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::bigint[], $9::bigint[])
                  ON CONFLICT (tenant_no, kind, key, machine_id) DO UPDATE SET
                      first_seen = least(sightings.first_seen, excluded.first_seen),
                      last_seen = greatest(sightings.last_seen, excluded.last_seen),
                      computer_dns_name = coalesce(excluded.computer_dns_name, sightings.computer_dns_name),
                      machine_group = coalesce(excluded.machine_group, sightings.machine_group)",
+                &[&tenant_no, &kinds, &keys, &machines, &displays, &names, &groups, &firsts, &lasts],
             )?;
-            for sighting in sightings {
-                tx.execute(
-                    &statement,
-                    &[
-                        &tenant_no,
-                        &sighting.kind.as_str(),
-                        &sighting.key,
-                        &sighting.device.id,
-                        &sighting.display,
-                        &sighting.device.name,
-                        &sighting.device.group,
-                        &sighting.first_seen.ticks(),
-                        &sighting.last_seen.ticks(),
-                    ],
-                )?;
-            }
             Ok(())
         })
     }
