@@ -49,6 +49,19 @@ impl Bypasses {
             );
     }
 
+    /// Replaces the tenant's bypasses with `bypasses` (read again from the store after another
+    /// node recorded one).
+    pub(crate) fn replace_tenant(&self, tenant: &str, bypasses: &[Bypass]) {
+        let map = bypasses
+            .iter()
+            .map(|b| ((b.device_id.clone(), b.indicator_id), b.expires))
+            .collect();
+        self.tenants
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tenant.to_owned(), map);
+    }
+
     /// When the bypass of `indicator` on `device` ends, if one is in force at `now`.
     pub(crate) fn until(
         &self,

@@ -525,9 +525,12 @@ impl Service {
         named: &[i64],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        // The change may scope indicators to groups another node created: read the tenant's
-        // groups again at its next lookup.
+        // The change may scope indicators to groups another node created, or be a bypass
+        // another node recorded: read the tenant's groups again at its next lookup, and its
+        // bypasses now.
         self.groups.forget(tenant);
+        let bypasses = self.bypass_store.bypasses(tenant, now)?;
+        self.bypasses.replace_tenant(tenant, &bypasses);
         let present_ids: std::collections::HashSet<i64> = present.iter().map(|i| i.id).collect();
         let removed: Vec<i64> = named
             .iter()

@@ -183,6 +183,24 @@ fn two_nodes_serve_one_store_interchangeably() {
     assert_eq!(deleted.status(), 204);
     until_verdict(&a, &token, "one.example", None);
 
+    // A Warn bypass recorded through A is honoured by B for that device.
+    let response = client()
+        .post(a.url("/api/indicators"))
+        .bearer_auth(&token)
+        .json(&json!({"indicatorValue": "warned.example", "indicatorType": "DomainName", "action": "Warn", "title": "t", "description": "d"}))
+        .send()
+        .expect("submit");
+    let warned: Value = response.json().expect("indicator");
+    until_verdict(&b, &token, "warned.example", Some("Warn"));
+    let bypassed = client()
+        .post(a.url("/api/match/bypass"))
+        .bearer_auth(&token)
+        .json(&json!({"device": {"id": "d1"}, "indicatorId": warned["id"], "user": "ana"}))
+        .send()
+        .expect("bypass");
+    assert_eq!(bypassed.status(), 200);
+    until_verdict(&b, &token, "warned.example", Some("Allowed"));
+
     // A bulk load on B (applied after the answer) reaches A.
     let lines: String = (0..3_000)
         .map(|n| format!("{}\n", json!({"indicatorValue": format!("bulk{n}.example"), "indicatorType": "DomainName", "action": "Warn", "title": "t", "description": "d"})))
@@ -230,7 +248,7 @@ fn two_nodes_serve_one_store_interchangeably() {
         page["value"].as_array().map_or(0, Vec::len)
     };
     assert_eq!(count(&a), count(&b));
-    assert_eq!(count(&a), 3_002);
+    assert_eq!(count(&a), 3_003);
 }
 
 /// Waits until `pick` finds one of `servers` leading; its index.

@@ -1,7 +1,7 @@
 //! The PostgreSQL implementation of [`BypassStore`].
 
 use super::indicators::{active_indicator, record_history};
-use super::{PgStore, tenant_no};
+use super::{ChangeSet, PgStore, tenant_no};
 use crate::bypasses::{Bypass, BypassStore};
 use crate::{Actor, HistoryOp, StoreError};
 use iocd_model::Timestamp;
@@ -24,7 +24,7 @@ impl BypassStore for PgStore {
         bypass: &Bypass,
         actor: &Actor,
     ) -> Result<bool, StoreError> {
-        self.write(|tx, _| {
+        self.write(|tx, changes| {
             let Some(number) = tenant_no(tx, tenant)? else { return Ok(false) };
             let Some(indicator) = active_indicator(tx, number, bypass.indicator_id, bypass.created)? else {
                 return Ok(false);
@@ -61,6 +61,10 @@ impl BypassStore for PgStore {
                 &indicator.created_by,
                 Some(&indicator),
             )?;
+            // In the change log, so the other nodes read the tenant's bypasses again.
+            let mut change = ChangeSet::new(number, bypass.created);
+            change.changed(bypass.indicator_id);
+            changes.push(change);
             Ok(true)
         })
     }
