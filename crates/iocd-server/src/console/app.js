@@ -1073,7 +1073,8 @@ async function saveAdd(event) {
     generateAlert: form.elements.generateAlert.checked,
   };
   const expiry = value("expirationTime");
-  if (expiry) body.expirationTime = `${expiry}:00Z`.replace(/:00:00Z$/, ":00Z");
+  // datetime-local gives "YYYY-MM-DDTHH:MM", or with ":SS" when seconds were set.
+  if (expiry) body.expirationTime = `${expiry.length === 16 ? `${expiry}:00` : expiry}Z`;
   const groups = list(value("rbacGroupNames"));
   if (groups.length) body.rbacGroupNames = groups;
   const techniques = list(value("mitreTechniques"));
