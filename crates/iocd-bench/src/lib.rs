@@ -2,6 +2,7 @@
 //! data sets built from the pymispwarninglists lists that `scripts/bench-data` extracts, and
 //! the release server as a child process (`server`), and load from `wrk` (`wrk`).
 
+pub mod database;
 pub mod server;
 pub mod wrk;
 

@@ -234,3 +234,12 @@ pub trait DetectionStore: Send + Sync + std::fmt::Debug {
     /// Deletes sightings last seen before `before`; returns how many.
     fn sweep_sightings(&self, before: Timestamp) -> Result<usize, StoreError>;
 }
+
+/// An alert comment as both SQL backends keep it in the alert's `comments` JSON column.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredComment {
+    pub(crate) comment: String,
+    pub(crate) created_by: String,
+    /// 100 ns ticks since the Unix epoch.
+    pub(crate) created_time: i64,
+}

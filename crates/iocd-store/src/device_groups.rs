@@ -99,6 +99,59 @@ pub enum UnknownGroup {
 /// One indicator's groups as `(id, name)` pairs, or the group it names that does not exist.
 pub type Resolution = Result<Vec<(i64, String)>, UnknownGroup>;
 
+/// Resolves `references` against a tenant's `existing` groups (id and name; the default group
+/// is added here), creating a group for an unknown name with `create` when `create_missing`:
+/// the part of [`DeviceGroupStore::resolve_device_groups`] every backend shares.
+pub(crate) fn resolve_references<E>(
+    existing: Vec<(i64, String)>,
+    references: &[GroupReference],
+    create_missing: bool,
+    create: &mut impl FnMut(&str) -> Result<(i64, String), E>,
+) -> Result<Vec<Resolution>, E> {
+    let mut by_key: std::collections::HashMap<String, (i64, String)> =
+        std::collections::HashMap::new();
+    let mut by_id: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    let default = DEFAULT_GROUP_NAME.to_owned();
+    for (id, name) in existing.into_iter().chain([(DEFAULT_GROUP_ID, default)]) {
+        by_key.insert(name_key(&name), (id, name.clone()));
+        by_id.insert(id, name);
+    }
+    let mut results = Vec::with_capacity(references.len());
+    'references: for reference in references {
+        let mut resolved: Vec<(i64, String)> = Vec::new();
+        for name in &reference.names {
+            let key = name_key(name);
+            let pair = match by_key.get(&key) {
+                Some(pair) => pair.clone(),
+                None if create_missing && !key.is_empty() => {
+                    let pair = create(name.trim())?;
+                    by_key.insert(key, pair.clone());
+                    by_id.insert(pair.0, pair.1.clone());
+                    pair
+                }
+                None => {
+                    results.push(Err(UnknownGroup::Name(name.clone())));
+                    continue 'references;
+                }
+            };
+            if !resolved.iter().any(|(known, _)| *known == pair.0) {
+                resolved.push(pair);
+            }
+        }
+        for id in &reference.ids {
+            let Some(name) = by_id.get(id) else {
+                results.push(Err(UnknownGroup::Id(*id)));
+                continue 'references;
+            };
+            if !resolved.iter().any(|(known, _)| known == id) {
+                resolved.push((*id, name.clone()));
+            }
+        }
+        results.push(Ok(resolved));
+    }
+    Ok(results)
+}
+
 /// Storage of device groups.
 pub trait DeviceGroupStore: Send + Sync + std::fmt::Debug {
     /// A tenant's groups by rank (then id), the default group last.

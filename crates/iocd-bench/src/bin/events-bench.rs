@@ -9,52 +9,15 @@
 //!
 //! Usage: `events-bench [--events N]` (default 200,000 per run).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use iocd_bench::arg;
+use iocd_bench::database::{Database, store_token};
 use iocd_bench::server::{self, Server};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const INDICATORS: u64 = 2_000;
 const PER_MESSAGE: u64 = 1_000;
-
-fn admin_url() -> String {
-    std::env::var("IOCD_BENCH_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-struct Database {
-    name: String,
-    url: String,
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
-fn database() -> Result<Database> {
-    let name = format!("iocd_events_bench_{}", std::process::id());
-    let admin = admin_url();
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-        .with_context(|| format!("PostgreSQL at {admin}"))?;
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-    client.batch_execute(&format!("CREATE DATABASE {name}"))?;
-    let (server, _) = admin
-        .rsplit_once('/')
-        .context("a URL with a database name")?;
-    Ok(Database {
-        url: format!("{server}/{name}"),
-        name,
-    })
-}
 
 /// Publishes `events` events for tenant `bench` and waits until the stream is drained; events/s.
 async fn run(
@@ -100,7 +63,7 @@ fn main() -> Result<()> {
     let events = arg("--events", 200_000)?;
     server::install_tls_provider();
     let iocd = server::iocd_binary()?;
-    let db = database()?;
+    let db = Database::create("iocd_events_bench")?;
     let prefix = format!("eventsbench{}", std::process::id());
     let config = format!(
         "store = \"{}\"\nevents = \"nats://127.0.0.1:4222\"\nevents_prefix = \"{prefix}\"\n{}",
@@ -115,21 +78,7 @@ fn main() -> Result<()> {
         &config,
         |_| {},
     )?;
-    let output = Command::new(&iocd)
-        .args([
-            "token",
-            "create",
-            "--tenant",
-            "bench",
-            "--role",
-            "Ti.ReadWrite.All",
-            "--ttl",
-            "2h",
-            "--store",
-            &db.url,
-        ])
-        .output()?;
-    let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let token = store_token(&iocd, &db.url, "bench", "Ti.ReadWrite.All")?;
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()?;

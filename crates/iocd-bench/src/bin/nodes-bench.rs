@@ -12,52 +12,12 @@
 //!
 //! Usage: `nodes-bench [--writes N] [--indicators N]` (defaults 300 and 1,000,000).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use iocd_bench::arg;
+use iocd_bench::database::{Database, store_token};
 use iocd_bench::server::{self, Server};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn admin_url() -> String {
-    std::env::var("IOCD_BENCH_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// The database of this run, dropped at the end.
-struct Database {
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn create() -> Result<Database> {
-        let name = format!("iocd_nodes_bench_{}", std::process::id());
-        let admin = admin_url();
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-            .with_context(|| format!("PostgreSQL at {admin}"))?;
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-        client.batch_execute(&format!("CREATE DATABASE {name}"))?;
-        let (server, _) = admin
-            .rsplit_once('/')
-            .context("a URL with a database name")?;
-        Ok(Database {
-            url: format!("{server}/{name}"),
-            name,
-        })
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -73,7 +33,7 @@ fn main() -> Result<()> {
     let indicators = arg("--indicators", 1_000_000)?;
     server::install_tls_provider();
     let iocd = server::iocd_binary()?;
-    let db = Database::create()?;
+    let db = Database::create("iocd_nodes_bench")?;
     let config = format!("store = \"{}\"\n{}", db.url, server::UNLIMITED_RATES);
     let temp = std::env::temp_dir();
     let pid = std::process::id();
@@ -89,24 +49,7 @@ fn main() -> Result<()> {
         &config,
         |_| {},
     )?);
-    let output = Command::new(&iocd)
-        .args([
-            "token",
-            "create",
-            "--tenant",
-            "bench",
-            "--role",
-            "Ti.ReadWrite.All",
-            "--ttl",
-            "2h",
-            "--store",
-            &db.url,
-        ])
-        .output()?;
-    if !output.status.success() {
-        bail!("token create: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let token = store_token(&iocd, &db.url, "bench", "Ti.ReadWrite.All")?;
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(3600))
         .build()?;

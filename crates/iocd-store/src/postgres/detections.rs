@@ -5,6 +5,7 @@
 use super::odata_sql::{Params, as_refs, bind, order_sql, render_filter};
 use super::webhooks::queue_alert_event;
 use super::{PgStore, lock_tenant, tenant_no};
+use crate::detections::StoredComment;
 use crate::detections::{
     Alert, AlertClassification, AlertComment, AlertHit, AlertPage, AlertStatus, AlertUpdate,
     DetectionStore, DeviceRef, FOLD_WINDOW_TICKS, MAX_EVIDENCE, RecordedHit, Sighting,
@@ -24,15 +25,6 @@ const ALERT_COLUMNS: &str = "a.id, a.indicator_id, a.indicator_type, a.indicator
 
 fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("unexpected {what} {value:?} in the database"))
-}
-
-/// A comment as the `comments` column holds it (the same JSON as SQLite's).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredComment {
-    comment: String,
-    created_by: String,
-    /// 100 ns ticks since the Unix epoch.
-    created_time: i64,
 }
 
 fn alert_from_row(row: &Row) -> Result<Alert, StoreError> {

@@ -6,11 +6,10 @@ use super::{ChangeSet, PgStore, lock_tenant, tenant_no};
 use crate::StoreError;
 use crate::device_groups::{
     DEFAULT_GROUP_ID, DeviceGroup, DeviceGroupStore, GroupConflict, GroupReference, GroupRules,
-    GroupSpec, Resolution, UnknownGroup, name_key,
+    GroupSpec, Resolution, name_key, resolve_references,
 };
 use iocd_model::Timestamp;
 use postgres::{Row, Transaction};
-use std::collections::HashMap;
 
 const COLUMNS: &str = "id, name, description, rank, rules, created, last_update";
 
@@ -240,60 +239,25 @@ impl DeviceGroupStore for PgStore {
     ) -> Result<Vec<Resolution>, StoreError> {
         self.write(|tx, _| {
             let number = lock_tenant(tx, tenant)?;
-            let mut by_key: HashMap<String, (i64, String)> = HashMap::new();
-            let mut by_id: HashMap<i64, String> = HashMap::new();
-            for row in tx.query(
-                "SELECT id, name FROM device_groups WHERE tenant_no = $1",
-                &[&number],
-            )? {
-                let (id, name): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
-                by_key.insert(name_key(&name), (id, name.clone()));
-                by_id.insert(id, name);
-            }
-            let default = crate::device_groups::DEFAULT_GROUP_NAME.to_owned();
-            by_key.insert(name_key(&default), (DEFAULT_GROUP_ID, default.clone()));
-            by_id.insert(DEFAULT_GROUP_ID, default);
-            let mut results = Vec::with_capacity(references.len());
-            'references: for reference in references {
-                let mut resolved: Vec<(i64, String)> = Vec::new();
-                for name in &reference.names {
-                    let key = name_key(name);
-                    let pair = match by_key.get(&key) {
-                        Some(pair) => pair.clone(),
-                        None if create_missing && !key.is_empty() => {
-                            let spec = GroupSpec {
-                                name: name.trim().to_owned(),
-                                description: String::new(),
-                                rank: None,
-                                rules: GroupRules::default(),
-                            };
-                            let group = insert_group(tx, number, &spec, now)?;
-                            let pair = (group.id, group.name.clone());
-                            by_key.insert(key, pair.clone());
-                            by_id.insert(group.id, group.name);
-                            pair
-                        }
-                        None => {
-                            results.push(Err(UnknownGroup::Name(name.clone())));
-                            continue 'references;
-                        }
-                    };
-                    if !resolved.iter().any(|(known, _)| *known == pair.0) {
-                        resolved.push(pair);
-                    }
-                }
-                for id in &reference.ids {
-                    let Some(name) = by_id.get(id) else {
-                        results.push(Err(UnknownGroup::Id(*id)));
-                        continue 'references;
-                    };
-                    if !resolved.iter().any(|(known, _)| known == id) {
-                        resolved.push((*id, name.clone()));
-                    }
-                }
-                results.push(Ok(resolved));
-            }
-            Ok(results)
+            let existing: Vec<(i64, String)> = tx
+                .query(
+                    "SELECT id, name FROM device_groups WHERE tenant_no = $1",
+                    &[&number],
+                )?
+                .iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<_, StoreError>>()?;
+            let mut create = |name: &str| -> Result<(i64, String), StoreError> {
+                let spec = GroupSpec {
+                    name: name.to_owned(),
+                    description: String::new(),
+                    rank: None,
+                    rules: GroupRules::default(),
+                };
+                let group = insert_group(tx, number, &spec, now)?;
+                Ok((group.id, group.name))
+            };
+            resolve_references(existing, references, create_missing, &mut create)
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use super::odata_sql::{bind, render_filter};
 use super::{SqliteStore, ensure_tenant, row_key, row_key_of, tenant_no, tenant_rows};
+use crate::detections::StoredComment;
 use crate::detections::{
     Alert, AlertClassification, AlertHit, AlertPage, AlertStatus, AlertUpdate, DetectionStore,
     DeviceRef, FOLD_WINDOW_TICKS, MAX_EVIDENCE, RecordedHit, Sighting, SightingKind, SightingQuery,
@@ -84,15 +85,6 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
                 .collect()
         },
     })
-}
-
-/// A comment as the `comments` column holds it.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredComment {
-    comment: String,
-    created_by: String,
-    /// 100 ns ticks since the Unix epoch.
-    created_time: i64,
 }
 
 fn sighting_from_row(row: &Row<'_>) -> rusqlite::Result<Sighting> {

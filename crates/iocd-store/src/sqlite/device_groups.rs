@@ -4,11 +4,10 @@ use super::{SqliteStore, ensure_tenant, tenant_no};
 use crate::StoreError;
 use crate::device_groups::{
     DEFAULT_GROUP_ID, DeviceGroup, DeviceGroupStore, GroupConflict, GroupReference, GroupRules,
-    GroupSpec, Resolution, UnknownGroup, name_key,
+    GroupSpec, Resolution, name_key, resolve_references,
 };
 use iocd_model::Timestamp;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
-use std::collections::HashMap;
 
 const COLUMNS: &str = "id, name, description, rank, rules, created, last_update";
 
@@ -225,64 +224,25 @@ impl DeviceGroupStore for SqliteStore {
     ) -> Result<Vec<Resolution>, StoreError> {
         self.write(|tx| {
             let number = ensure_tenant(tx, tenant)?;
-            let mut by_key: HashMap<String, (i64, String)> = HashMap::new();
-            let mut by_id: HashMap<i64, String> = HashMap::new();
-            {
+            let existing: Vec<(i64, String)> = {
                 let mut statement =
                     tx.prepare_cached("SELECT id, name FROM device_groups WHERE tenant_no = ?1")?;
                 let rows = statement.query_map(params![number], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                 })?;
-                for row in rows {
-                    let (id, name) = row?;
-                    by_key.insert(name_key(&name), (id, name.clone()));
-                    by_id.insert(id, name);
-                }
-            }
-            let default = crate::device_groups::DEFAULT_GROUP_NAME.to_owned();
-            by_key.insert(name_key(&default), (DEFAULT_GROUP_ID, default.clone()));
-            by_id.insert(DEFAULT_GROUP_ID, default);
-            let mut results = Vec::with_capacity(references.len());
-            'references: for reference in references {
-                let mut resolved: Vec<(i64, String)> = Vec::new();
-                for name in &reference.names {
-                    let key = name_key(name);
-                    let pair = match by_key.get(&key) {
-                        Some(pair) => pair.clone(),
-                        None if create_missing && !key.is_empty() => {
-                            let spec = GroupSpec {
-                                name: name.trim().to_owned(),
-                                description: String::new(),
-                                rank: None,
-                                rules: GroupRules::default(),
-                            };
-                            let group = insert_group(tx, number, &spec, now)?;
-                            let pair = (group.id, group.name.clone());
-                            by_key.insert(key, pair.clone());
-                            by_id.insert(group.id, group.name);
-                            pair
-                        }
-                        None => {
-                            results.push(Err(UnknownGroup::Name(name.clone())));
-                            continue 'references;
-                        }
-                    };
-                    if !resolved.iter().any(|(known, _)| *known == pair.0) {
-                        resolved.push(pair);
-                    }
-                }
-                for id in &reference.ids {
-                    let Some(name) = by_id.get(id) else {
-                        results.push(Err(UnknownGroup::Id(*id)));
-                        continue 'references;
-                    };
-                    if !resolved.iter().any(|(known, _)| known == id) {
-                        resolved.push((*id, name.clone()));
-                    }
-                }
-                results.push(Ok(resolved));
-            }
-            Ok(results)
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut create = |name: &str| -> Result<(i64, String), StoreError> {
+                let spec = GroupSpec {
+                    name: name.to_owned(),
+                    description: String::new(),
+                    rank: None,
+                    rules: GroupRules::default(),
+                };
+                let group = insert_group(tx, number, &spec, now)?;
+                Ok((group.id, group.name))
+            };
+            resolve_references(existing, references, create_missing, &mut create)
         })
     }
 }
