@@ -359,9 +359,24 @@ fn optional_text(
 ) -> Result<Option<String>, ValidationError> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => {
+            check_no_nul(s, field)?;
+            Ok(Some(s.clone()))
+        }
         Some(_) => Err(wrong_type(field, "a string")),
     }
+}
+
+/// Refuses text with a NUL character: no caller means one, and PostgreSQL cannot store it in a
+/// text column, so both stores refuse it alike.
+fn check_no_nul(text: &str, field: &'static str) -> Result<(), ValidationError> {
+    if text.contains('\0') {
+        return Err(ValidationError::invalid(
+            field,
+            format!("{field} contains a NUL character (U+0000), which iocd does not store."),
+        ));
+    }
+    Ok(())
 }
 
 fn optional_bool(
@@ -388,12 +403,18 @@ fn string_list(
 ) -> Result<Vec<String>, ValidationError> {
     let items: Vec<&str> = match value {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => s.split(',').collect(),
+        Some(Value::String(s)) => {
+            check_no_nul(s, field)?;
+            s.split(',').collect()
+        }
         Some(Value::Array(values)) => {
             let mut items = Vec::with_capacity(values.len().min(limits.max_list_items + 1));
             for v in values {
                 match v {
-                    Value::String(s) => items.push(s.as_str()),
+                    Value::String(s) => {
+                        check_no_nul(s, field)?;
+                        items.push(s.as_str())
+                    }
                     _ => return Err(wrong_type(field, "an array of strings")),
                 }
             }

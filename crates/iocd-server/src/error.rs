@@ -126,7 +126,12 @@ impl From<ValidationError> for ApiError {
 
 impl From<iocd_store::StoreError> for ApiError {
     fn from(error: iocd_store::StoreError) -> Self {
-        ApiError::internal(&error)
+        match error {
+            iocd_store::StoreError::Unstorable(message) => {
+                ApiError::new(ErrorCode::InvalidInput, message)
+            }
+            other => ApiError::internal(&other),
+        }
     }
 }
 

@@ -8,6 +8,11 @@
 //! Feeds are configured in the configuration file (`[[feeds]]`) or through the API
 //! (`POST /api/feeds`, stored; `DELETE /api/feeds/{name}`); `GET /api/feeds` shows each
 //! feed's last run, counts and errors, and `POST /api/feeds/{name}/run` runs one now.
+//!
+//! Only the leader runs feeds. What a run leaves (its status, a TAXII feed's cursor, the next
+//! run's time) and requests to run a feed now are records in the store
+//! ([`iocd_store::records`]), so every node shows the same status, a request made on any node
+//! reaches the leader, and a new leader carries on where the old one stopped.
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -17,11 +22,11 @@ use axum::http::StatusCode;
 use iocd_interop::{ImportBatch, ImportDefaults, misp, plain, stix};
 use iocd_model::{Action, IndicatorSubmission, IndicatorType, Severity, Timestamp};
 use iocd_store::odata::{CompareOp, Field, Filter, Literal, Subject};
+use iocd_store::records::{RecordKind, StoredRecord};
 use iocd_store::{Actor, ListQuery, UpsertOutcome, Visibility, WriteContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// What a feed is.
@@ -135,7 +140,7 @@ impl FeedConfig {
 }
 
 /// A feed's last run, as `GET /api/feeds` shows it.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FeedStatus {
     pub name: String,
@@ -160,20 +165,28 @@ pub struct FeedStatus {
     pub failures: Vec<FeedFailure>,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedFailure {
     pub origin: String,
     pub reason: String,
 }
 
-/// The feeds' runtime state.
+/// What the store keeps of a feed between runs (a [`RecordKind::FeedRun`] record named after
+/// the feed).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedRun {
+    /// The last run, as `GET /api/feeds` shows it.
+    status: FeedStatus,
+    /// TAXII feeds: the last `date_added` read.
+    cursor: Option<String>,
+    /// When the feed next runs (ticks); none before its first run.
+    next_run: Option<i64>,
+}
+
+/// The feed runner of this node: wakes its loop when a feed is added or asked to run here.
 #[derive(Debug, Default)]
 pub struct FeedRunner {
-    statuses: Mutex<HashMap<(String, String), FeedStatus>>,
-    /// When each feed next runs (ticks).
-    due: Mutex<HashMap<(String, String), i64>>,
-    /// TAXII feeds: the last `date_added` read.
-    cursors: Mutex<HashMap<(String, String), String>>,
     wake: tokio::sync::Notify,
 }
 
@@ -183,6 +196,74 @@ const MAX_BODY: usize = 512 * 1024 * 1024;
 
 fn key(feed: &FeedConfig) -> (String, String) {
     (feed.tenant.clone(), feed.name.clone())
+}
+
+/// Every feed's stored run, by tenant and name (a record that does not read is logged and
+/// left out: the feed then runs as if for the first time).
+async fn stored_runs(state: &AppState) -> HashMap<(String, String), FeedRun> {
+    let records = match state
+        .blocking(|service| service.records().records(RecordKind::FeedRun))
+        .await
+    {
+        Ok(records) => records,
+        Err(error) => {
+            tracing::warn!(message = %error.message, "the feeds' runs could not be read");
+            return HashMap::new();
+        }
+    };
+    records
+        .into_iter()
+        .filter_map(|record| match serde_json::from_str::<FeedRun>(&record.body) {
+            Ok(run) => Some(((record.tenant, record.name), run)),
+            Err(error) => {
+                tracing::warn!(feed = %record.name, tenant = %record.tenant, %error, "a stored feed run does not read");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The stored run of one feed (default before its first run).
+async fn stored_run(state: &AppState, feed: &FeedConfig) -> FeedRun {
+    let (tenant, name) = key(feed);
+    match state
+        .blocking(move |service| service.records().record(RecordKind::FeedRun, &tenant, &name))
+        .await
+    {
+        Ok(Some(record)) => serde_json::from_str(&record.body).unwrap_or_else(|error| {
+            tracing::warn!(feed = %feed.name, tenant = %feed.tenant, %error, "a stored feed run does not read");
+            FeedRun::default()
+        }),
+        Ok(None) => FeedRun::default(),
+        Err(error) => {
+            tracing::warn!(feed = %feed.name, message = %error.message, "a feed's run could not be read");
+            FeedRun::default()
+        }
+    }
+}
+
+/// Stores a feed's run for every node to see (a failure is logged: the run itself is done).
+async fn save_run(state: &AppState, feed: &FeedConfig, run: &FeedRun) {
+    let body = match serde_json::to_string(run) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::warn!(feed = %feed.name, %error, "a feed run could not be written");
+            return;
+        }
+    };
+    let record = StoredRecord {
+        kind: RecordKind::FeedRun,
+        tenant: feed.tenant.clone(),
+        name: feed.name.clone(),
+        body,
+        updated: state.now(),
+    };
+    if let Err(error) = state
+        .blocking(move |service| service.records().put_record(&record, None))
+        .await
+    {
+        tracing::warn!(feed = %feed.name, tenant = %feed.tenant, message = %error.message, "a feed run could not be stored");
+    }
 }
 
 fn shown_source(url: &str) -> String {
@@ -267,7 +348,7 @@ fn merge(into: &mut ImportBatch, from: ImportBatch) {
 /// Reads the feed: its items, removals and problems, and (TAXII) the new cursor.
 async fn read_feed(
     client: &reqwest::Client,
-    runner: &FeedRunner,
+    cursor: Option<String>,
     feed: &FeedConfig,
     defaults: &ImportDefaults,
 ) -> Result<(ImportBatch, Option<String>), String> {
@@ -313,12 +394,6 @@ async fn read_feed(
             Ok((batch, None))
         }
         FeedKind::Taxii => {
-            let cursor = runner
-                .cursors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&key(feed))
-                .cloned();
             let mut batch = ImportBatch::default();
             let mut next: Option<String> = None;
             let mut newest = cursor.clone();
@@ -348,20 +423,21 @@ async fn read_feed(
     }
 }
 
-/// One run of one feed; updates its status.
+/// One run of one feed, now: its status (stored) says it is running, then how it ended; its
+/// next run is due `interval_minutes` after this one started.
 pub async fn run_feed(state: &AppState, feed: &FeedConfig) {
-    let runner = state.feeds();
+    let mut stored = stored_run(state, feed).await;
     let started = state.now();
-    {
-        let mut statuses = runner.statuses.lock().unwrap_or_else(|e| e.into_inner());
-        let status = statuses.entry(key(feed)).or_default();
-        status.running = true;
-        status.last_run_start = Some(started.to_mde_precise());
-    }
-    let outcome = run(state, feed, started).await;
+    let next = started.plus_seconds(feed.interval_minutes.min(1 << 20) as i64 * 60);
+    stored.next_run = Some(next.ticks());
+    let status = &mut stored.status;
+    status.running = true;
+    status.last_run_start = Some(started.to_mde_precise());
+    status.next_run = Some(next.to_mde_seconds());
+    save_run(state, feed, &stored).await;
+    let outcome = run(state, feed, started, stored.cursor.clone()).await;
     let ended = state.now();
-    let mut statuses = runner.statuses.lock().unwrap_or_else(|e| e.into_inner());
-    let status = statuses.entry(key(feed)).or_default();
+    let status = &mut stored.status;
     status.running = false;
     status.last_run_end = Some(ended.to_mde_precise());
     match outcome {
@@ -378,22 +454,33 @@ pub async fn run_feed(state: &AppState, feed: &FeedConfig) {
                 .take(MAX_LISTED_FAILURES)
                 .collect();
             tracing::info!(feed = %feed.name, tenant = %feed.tenant, written = status.written, failed = status.failed, removed = status.removed, "feed run done");
+            if report.cursor.is_some() {
+                stored.cursor = report.cursor;
+            }
         }
         Err(error) => {
             tracing::warn!(feed = %feed.name, tenant = %feed.tenant, %error, "feed run failed");
             status.last_error = Some(error);
         }
     }
+    save_run(state, feed, &stored).await;
 }
 
 struct RunReport {
+    /// TAXII feeds: the newest `date_added` read.
+    cursor: Option<String>,
     items: u64,
     written: u64,
     removed: u64,
     failures: Vec<FeedFailure>,
 }
 
-async fn run(state: &AppState, feed: &FeedConfig, now: Timestamp) -> Result<RunReport, String> {
+async fn run(
+    state: &AppState,
+    feed: &FeedConfig,
+    now: Timestamp,
+    cursor: Option<String>,
+) -> Result<RunReport, String> {
     crate::tls::install_default_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
@@ -405,7 +492,7 @@ async fn run(state: &AppState, feed: &FeedConfig, now: Timestamp) -> Result<RunR
         rbac_group_names: feed.groups.clone(),
         title_prefix: String::new(),
     };
-    let (batch, cursor) = read_feed(&client, state.feeds(), feed, &defaults).await?;
+    let (batch, cursor) = read_feed(&client, cursor, feed, &defaults).await?;
     let mut failures: Vec<FeedFailure> = batch
         .problems
         .iter()
@@ -516,15 +603,8 @@ async fn run(state: &AppState, feed: &FeedConfig, now: Timestamp) -> Result<RunR
             removed += n;
         }
     }
-    if let Some(cursor) = cursor {
-        state
-            .feeds()
-            .cursors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key(feed), cursor);
-    }
     Ok(RunReport {
+        cursor,
         items,
         written,
         removed,
@@ -647,43 +727,14 @@ async fn all_feeds(state: &AppState) -> Vec<(FeedConfig, &'static str)> {
     feeds
 }
 
-/// Runs each configured feed when it is due (at start, then every `interval_minutes`, or at
-/// once after `POST /api/feeds/{name}/run`), one at a time, until `shutdown`.
+/// Runs each feed when it is due (at start, then every `interval_minutes`, or at once after
+/// `POST /api/feeds/{name}/run` on any node), one at a time, until `shutdown`: on the leader
+/// only, which looks every 5 seconds and when woken.
 pub async fn run_feeds(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
-        let now = state.now();
-        let feeds = all_feeds(&state).await;
-        let due: Vec<FeedConfig> = if !state.is_leader() {
-            Vec::new()
-        } else {
-            let mut times = state.feeds().due.lock().unwrap_or_else(|e| e.into_inner());
-            let mut due = Vec::new();
-            for (feed, _) in &feeds {
-                if times.get(&key(feed)).is_none_or(|t| *t <= now.ticks()) {
-                    let next = now.plus_seconds(feed.interval_minutes.min(1 << 20) as i64 * 60);
-                    times.insert(key(feed), next.ticks());
-                    due.push(feed.clone());
-                }
-            }
-            due
-        };
-        for feed in &due {
-            run_feed(&state, feed).await;
-            let next = state
-                .feeds()
-                .due
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&key(feed))
-                .copied();
-            if let Some(status) = state
-                .feeds()
-                .statuses
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_mut(&key(feed))
-            {
-                status.next_run = next.map(|t| Timestamp::from_ticks(t).to_mde_seconds());
+        if state.is_leader() {
+            for feed in due_feeds(&state).await {
+                run_feed(&state, &feed).await;
             }
         }
         tokio::select! {
@@ -692,6 +743,36 @@ pub async fn run_feeds(state: AppState, mut shutdown: tokio::sync::watch::Receiv
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// The feeds to run now: those asked to run (the requests are taken) and those whose next run
+/// has come.
+async fn due_feeds(state: &AppState) -> Vec<FeedConfig> {
+    let requested: HashSet<(String, String)> = match state
+        .blocking(|service| service.records().take_records(RecordKind::FeedRunRequest))
+        .await
+    {
+        Ok(requests) => requests.into_iter().map(|r| (r.tenant, r.name)).collect(),
+        Err(error) => {
+            tracing::warn!(message = %error.message, "the requests to run feeds could not be read");
+            HashSet::new()
+        }
+    };
+    let runs = stored_runs(state).await;
+    let now = state.now().ticks();
+    all_feeds(state)
+        .await
+        .into_iter()
+        .map(|(feed, _)| feed)
+        .filter(|feed| {
+            let key = key(feed);
+            requested.contains(&key)
+                || runs
+                    .get(&key)
+                    .and_then(|run| run.next_run)
+                    .is_none_or(|next| next <= now)
+        })
+        .collect()
 }
 
 /// `GET /api/feeds`: the tenant's feeds and their last runs.
@@ -706,17 +787,12 @@ pub(crate) async fn list(
     principal.read_visibility()?;
     state.check_rate(&principal, crate::rate_limit::Operation::List)?;
     let feeds = all_feeds(&state).await;
-    let statuses = state
-        .feeds()
-        .statuses
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let mut runs = stored_runs(&state).await;
     let value = feeds
         .iter()
         .filter(|(feed, _)| feed.tenant == principal.tenant)
         .map(|(feed, origin)| {
-            let mut status = statuses.get(&key(feed)).cloned().unwrap_or_default();
+            let mut status = runs.remove(&key(feed)).unwrap_or_default().status;
             status.name = feed.name.clone();
             status.origin = (*origin).to_owned();
             status.kind = Some(feed.kind);
@@ -756,16 +832,23 @@ pub(crate) async fn run_now(
     }
     state.check_rate(&principal, crate::rate_limit::Operation::Import)?;
     let feeds = all_feeds(&state).await;
-    let (feed, _) = feeds
+    if !feeds
         .iter()
-        .find(|(f, _)| f.tenant == principal.tenant && f.name == name)
-        .ok_or_else(|| ApiError::not_found(format!("feed {name}")))?;
+        .any(|(f, _)| f.tenant == principal.tenant && f.name == name)
+    {
+        return Err(ApiError::not_found(format!("feed {name}")));
+    }
+    // A request any node can make and only the leader takes.
+    let request = StoredRecord {
+        kind: RecordKind::FeedRunRequest,
+        tenant: principal.tenant.clone(),
+        name,
+        body: "{}".to_owned(),
+        updated: state.now(),
+    };
     state
-        .feeds()
-        .due
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key(feed), 0);
+        .blocking(move |service| service.records().put_record(&request, None))
+        .await?;
     state.feeds().wake.notify_one();
     Ok(StatusCode::ACCEPTED)
 }
@@ -875,22 +958,13 @@ pub(crate) async fn delete(
     if !deleted {
         return Err(ApiError::not_found(format!("feed {name}")));
     }
-    let feed_key = (principal.tenant.clone(), name);
-    let runner = state.feeds();
-    runner
-        .statuses
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&feed_key);
-    runner
-        .due
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&feed_key);
-    runner
-        .cursors
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&feed_key);
+    let tenant = principal.tenant.clone();
+    state
+        .blocking(move |service| {
+            let records = service.records();
+            records.delete_record(RecordKind::FeedRun, &tenant, &name)?;
+            records.delete_record(RecordKind::FeedRunRequest, &tenant, &name)
+        })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

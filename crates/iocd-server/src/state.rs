@@ -33,7 +33,6 @@ struct Inner {
     limiter: RateLimiter,
     metrics: Metrics,
     /// The status resources of TAXII `POST`s.
-    taxii_statuses: crate::taxii::StatusStore,
     /// The feeds' last runs and schedule.
     feeds: crate::feeds::FeedRunner,
     /// Added to the system clock; lets tests move time forward.
@@ -83,6 +82,7 @@ impl AppState {
             + iocd_store::webhooks::WebhookStore
             + iocd_store::devices::DeviceStore
             + iocd_store::feeds::FeedStore
+            + iocd_store::records::RecordStore
             + 'static,
     {
         let apps = AppStatus::new(Arc::clone(&store) as Arc<dyn AppRegistry>);
@@ -124,7 +124,6 @@ impl AppState {
                 key,
                 limiter,
                 metrics,
-                taxii_statuses: crate::taxii::StatusStore::default(),
                 feeds: crate::feeds::FeedRunner::default(),
                 clock_offset_ticks: AtomicI64::new(0),
                 bound_address: std::sync::OnceLock::new(),
@@ -217,10 +216,6 @@ impl AppState {
 
     pub(crate) fn feeds(&self) -> &crate::feeds::FeedRunner {
         &self.inner.feeds
-    }
-
-    pub(crate) fn taxii_statuses(&self) -> &crate::taxii::StatusStore {
-        &self.inner.taxii_statuses
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {

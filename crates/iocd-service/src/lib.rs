@@ -109,6 +109,7 @@ pub struct Service {
     bypasses: bypasses::Bypasses,
     webhook_store: Arc<dyn WebhookStore>,
     feed_store: Arc<dyn iocd_store::feeds::FeedStore>,
+    record_store: Arc<dyn iocd_store::records::RecordStore>,
     device_store: Arc<dyn DeviceStore>,
     devices_seen: devices::DevicesSeen,
     engines: Engines,
@@ -135,6 +136,7 @@ impl Service {
             + WebhookStore
             + DeviceStore
             + iocd_store::feeds::FeedStore
+            + iocd_store::records::RecordStore
             + 'static,
     {
         Service::start_with(store, settings, telemetry::Telemetry::default(), now)
@@ -155,6 +157,7 @@ impl Service {
             + WebhookStore
             + DeviceStore
             + iocd_store::feeds::FeedStore
+            + iocd_store::records::RecordStore
             + 'static,
     {
         let notices = notices::Notices::default();
@@ -172,6 +175,7 @@ impl Service {
             bypasses,
             webhook_store: store.clone(),
             feed_store: store.clone(),
+            record_store: store.clone(),
             device_store: store.clone(),
             devices_seen: devices::DevicesSeen::default(),
             detections: store.clone(),
@@ -203,6 +207,11 @@ impl Service {
     /// The feeds defined through the API.
     pub fn feed_store(&self) -> &dyn iocd_store::feeds::FeedStore {
         self.feed_store.as_ref()
+    }
+
+    /// Small documents every node sees alike: feed runs, TAXII statuses.
+    pub fn records(&self) -> &dyn iocd_store::records::RecordStore {
+        self.record_store.as_ref()
     }
 
     /// The devices seen, as last written (see [`Service::flush_devices`]).

@@ -1,6 +1,6 @@
 //! Indicator storage for iocd: the [`IndicatorStore`] trait every backend implements, the OData
-//! query AST the list operation takes, the SQLite backend, and a conformance suite that any
-//! backend (SQLite now, PostgreSQL later) must pass.
+//! query AST the list operation takes, the SQLite and PostgreSQL backends, and a conformance
+//! suite that every backend passes.
 //!
 //! The store knows nothing of HTTP or tokens: callers pass the tenant, the acting principal and
 //! the current time. Methods are synchronous; async callers run them on a blocking thread.
@@ -15,6 +15,7 @@ pub mod devices;
 pub mod feeds;
 pub mod odata;
 mod postgres;
+pub mod records;
 mod row_format;
 mod sqlite;
 pub mod webhooks;
@@ -181,6 +182,10 @@ pub enum StoreError {
     Open { path: String, reason: String },
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The caller's data cannot be stored as given (text PostgreSQL refuses, such as a NUL
+    /// character); the caller's fault, not the store's.
+    #[error("{0}")]
+    Unstorable(String),
 }
 
 /// The reads of indicators. Every method sees one consistent state of the store.

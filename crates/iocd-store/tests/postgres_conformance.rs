@@ -279,3 +279,50 @@ fn application_registrations_are_created_listed_rotated_and_revoked() {
     assert!(!store.revoke_app("z", later).expect("unknown"));
     assert!(!store.set_app_secret("a", "again", later).expect("revoked"));
 }
+
+/// PostgreSQL refuses a NUL character in text; such input is the caller's fault (a 400 at the
+/// API), not a failure of the store, and the connection stays usable.
+#[test]
+fn text_postgresql_cannot_hold_is_refused_as_the_callers() {
+    use iocd_store::device_groups::{DeviceGroupStore, GroupRules, GroupSpec};
+    use iocd_store::odata::parse_filter;
+    use iocd_store::{ListQuery, StoreError};
+    let store = make();
+    let now = at("2026-03-01T12:00:00Z");
+    let one = spec("DomainName", "a.example", "Block", serde_json::json!({}));
+    store
+        .upsert_batch("t", &actor("a"), &[one], &context(now, None))
+        .expect("upsert");
+    let query = ListQuery {
+        filter: Some(parse_filter("title eq 'a\u{0}b'").expect("a filter")),
+        top: 10,
+        ..ListQuery::default()
+    };
+    let listed = store.list("t", &query, &Visibility::All, now);
+    assert!(
+        matches!(listed, Err(StoreError::Unstorable(_))),
+        "{listed:?}"
+    );
+    let named = GroupSpec {
+        name: "bad\u{0}name".to_owned(),
+        description: String::new(),
+        rank: None,
+        rules: GroupRules::default(),
+    };
+    let created = store.create_device_group("t", &named, now);
+    assert!(
+        matches!(created, Err(StoreError::Unstorable(_))),
+        "{created:?}"
+    );
+    // The same connections serve the next request.
+    let fine = GroupSpec {
+        name: "fine".to_owned(),
+        ..named
+    };
+    assert!(
+        store
+            .create_device_group("t", &fine, now)
+            .expect("store")
+            .is_ok()
+    );
+}

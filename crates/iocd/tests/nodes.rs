@@ -3,7 +3,8 @@
 //! node is enforced by the other, a delete on the other is gone from the first, a node that lost
 //! its listening connection catches up, a node killed with `kill -9` and started again after
 //! missing changes enforces them, every node serves the same tokens, the leader-only sweeper
-//! moves when its node dies, and device events consumed from NATS JetStream (127.0.0.1:4222,
+//! moves when its node dies, a feed added or asked to run on any node is run by the leader and
+//! its status and a TAXII POST's status read the same on every node, and device events consumed from NATS JetStream (127.0.0.1:4222,
 //! streams named for the test) are neither lost nor turned into duplicate alerts when a
 //! consuming node is killed.
 
@@ -201,6 +202,61 @@ fn two_nodes_serve_one_store_interchangeably() {
     assert_eq!(bypassed.status(), 200);
     until_verdict(&b, &token, "warned.example", Some("Allowed"));
 
+    // A device group's rules changed on A place devices on B, though no indicator changed.
+    let group: Value = client()
+        .post(a.url("/api/deviceGroups"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Servers", "rules": {"nameStartsWith": ["web"]}}))
+        .send()
+        .expect("create group")
+        .json()
+        .expect("group");
+    let scoped = client()
+        .post(a.url("/api/indicators"))
+        .bearer_auth(&token)
+        .json(&json!({"indicatorValue": "scoped.example", "indicatorType": "DomainName", "action": "Block",
+            "title": "t", "description": "d", "rbacGroupNames": ["Servers"]}))
+        .send()
+        .expect("submit");
+    assert_eq!(scoped.status(), 200);
+    let on_device = |server: &Server, name: &str| -> Option<String> {
+        let answer: Value = client()
+            .post(server.url("/api/match"))
+            .bearer_auth(&token)
+            .json(&json!({"device": {"id": name, "name": name},
+                "observables": [{"type": "DomainName", "value": "scoped.example"}]}))
+            .send()
+            .expect("match")
+            .json()
+            .expect("match answer");
+        answer["value"][0]["action"].as_str().map(str::to_owned)
+    };
+    let start = Instant::now();
+    while on_device(&b, "web1").as_deref() != Some("Block") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "B never scoped web1"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(on_device(&b, "db1"), None);
+    let changed = client()
+        .patch(a.url(&format!("/api/deviceGroups/{}", group["id"])))
+        .bearer_auth(&token)
+        .json(&json!({"rules": {"nameStartsWith": ["db"]}}))
+        .send()
+        .expect("change group");
+    assert_eq!(changed.status(), 200);
+    let start = Instant::now();
+    while on_device(&b, "db1").as_deref() != Some("Block") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "B never saw the group's new rules"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(on_device(&b, "web1"), None);
+
     // A bulk load on B (applied after the answer) reaches A.
     let lines: String = (0..3_000)
         .map(|n| format!("{}\n", json!({"indicatorValue": format!("bulk{n}.example"), "indicatorType": "DomainName", "action": "Warn", "title": "t", "description": "d"})))
@@ -248,7 +304,7 @@ fn two_nodes_serve_one_store_interchangeably() {
         page["value"].as_array().map_or(0, Vec::len)
     };
     assert_eq!(count(&a), count(&b));
-    assert_eq!(count(&a), 3_003);
+    assert_eq!(count(&a), 3_004);
 }
 
 /// Waits until `pick` finds one of `servers` leading; its index.
@@ -325,6 +381,151 @@ fn the_sweeper_runs_on_one_node_and_moves_when_the_leader_dies() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A plain-list feed source: answers every request with the lines `list` holds then.
+fn list_source(list: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://{}/list.txt",
+        listener.local_addr().expect("address")
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let body = list.lock().expect("list").clone();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+/// The feed `name` as `GET /api/feeds` on `server` shows it.
+fn feed_status(server: &Server, token: &str, name: &str) -> Value {
+    let feeds: Value = client()
+        .get(server.url("/api/feeds"))
+        .bearer_auth(token)
+        .send()
+        .expect("feeds")
+        .json()
+        .expect("feeds answer");
+    feeds["value"]
+        .as_array()
+        .and_then(|all| all.iter().find(|f| f["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no feed {name} on {}: {feeds}", server.base))
+}
+
+/// Waits until `done` holds for the feed's status on `server`.
+fn until_feed(server: &Server, token: &str, name: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let status = feed_status(server, token, name);
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "feed {name} on {} never got there: {status}",
+            server.base
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn feed_runs_and_taxii_statuses_look_the_same_from_every_node() {
+    let db = Database::new();
+    let dirs = [
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    ];
+    let nodes = [node(&db, &dirs[0]), node(&db, &dirs[1])];
+    let token = token(&db);
+    let leader = leader_among(&[&nodes[0], &nodes[1]]);
+    let (leading, following) = (&nodes[leader], &nodes[1 - leader]);
+
+    // A feed added on the follower is run by the leader; both nodes show the run.
+    let list = std::sync::Arc::new(std::sync::Mutex::new(
+        "first.feed.example\nsecond.feed.example\n".to_owned(),
+    ));
+    let url = list_source(list.clone());
+    let created = client()
+        .post(following.url("/api/feeds"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "shared", "kind": "list", "url": url, "interval_minutes": 1440, "action": "Block"}))
+        .send()
+        .expect("create feed");
+    assert_eq!(
+        created.status(),
+        201,
+        "{}",
+        created.text().unwrap_or_default()
+    );
+    let first = until_feed(following, &token, "shared", |f| {
+        f["lastSuccess"].is_string()
+    });
+    assert_eq!(first["written"], 2, "{first}");
+    assert_eq!(feed_status(leading, &token, "shared"), first);
+    until_verdict(following, &token, "second.feed.example", Some("Block"));
+
+    // Asked to run again on the follower: the leader runs it (its interval is a day).
+    *list.lock().expect("list") += "third.feed.example\n";
+    let requested = client()
+        .post(following.url("/api/feeds/shared/run"))
+        .bearer_auth(&token)
+        .send()
+        .expect("run feed");
+    assert_eq!(requested.status(), 202);
+    let second = until_feed(leading, &token, "shared", |f| {
+        f["lastRunStart"] != first["lastRunStart"] && f["running"] == false
+    });
+    assert_eq!(second["written"], 3, "{second}");
+    assert_eq!(feed_status(following, &token, "shared"), second);
+    until_verdict(following, &token, "third.feed.example", Some("Block"));
+
+    // A TAXII POST taken by one node has a status the other node answers for.
+    let collection = "/taxii2/iocd/collections/4f1b5e0a-6c2d-4e8f-9a1b-2c3d4e5f6a7b/objects/";
+    let taxii = "application/taxii+json;version=2.1";
+    let indicator = json!({"type": "indicator", "spec_version": "2.1",
+        "id": "indicator--6b3a9b0e-2f57-4c8e-9d4a-5c1f2e3d4b5a",
+        "created": "2026-01-01T00:00:00.000Z", "modified": "2026-01-01T00:00:00.000Z",
+        "pattern": "[domain-name:value = 'taxii.nodes.example']", "pattern_type": "stix",
+        "valid_from": "2026-01-01T00:00:00Z", "indicator_types": ["malicious-activity"],
+        "x_iocd_action": "Block"});
+    let posted = client()
+        .post(leading.url(collection))
+        .bearer_auth(&token)
+        .header("Accept", taxii)
+        .header("Content-Type", taxii)
+        .body(json!({"objects": [indicator]}).to_string())
+        .send()
+        .expect("TAXII POST");
+    assert_eq!(posted.status(), 202);
+    let status: Value = posted.json().expect("status");
+    assert_eq!(status["success_count"], 1, "{status}");
+    let id = status["id"].as_str().expect("status id");
+    let again = client()
+        .get(following.url(&format!("/taxii2/iocd/status/{id}/")))
+        .bearer_auth(&token)
+        .header("Accept", taxii)
+        .send()
+        .expect("TAXII status");
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().expect("status"), status);
+    until_verdict(following, &token, "taxii.nodes.example", Some("Block"));
 }
 
 fn alert_count(server: &Server, token: &str) -> usize {

@@ -11,8 +11,6 @@
 
 mod objects;
 
-pub(crate) use objects::StatusStore;
-
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -16,56 +16,19 @@ use axum::response::Response;
 use iocd_interop::stix;
 use iocd_model::{IndicatorEntity, IndicatorSubmission, IndicatorValue, Timestamp};
 use iocd_store::odata::{CompareOp, Field, Filter, Literal, OrderKey, Subject};
+use iocd_store::records::{RecordKind, StoredRecord};
 use iocd_store::{DeleteOutcome, ListQuery, UpsertOutcome, Visibility};
 use serde_json::{Value, json};
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::{BTreeSet, HashMap};
 
 /// Objects per page when the client does not say, and at most.
 const DEFAULT_LIMIT: u32 = 1000;
 const MAX_LIMIT: u32 = 10_000;
 /// Most ids one `match[id]` names.
 const MAX_MATCH_IDS: usize = 100;
-/// Status resources kept (the oldest are forgotten first).
+/// Status resources kept, for every tenant together (the oldest are forgotten first). They
+/// live in the store, so any node answers for a `POST` another node took.
 const MAX_STATUSES: usize = 10_000;
-
-/// A status resource's key: tenant and status id.
-type StatusKey = (String, String);
-
-/// The status resources of recent `POST`s, and their keys oldest first.
-#[derive(Debug, Default)]
-struct Statuses {
-    by_key: HashMap<StatusKey, Value>,
-    order: VecDeque<StatusKey>,
-}
-
-/// The status resources of recent `POST`s, per tenant.
-#[derive(Debug, Default)]
-pub(crate) struct StatusStore {
-    statuses: Mutex<Statuses>,
-}
-
-impl StatusStore {
-    fn put(&self, tenant: &str, id: &str, status: Value) {
-        let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (tenant.to_owned(), id.to_owned());
-        statuses.by_key.insert(key.clone(), status);
-        statuses.order.push_back(key);
-        while statuses.order.len() > MAX_STATUSES {
-            if let Some(old) = statuses.order.pop_front() {
-                statuses.by_key.remove(&old);
-            }
-        }
-    }
-
-    fn get(&self, tenant: &str, id: &str) -> Option<Value> {
-        let statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
-        statuses
-            .by_key
-            .get(&(tenant.to_owned(), id.to_owned()))
-            .cloned()
-    }
-}
 
 /// `date_added` of an object: when its current version was written, to the microsecond.
 fn date_added(time: Timestamp) -> String {
@@ -657,9 +620,16 @@ pub(super) async fn add_objects(
         "pending_count": 0,
         "pendings": [],
     });
+    let record = StoredRecord {
+        kind: RecordKind::TaxiiStatus,
+        tenant: principal.tenant.clone(),
+        name: status_id,
+        body: status.to_string(),
+        updated: request_time,
+    };
     state
-        .taxii_statuses()
-        .put(&principal.tenant, &status_id, status.clone());
+        .blocking(move |service| service.records().put_record(&record, Some(MAX_STATUSES)))
+        .await?;
     Ok(taxii_json(StatusCode::ACCEPTED, &status, &[]))
 }
 
@@ -702,9 +672,17 @@ pub(super) async fn status(
     check_accept(&headers)?;
     let principal = caller(principal)?;
     state.check_rate(&principal, Operation::List)?;
-    let status = state
-        .taxii_statuses()
-        .get(&principal.tenant, &id)
+    let tenant = principal.tenant.clone();
+    let key = id.clone();
+    let record = state
+        .blocking(move |service| {
+            service
+                .records()
+                .record(RecordKind::TaxiiStatus, &tenant, &key)
+        })
+        .await?
         .ok_or_else(|| TaxiiError::not_found(format!("Status {id}")))?;
+    let status: Value = serde_json::from_str(&record.body)
+        .map_err(|e| ApiError::internal(&format!("stored TAXII status {id}: {e}")))?;
     Ok(taxii_json(StatusCode::OK, &status, &[]))
 }

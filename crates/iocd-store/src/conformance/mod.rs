@@ -9,7 +9,7 @@
 //! - [`detections`]: alerts and sightings;
 //! - [`device_groups`]: the device-group registry;
 //! - [`bypasses`]: Warn bypasses;
-//! - [`webhooks`]: alert delivery and the devices seen.
+//! - [`webhooks`]: alert delivery, the devices seen, stored feeds and records.
 
 mod bypasses;
 mod detections;

@@ -350,6 +350,96 @@ where
     assert_eq!(store.stored_feeds().unwrap().len(), 2);
 }
 
+pub fn records_are_kept_per_kind_tenant_and_name<S>(store: &S)
+where
+    S: crate::records::RecordStore,
+{
+    use crate::records::{RecordKind, StoredRecord};
+    let record = |kind: RecordKind, tenant: &str, name: &str, body: &str, at: &str| StoredRecord {
+        kind,
+        tenant: tenant.to_owned(),
+        name: name.to_owned(),
+        body: body.to_owned(),
+        updated: t(at),
+    };
+    let names = |records: Vec<StoredRecord>| -> Vec<String> {
+        records
+            .into_iter()
+            .map(|r| format!("{}/{}={}", r.tenant, r.name, r.body))
+            .collect()
+    };
+    let run = RecordKind::FeedRun;
+    let status = RecordKind::TaxiiStatus;
+    store
+        .put_record(&record(run, "t", "b", "1", "2026-03-01T10:00:00Z"), None)
+        .unwrap();
+    store
+        .put_record(&record(run, "t", "a", "2", "2026-03-01T10:00:00Z"), None)
+        .unwrap();
+    store
+        .put_record(&record(run, "u", "a", "3", "2026-03-01T10:00:00Z"), None)
+        .unwrap();
+    store
+        .put_record(&record(status, "t", "a", "4", "2026-03-01T10:00:00Z"), None)
+        .unwrap();
+    // Replaced whole, body and time.
+    let replaced = record(run, "t", "b", "5", "2026-03-01T11:00:00Z");
+    store.put_record(&replaced, None).unwrap();
+    assert_eq!(store.record(run, "t", "b").unwrap(), Some(replaced));
+    assert_eq!(store.record(run, "t", "c").unwrap(), None);
+    assert_eq!(store.record(run, "v", "b").unwrap(), None);
+    assert_eq!(
+        store.record(RecordKind::FeedRunRequest, "t", "b").unwrap(),
+        None
+    );
+    assert_eq!(
+        names(store.records(run).unwrap()),
+        ["t/a=2", "t/b=5", "u/a=3"]
+    );
+    assert_eq!(names(store.records(status).unwrap()), ["t/a=4"]);
+
+    // Taking empties the kind, and only that kind.
+    assert_eq!(
+        names(store.take_records(run).unwrap()),
+        ["t/a=2", "t/b=5", "u/a=3"]
+    );
+    assert!(store.take_records(run).unwrap().is_empty());
+    assert!(store.records(run).unwrap().is_empty());
+    assert_eq!(names(store.records(status).unwrap()), ["t/a=4"]);
+
+    assert!(store.delete_record(status, "t", "a").unwrap());
+    assert!(!store.delete_record(status, "t", "a").unwrap());
+    assert!(!store.delete_record(status, "nobody", "a").unwrap());
+
+    // Keeping the newest three of a kind drops the oldest, whatever their tenant.
+    for (n, at) in ["09", "07", "08", "10", "06"].iter().enumerate() {
+        let at = format!("2026-03-01T{at}:00:00Z");
+        let tenant = if n % 2 == 0 { "t" } else { "u" };
+        store
+            .put_record(
+                &record(status, tenant, &format!("s{n}"), "{}", &at),
+                Some(3),
+            )
+            .unwrap();
+        store
+            .put_record(&record(run, tenant, &format!("r{n}"), "{}", &at), None)
+            .unwrap();
+    }
+    let kept: Vec<String> = store
+        .records(status)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    // s1 (07:00) went when s3 came; s4 (06:00), the oldest, went as soon as it was written.
+    assert_eq!(kept, ["s0", "s2", "s3"]);
+    assert_eq!(
+        store.records(run).unwrap().len(),
+        5,
+        "other kinds are not trimmed"
+    );
+}
+
 /// Expands to one `#[test]` per delivery and device case, each on a store made by `$make`
 /// that implements [`IndicatorStore`], [`DetectionStore`], [`WebhookStore`] and
 /// [`DeviceStore`].
@@ -361,6 +451,7 @@ macro_rules! delivery_conformance_suite {
             the_outbox_lists_alert_events_in_order_and_keeps_cursors,
             devices_merge_what_they_say_and_widen_their_times,
             feeds_are_named_once_per_tenant_and_deleted,
+            records_are_kept_per_kind_tenant_and_name,
         );
     };
 }

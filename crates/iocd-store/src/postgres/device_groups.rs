@@ -132,14 +132,16 @@ impl DeviceGroupStore for PgStore {
         spec: &GroupSpec,
         now: Timestamp,
     ) -> Result<Result<DeviceGroup, GroupConflict>, StoreError> {
-        self.write(|tx, _| {
+        self.write(|tx, changes| {
             let number = lock_tenant(tx, tenant)?;
             if name_key(&spec.name) == name_key(crate::device_groups::DEFAULT_GROUP_NAME)
                 || name_owner(tx, number, &spec.name)?.is_some()
             {
                 return Ok(Err(GroupConflict::NameTaken(spec.name.trim().to_owned())));
             }
-            Ok(Ok(insert_group(tx, number, spec, now)?))
+            let group = insert_group(tx, number, spec, now)?;
+            changes.push(ChangeSet::touched(number, now));
+            Ok(Ok(group))
         })
     }
 
@@ -193,11 +195,12 @@ impl DeviceGroupStore for PgStore {
                     &now.ticks(),
                 ],
             )?;
+            // Logged even without a rename: the rules or the rank may have changed.
+            let mut change = ChangeSet::touched(number, now);
             if group.name != existing.name {
-                let mut change = ChangeSet::new(number, now);
                 rename_in_indicators(tx, number, &existing.name, &group.name, &mut change)?;
-                changes.push(change);
             }
+            changes.push(change);
             Ok(Ok(group))
         })
     }
@@ -210,7 +213,7 @@ impl DeviceGroupStore for PgStore {
         if id == DEFAULT_GROUP_ID {
             return Ok(Err(GroupConflict::Default));
         }
-        self.write(|tx, _| {
+        self.write(|tx, changes| {
             if tenant_no(tx, tenant)?.is_none() {
                 return Ok(Err(GroupConflict::NotFound));
             }
@@ -226,6 +229,8 @@ impl DeviceGroupStore for PgStore {
                 "DELETE FROM device_groups WHERE tenant_no = $1 AND id = $2",
                 &[&number, &id],
             )?;
+            let now = Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc());
+            changes.push(ChangeSet::touched(number, now));
             Ok(Ok(()))
         })
     }
@@ -237,7 +242,7 @@ impl DeviceGroupStore for PgStore {
         create_missing: bool,
         now: Timestamp,
     ) -> Result<Vec<Resolution>, StoreError> {
-        self.write(|tx, _| {
+        self.write(|tx, changes| {
             let number = lock_tenant(tx, tenant)?;
             let existing: Vec<(i64, String)> = tx
                 .query(
@@ -247,6 +252,7 @@ impl DeviceGroupStore for PgStore {
                 .iter()
                 .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
                 .collect::<Result<_, StoreError>>()?;
+            let mut created_any = false;
             let mut create = |name: &str| -> Result<(i64, String), StoreError> {
                 let spec = GroupSpec {
                     name: name.to_owned(),
@@ -255,9 +261,14 @@ impl DeviceGroupStore for PgStore {
                     rules: GroupRules::default(),
                 };
                 let group = insert_group(tx, number, &spec, now)?;
+                created_any = true;
                 Ok((group.id, group.name))
             };
-            resolve_references(existing, references, create_missing, &mut create)
+            let resolved = resolve_references(existing, references, create_missing, &mut create)?;
+            if created_any {
+                changes.push(ChangeSet::touched(number, now));
+            }
+            Ok(resolved)
         })
     }
 }

@@ -25,6 +25,7 @@ mod devices;
 mod feeds;
 mod indicators;
 mod odata_sql;
+mod records;
 pub(crate) mod rows;
 mod webhooks;
 
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0002_detections_and_registries.sql"),
     include_str!("0003_secrets.sql"),
     include_str!("0004_change_origin.sql"),
+    include_str!("0005_records.sql"),
 ];
 const MAX_IDLE_CONNECTIONS: usize = 8;
 /// The advisory lock that orders change numbers (an arbitrary constant: "iocd" in ASCII).
@@ -46,6 +48,9 @@ pub(super) const CHANGE_LOCK: i64 = 0x696f_6364;
 const MIGRATION_LOCK: i64 = 0x696f_6364_6d69;
 /// The advisory lock the leader holds, for as long as its connection lives.
 const LEADER_LOCK: i64 = 0x696f_6364_6c64;
+/// The advisory lock held while the oldest records of a kind are trimmed, so that two trims
+/// never lock the same rows in different orders.
+pub(super) const RECORD_TRIM_LOCK: i64 = 0x696f_6364_7472;
 /// The channel `LISTEN` wakes nodes on; the payload is the newest change number.
 pub const CHANGE_CHANNEL: &str = "iocd_changes";
 
@@ -69,7 +74,21 @@ impl std::fmt::Debug for PgStore {
 
 impl From<postgres::Error> for StoreError {
     fn from(error: postgres::Error) -> Self {
-        StoreError::Database(Box::new(error))
+        use postgres::error::SqlState;
+        match error.code() {
+            // Validation refuses NUL characters in indicators; this covers every other text
+            // a caller hands over (filter literals, comments, names).
+            Some(code)
+                if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                    || *code == SqlState::UNTRANSLATABLE_CHARACTER =>
+            {
+                StoreError::Unstorable(
+                    "The request holds text that cannot be stored (a NUL character, U+0000)."
+                        .to_owned(),
+                )
+            }
+            _ => StoreError::Database(Box::new(error)),
+        }
     }
 }
 
@@ -87,6 +106,9 @@ pub(crate) struct ChangeSet {
     at: Timestamp,
     created: Option<(i64, i64)>,
     changed: Vec<i64>,
+    /// Logged even when it names no indicator: the tenant's device groups changed, and the
+    /// other nodes must read them again.
+    touched: bool,
 }
 
 impl ChangeSet {
@@ -96,6 +118,15 @@ impl ChangeSet {
             at,
             created: None,
             changed: Vec::new(),
+            touched: false,
+        }
+    }
+
+    /// An entry that is logged whatever it names (see [`ChangeSet::touched`]).
+    fn touched(tenant_no: i64, at: Timestamp) -> Self {
+        ChangeSet {
+            touched: true,
+            ..ChangeSet::new(tenant_no, at)
         }
     }
 
@@ -111,7 +142,7 @@ impl ChangeSet {
     }
 
     fn is_empty(&self) -> bool {
-        self.created.is_none() && self.changed.is_empty()
+        self.created.is_none() && self.changed.is_empty() && !self.touched
     }
 }
 
@@ -160,7 +191,12 @@ impl PgStore {
     }
 
     fn new_client(&self) -> Result<Client, postgres::Error> {
-        self.config.connect(NoTls)
+        let mut client = self.config.connect(NoTls)?;
+        // The store's statements are short; compiling one costs more than it saves, and the
+        // planner's estimates that trigger it are at their worst right after bulk loads
+        // (decision 0022).
+        client.batch_execute("SET jit = off")?;
+        Ok(client)
     }
 
     /// Runs `f` with a pooled connection; a connection that failed is not returned to the pool.

@@ -23,6 +23,7 @@ mod feeds;
 mod indicators;
 pub(crate) use indicators::history_state;
 mod odata_sql;
+mod records;
 mod rows;
 mod webhooks;
 
@@ -44,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0008_indicators_by_update.sql"),
     include_str!("0009_feeds.sql"),
     include_str!("0010_indicators_by_type.sql"),
+    include_str!("0011_records.sql"),
 ];
 const MAX_IDLE_READERS: usize = 8;
 
