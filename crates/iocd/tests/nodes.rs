@@ -10,64 +10,10 @@
 
 mod common;
 
-use common::{IOCD, Server};
+use common::{Database, IOCD, Server};
 use serde_json::{Value, json};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-fn admin_url() -> String {
-    std::env::var("IOCD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// A database of its own, dropped at the end.
-struct Database {
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn new() -> Database {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "iocd_nodes_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let admin = admin_url();
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} must answer for these tests: {e}"));
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .expect("drop a leftover database");
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create the database");
-        let (server, _) = admin.rsplit_once('/').expect("a URL with a database name");
-        Database {
-            url: format!("{server}/{name}"),
-            name,
-        }
-    }
-
-    fn execute(&self, sql: &str) {
-        let mut client =
-            postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to the database");
-        client.batch_execute(sql).expect(sql);
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
 
 fn node(db: &Database, dir: &tempfile::TempDir) -> Server {
     Server::start_with(dir.path(), &["--store", &db.url])

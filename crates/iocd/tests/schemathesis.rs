@@ -2,13 +2,14 @@
 //! the served `/openapi.json` and sends generated requests, valid and invalid, to every
 //! operation with a token of each role. No answer may be a 5xx, have a status the document
 //! does not list for the operation, or break its documented schema; the server must still be
-//! healthy afterwards.
+//! healthy afterwards. It runs once on a SQLite data directory and once on a PostgreSQL
+//! database of its own.
 //!
 //! The tool is found at `$IOCD_SCHEMATHESIS`, else at `.venv/bin/st` in the workspace;
 //! `scripts/test-tools` installs it there (and `.ci/run` calls that script).
 
 mod common;
-use common::{IOCD, Server};
+use common::{Database, IOCD, Server};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -49,7 +50,9 @@ const ROLES: [&str; 7] = [
     "Alert.ReadWrite.All",
 ];
 
-fn token(data_dir: &Path, roles: &[&str]) -> String {
+/// A token for `tenant-st` with `roles`, made by `iocd token create` with `store` (the
+/// arguments naming the server's store: `--data-dir DIR` or `--store URL`).
+fn token(store: &[String], roles: &[&str]) -> String {
     let mut command = Command::new(IOCD);
     command.args([
         "token",
@@ -62,11 +65,7 @@ fn token(data_dir: &Path, roles: &[&str]) -> String {
     for role in roles {
         command.args(["--role", role]);
     }
-    let output = command
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("run iocd token create");
+    let output = command.args(store).output().expect("run iocd token create");
     assert!(
         output.status.success(),
         "{}",
@@ -75,22 +74,37 @@ fn token(data_dir: &Path, roles: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-#[test]
-fn generated_requests_get_documented_answers_for_every_role() {
+/// Runs schemathesis with a token of each role, then of all roles, against a server on the
+/// PostgreSQL database `postgres` names, or else on SQLite in a data directory.
+fn generated_requests_get_documented_answers(postgres: Option<&str>) {
     let st = schemathesis();
     let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
     let config = dir.path().join("iocd.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let config = config.to_str().expect("a UTF-8 temporary path");
-    let server = Server::start_with(&data_dir, &["--config", config]);
+    let data_dir = dir.path().join("data");
+    let store: Vec<String> = match postgres {
+        Some(url) => vec!["--store".to_owned(), url.to_owned()],
+        None => vec![
+            "--data-dir".to_owned(),
+            data_dir
+                .to_str()
+                .expect("a UTF-8 temporary path")
+                .to_owned(),
+        ],
+    };
+    let mut arguments: Vec<&str> = vec!["--config", config];
+    if let Some(url) = postgres {
+        arguments.extend(["--store", url]);
+    }
+    let server = Server::start_with(&data_dir, &arguments);
     let examples = std::env::var("IOCD_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "25".into());
 
     let mut token_sets: Vec<Vec<&str>> = ROLES.iter().map(|role| vec![*role]).collect();
     token_sets.push(ROLES.to_vec());
     let mut failures = Vec::new();
     for roles in &token_sets {
-        let token = token(&data_dir, roles);
+        let token = token(&store, roles);
         let output = Command::new(&st)
             .arg("run")
             .arg(server.url("/openapi.json"))
@@ -124,4 +138,17 @@ fn generated_requests_get_documented_answers_for_every_role() {
     let health = reqwest::blocking::get(server.url("/healthz")).expect("the server answers");
     assert_eq!(health.status().as_u16(), 200, "unhealthy after the run");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn generated_requests_get_documented_answers_for_every_role() {
+    generated_requests_get_documented_answers(None);
+}
+
+/// The same on a PostgreSQL store (a database of the test's own): what PostgreSQL refuses and
+/// SQLite accepts must still be a 4xx.
+#[test]
+fn generated_requests_get_documented_answers_on_postgresql() {
+    let db = Database::new();
+    generated_requests_get_documented_answers(Some(&db.url));
 }

@@ -47,7 +47,8 @@ pub fn upsert_key_is_type_value_and_action(store: &dyn IndicatorStore) {
         "FileSha1",
         sha1,
         "Block",
-        serde_json::json!({"application": "first", "title": "one"}),
+        serde_json::json!({"application": "first", "title": "one", "version": "v1",
+            "rbacGroupNames": ["Finance"]}),
     );
     let other_action = spec("FileSha1", sha1, "Allowed", serde_json::json!({}));
     assert_eq!(
@@ -59,7 +60,8 @@ pub fn upsert_key_is_type_value_and_action(store: &dyn IndicatorStore) {
         "FileSha1",
         &sha1.to_uppercase(),
         "Block",
-        serde_json::json!({"application": "second", "title": "two"}),
+        serde_json::json!({"application": "second", "title": "two", "version": "v2",
+            "rbacGroupNames": ["Ops"]}),
     );
     let later = "2026-03-01T13:00:00Z";
     let outcome = store
@@ -76,6 +78,20 @@ pub fn upsert_key_is_type_value_and_action(store: &dyn IndicatorStore) {
         Some("first"),
         "application is create-only"
     );
+    assert_eq!(got.spec.version.as_deref(), Some("v1"), "so is version");
+    assert_eq!(got.spec.rbac_group_names, ["Ops"]);
+    let scoped = |group: &str| -> Vec<i64> {
+        let filter = format!("rbacGroupNames/any(g: g eq '{group}')");
+        store
+            .list("t", &query(&filter), &Visibility::All, t(later))
+            .expect("list")
+            .items
+            .iter()
+            .map(|i| i.id)
+            .collect()
+    };
+    assert_eq!(scoped("Ops"), [1], "the group index follows the update");
+    assert!(scoped("Finance").is_empty());
     assert_eq!(got.creation_time, t(NOW));
     assert_eq!(got.last_update_time, t(later));
     assert_eq!(got.last_updated_by.as_deref(), Some("app-2"));

@@ -233,6 +233,8 @@ impl IndicatorStore for PgStore {
             // Every key of the batch looked up at once; new rows are written together by COPY.
             let mut existing = find_keys(tx, tenant_no, specs, &values)?;
             let mut pending: Vec<usize> = Vec::new();
+            // Updates are written together too: the rows they replace, with their new fields.
+            let mut updates: Vec<(usize, Indicator)> = Vec::new();
             let mut pending_keys: HashSet<Key> = HashSet::new();
             // Keys written by this batch, whose row the lookup above no longer describes.
             let mut stale: HashSet<Key> = HashSet::new();
@@ -246,9 +248,11 @@ impl IndicatorStore for PgStore {
                 let key = key_of(spec, &values[index]);
                 if pending_keys.contains(&key) || stale.contains(&key) {
                     // The key repeats within the batch: write what is pending, then read it again.
-                    flush_new(tx, tenant_no, specs, &values, &pending, next_id - pending.len() as i64, actor, now)?;
+                    let first_new = next_id - pending.len() as i64;
+                    flush(tx, tenant_no, specs, &values, &pending, first_new, &updates, actor, now)?;
                     pending.clear();
                     pending_keys.clear();
+                    updates.clear();
                     match find_one(tx, tenant_no, spec, &values[index])? {
                         Some(found) => existing.insert(key.clone(), found),
                         None => existing.remove(&key),
@@ -269,10 +273,10 @@ impl IndicatorStore for PgStore {
                 };
                 if let Some(old) = found {
                     if context.visibility.allows(&old.created_by) {
-                        update_existing(tx, tenant_no, &old, spec, actor, now)?;
                         stale.insert(key);
                         change.changed(old.id);
                         outcomes.push(UpsertOutcome::Updated(old.id));
+                        updates.push((index, old));
                     } else {
                         outcomes.push(UpsertOutcome::Failed {
                             code: ErrorCode::Forbidden,
@@ -306,7 +310,8 @@ impl IndicatorStore for PgStore {
                 next_id += 1;
                 active += 1;
             }
-            flush_new(tx, tenant_no, specs, &values, &pending, next_id - pending.len() as i64, actor, now)?;
+            let first_new = next_id - pending.len() as i64;
+            flush(tx, tenant_no, specs, &values, &pending, first_new, &updates, actor, now)?;
             tx.execute(
                 "UPDATE tenants SET next_id = $2, active_count = $3 WHERE tenant_no = $1",
                 &[&tenant_no, &next_id, &active],
@@ -475,25 +480,6 @@ fn record_create_range(
     Ok(row.try_get(0)?)
 }
 
-fn replace_groups(
-    tx: &mut Transaction<'_>,
-    tenant_no: i64,
-    id: i64,
-    groups: &[String],
-) -> Result<(), StoreError> {
-    tx.execute(
-        "DELETE FROM indicator_groups WHERE tenant_no = $1 AND id = $2",
-        &[&tenant_no, &id],
-    )?;
-    for group in groups {
-        tx.execute(
-            "INSERT INTO indicator_groups (tenant_no, group_name, id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            &[&tenant_no, group, &id],
-        )?;
-    }
-    Ok(())
-}
-
 /// Removes an indicator row (and its group rows), recording why.
 fn remove_row(
     tx: &mut Transaction<'_>,
@@ -569,15 +555,20 @@ fn find_keys(
     let mut hashes: Vec<i64> = values.iter().map(|v| value_hash(v)).collect();
     hashes.sort_unstable();
     hashes.dedup();
-    // Seeing thousands of keys, and statistics that lag behind a bulk load until autovacuum
-    // analyses the table, the planner prefers reading the whole tenant into a hash table:
-    // hundreds of milliseconds per batch, growing with the table. Probes of the value index,
-    // in key order, cost about a microsecond each whatever the table's size; this lookup is
-    // told to make them (decision 0022).
+    // One probe of the value index per key, in key order, whatever the statistics say: about
+    // a microsecond each at any table size. The subquery depends on the key and is fenced
+    // (`OFFSET 0`), so the keys are the outer side of the join; with sequential and bitmap
+    // scans off, each probe uses the value index. Left to itself, the planner (seeing
+    // thousands of keys, and statistics that lag behind a bulk load, or none where autovacuum
+    // is off) reads the whole tenant: into a hash table, or with the key list as a filter, or
+    // once per key. That costs hundreds of milliseconds to minutes per batch and grows with
+    // the table (decision 0022).
     tx.batch_execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")?;
     let rows = tx.query(
         &format!(
-            "SELECT {COLUMNS} FROM indicators i WHERE i.tenant_no = $1 AND i.value_hash = ANY($2)"
+            "SELECT i.* FROM unnest($2::bigint[]) AS k(hash),
+             LATERAL (SELECT {COLUMNS} FROM indicators i
+                      WHERE i.tenant_no = $1 AND i.value_hash = k.hash OFFSET 0) AS i"
         ),
         &[&tenant_no, &hashes],
     )?;
@@ -624,6 +615,117 @@ fn find_one(
     .transpose()
 }
 
+/// Who created a row and when, and who last changed it.
+struct Provenance<'a> {
+    created_by: &'a str,
+    created_by_display_name: &'a str,
+    created_by_source: &'a str,
+    creation_time: Timestamp,
+    last_updated_by: Option<&'a str>,
+}
+
+/// A row to write: the spec it holds, its id and its provenance.
+struct RowToWrite<'a> {
+    index: usize,
+    id: i64,
+    provenance: Provenance<'a>,
+    /// Whether its device-group rows must be written (new rows, and updates that change the
+    /// group names).
+    groups: bool,
+    /// An update's old spec: an update keeps its `application`, `version` and
+    /// `certificateInfo`, as SQLite's `UPDATE` does.
+    kept: Option<&'a IndicatorSpec>,
+}
+
+/// Writes what a batch has pending: the new indicators `specs[pending[..]]`, with ids from
+/// `first_id` on (the caller has checked that their keys are free), and the `updates` (spec
+/// index and the row it replaces): each replaced row is deleted and written again with its id,
+/// its creator and its new fields, and its history entry recorded. All rows go in one binary
+/// `COPY`; an update costs PostgreSQL what an `UPDATE` would (the update time is indexed, so an
+/// update is never a heap-only one) without a round trip per row.
+#[allow(clippy::too_many_arguments)]
+fn flush(
+    tx: &mut Transaction<'_>,
+    tenant_no: i64,
+    specs: &[IndicatorSpec],
+    values: &[String],
+    pending: &[usize],
+    first_id: i64,
+    updates: &[(usize, Indicator)],
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut rows: Vec<RowToWrite<'_>> = Vec::with_capacity(pending.len() + updates.len());
+    if !updates.is_empty() {
+        let ids: Vec<i64> = updates.iter().map(|(_, old)| old.id).collect();
+        let regrouped: HashSet<i64> = updates
+            .iter()
+            .filter(|(index, old)| old.spec.rbac_group_names != specs[*index].rbac_group_names)
+            .map(|(_, old)| old.id)
+            .collect();
+        // Deleted through the primary key, whatever the statistics say (see find_keys).
+        tx.batch_execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")?;
+        tx.execute(
+            "DELETE FROM indicators WHERE tenant_no = $1 AND id = ANY($2)",
+            &[&tenant_no, &ids],
+        )?;
+        if !regrouped.is_empty() {
+            let regrouped: Vec<i64> = regrouped.iter().copied().collect();
+            tx.execute(
+                "DELETE FROM indicator_groups WHERE tenant_no = $1 AND id = ANY($2)",
+                &[&tenant_no, &regrouped],
+            )?;
+        }
+        tx.batch_execute(
+            "SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT",
+        )?;
+        let mut befores = Vec::with_capacity(updates.len());
+        let mut owners = Vec::with_capacity(updates.len());
+        for (_, old) in updates {
+            befores.push(json_text(&IndicatorEntity::from(old))?);
+            owners.push(old.created_by.as_str());
+        }
+        tx.execute(
+            "INSERT INTO indicator_history (tenant_no, indicator_id, op, at, actor_id, actor_name, owner, before_json)
+             SELECT $1, u.id, 'update', $2, $3, $4, u.owner, u.before
+             FROM unnest($5::bigint[], $6::text[], $7::text[]) WITH ORDINALITY AS u(id, owner, before, n)
+             ORDER BY u.n",
+            &[&tenant_no, &now.ticks(), &actor.id, &actor.display_name, &ids, &owners, &befores],
+        )?;
+        for (index, old) in updates {
+            rows.push(RowToWrite {
+                index: *index,
+                id: old.id,
+                provenance: Provenance {
+                    created_by: &old.created_by,
+                    created_by_display_name: &old.created_by_display_name,
+                    created_by_source: &old.created_by_source,
+                    creation_time: old.creation_time,
+                    last_updated_by: Some(&actor.id),
+                },
+                groups: regrouped.contains(&old.id),
+                kept: Some(&old.spec),
+            });
+        }
+    }
+    for (offset, &index) in pending.iter().enumerate() {
+        rows.push(RowToWrite {
+            index,
+            id: first_id + offset as i64,
+            provenance: Provenance {
+                created_by: &actor.id,
+                created_by_display_name: &actor.display_name,
+                created_by_source: &actor.source,
+                creation_time: now,
+                last_updated_by: None,
+            },
+            groups: true,
+            kept: None,
+        });
+    }
+    write_rows(tx, tenant_no, specs, values, &rows, now)
+}
+
 const COPY_INDICATORS: &str =
     "COPY indicators (tenant_no, id, indicator_type, indicator_value, action, title, description,
     application, expiration_time, severity, recommended_actions, rbac_group_names, rbac_group_ids,
@@ -632,20 +734,17 @@ const COPY_INDICATORS: &str =
     look_back_period, additional_info, created_by, created_by_display_name, created_by_source,
     creation_time, last_update_time, last_updated_by, value_hash) FROM STDIN (FORMAT binary)";
 
-/// Writes the new indicators `specs[pending[..]]`, with ids from `first_id` on, by binary COPY
-/// (the caller has checked that their keys are free), and their device-group rows.
-#[allow(clippy::too_many_arguments)]
-fn flush_new(
+/// Writes `rows` by binary `COPY` (none of their ids may be in the table), updated at `now`,
+/// and the device-group rows of those that ask for them.
+fn write_rows(
     tx: &mut Transaction<'_>,
     tenant_no: i64,
     specs: &[IndicatorSpec],
     values: &[String],
-    pending: &[usize],
-    first_id: i64,
-    actor: &Actor,
+    rows: &[RowToWrite<'_>],
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    if pending.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
     use postgres::types::Type;
@@ -663,27 +762,28 @@ fn flush_new(
     {
         let sink = tx.copy_in(COPY_INDICATORS)?;
         let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
-        for (offset, &index) in pending.iter().enumerate() {
-            let spec = &specs[index];
-            let id = first_id + offset as i64;
+        for row in rows {
+            let spec = &specs[row.index];
+            let value = &values[row.index];
             let group_names = json_list(&spec.rbac_group_names)?;
             let group_ids = json_list(&spec.rbac_group_ids)?;
             let techniques = json_list(&spec.mitre_techniques)?;
-            let certificate_info = spec.certificate_info.as_ref().map(json_text).transpose()?;
+            let kept = row.kept.unwrap_or(spec);
+            let certificate_info = kept.certificate_info.as_ref().map(json_text).transpose()?;
             let look_back = spec
                 .look_back_period
                 .map(|period| json_text(&period))
                 .transpose()?;
-            let no_one: Option<&str> = None;
+            let provenance = &row.provenance;
             writer.write(&[
                 &tenant_no,
-                &id,
+                &row.id,
                 &spec.indicator_type().as_str(),
-                &values[index],
+                value,
                 &spec.action.as_str(),
                 &spec.title,
                 &spec.description,
-                &spec.application,
+                &kept.application,
                 &spec.expiration_time.map(Timestamp::ticks),
                 &spec.severity.as_str(),
                 &spec.recommended_actions,
@@ -697,25 +797,25 @@ fn flush_new(
                 &spec.bypass_duration_hours,
                 &spec.notification_id,
                 &spec.notification_body,
-                &spec.version,
+                &kept.version,
                 &certificate_info,
                 &spec.historical_detection,
                 &look_back,
                 &spec.additional_info,
-                &actor.id,
-                &actor.display_name,
-                &actor.source,
+                &provenance.created_by,
+                &provenance.created_by_display_name,
+                &provenance.created_by_source,
+                &provenance.creation_time.ticks(),
                 &now.ticks(),
-                &now.ticks(),
-                &no_one,
-                &value_hash(&values[index]),
+                &provenance.last_updated_by,
+                &value_hash(value),
             ])?;
-            for name in &spec.rbac_group_names {
-                if !groups
-                    .iter()
-                    .any(|(known, group)| *known == id && *group == name.as_str())
-                {
-                    groups.push((id, name.as_str()));
+            if row.groups {
+                // Ids are unique within the batch: a pair can repeat only within one row.
+                for (n, name) in spec.rbac_group_names.iter().enumerate() {
+                    if !spec.rbac_group_names[..n].contains(name) {
+                        groups.push((row.id, name.as_str()));
+                    }
                 }
             }
         }
@@ -731,69 +831,5 @@ fn flush_new(
             &[&tenant_no, &names, &ids],
         )?;
     }
-    Ok(())
-}
-
-fn update_existing(
-    tx: &mut Transaction<'_>,
-    tenant_no: i64,
-    existing: &Indicator,
-    spec: &IndicatorSpec,
-    actor: &Actor,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let group_names = json_list(&spec.rbac_group_names)?;
-    let group_ids = json_list(&spec.rbac_group_ids)?;
-    let techniques = json_list(&spec.mitre_techniques)?;
-    let look_back = spec
-        .look_back_period
-        .map(|period| json_text(&period))
-        .transpose()?;
-    tx.execute(
-        "UPDATE indicators SET title = $3, description = $4, expiration_time = $5, severity = $6,
-            recommended_actions = $7, rbac_group_names = $8, rbac_group_ids = $9, generate_alert = $10,
-            educate_url = $11, external_id = $12, category = $13, mitre_techniques = $14,
-            bypass_duration_hours = $15, notification_id = $16, notification_body = $17,
-            historical_detection = $18, look_back_period = $19, additional_info = $20,
-            last_update_time = $21, last_updated_by = $22
-         WHERE tenant_no = $1 AND id = $2",
-        &[
-            &tenant_no,
-            &existing.id,
-            &spec.title,
-            &spec.description,
-            &spec.expiration_time.map(Timestamp::ticks),
-            &spec.severity.as_str(),
-            &spec.recommended_actions,
-            &group_names.as_ref(),
-            &group_ids.as_ref(),
-            &spec.generate_alert,
-            &spec.educate_url,
-            &spec.external_id,
-            &i64::from(spec.category.number()),
-            &techniques.as_ref(),
-            &spec.bypass_duration_hours,
-            &spec.notification_id,
-            &spec.notification_body,
-            &spec.historical_detection,
-            &look_back,
-            &spec.additional_info,
-            &now.ticks(),
-            &actor.id,
-        ],
-    )?;
-    if existing.spec.rbac_group_names != spec.rbac_group_names {
-        replace_groups(tx, tenant_no, existing.id, &spec.rbac_group_names)?;
-    }
-    record_history(
-        tx,
-        tenant_no,
-        existing.id,
-        HistoryOp::Update,
-        now,
-        Some(actor),
-        &existing.created_by,
-        Some(existing),
-    )?;
     Ok(())
 }
