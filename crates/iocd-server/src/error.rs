@@ -147,6 +147,22 @@ pub fn error_body(code: ErrorCode, message: &str) -> ErrorBody {
     }
 }
 
+impl ApiError {
+    /// Logs a server error with the details the client never sees, under the correlation id
+    /// `target` its answer carries (nothing for a client error).
+    pub(crate) fn log_server_error(&self, target: &str) {
+        if self.status().is_server_error() {
+            let detail = self.detail.as_deref().unwrap_or(&self.message);
+            tracing::error!(
+                target_id = %target,
+                code = %self.code,
+                error = detail,
+                "request failed"
+            );
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -159,15 +175,7 @@ impl IntoResponse for ApiError {
                 details: Vec::new(),
             });
         }
-        if status.is_server_error() {
-            let detail = self.detail.as_deref().unwrap_or(&self.message);
-            tracing::error!(
-                target_id = %body.error.target,
-                code = %self.code,
-                error = detail,
-                "request failed"
-            );
-        }
+        self.log_server_error(&body.error.target);
         let mut response = (status, crate::odata::Json(body)).into_response();
         if let Some(seconds) = self.retry_after_seconds
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())

@@ -3,7 +3,8 @@
 //! collections — each written into a tenant with the feed's action, severity, device groups and
 //! expiry, as the application `feed:<name>`. A list or MISP feed is a full snapshot: with
 //! `removed = "delete"`, what the feed created and no longer lists is deleted. A TAXII feed is
-//! read incrementally (`added_after`); its revoked objects remove their indicators.
+//! read incrementally (`added_after`); its revoked objects remove the feed's own indicators of
+//! those values.
 //!
 //! Feeds are configured in the configuration file (`[[feeds]]`) or through the API
 //! (`POST /api/feeds`, stored; `DELETE /api/feeds/{name}`); `GET /api/feeds` shows each
@@ -570,15 +571,7 @@ async fn run(
         if let Ok(value) =
             iocd_model::IndicatorValue::parse(removal.indicator_type, &removal.value, true)
         {
-            doomed.extend(
-                find(
-                    state,
-                    feed,
-                    Some((removal.indicator_type, value.to_string())),
-                    now,
-                )
-                .await?,
-            );
+            doomed.extend(find(state, feed, removal.indicator_type, value.to_string(), now).await?);
         }
     }
     if feed.removed == Removed::Delete && feed.kind != FeedKind::Taxii {
@@ -620,27 +613,28 @@ fn created_by(feed: &FeedConfig) -> Filter {
     }
 }
 
-/// The ids of the feed's indicators of one (type, value).
+/// The ids of the feed's own indicators of one type and value (never another application's).
 async fn find(
     state: &AppState,
     feed: &FeedConfig,
-    value: Option<(IndicatorType, String)>,
+    indicator_type: IndicatorType,
+    value: String,
     now: Timestamp,
 ) -> Result<Vec<i64>, String> {
-    let Some((indicator_type, value)) = value else {
-        return Ok(Vec::new());
-    };
     let filter = Filter::And(
-        Box::new(Filter::Compare {
-            subject: Subject::Field(Field::IndicatorType),
-            op: CompareOp::Eq,
-            value: Literal::Text(indicator_type.as_str().to_owned()),
-        }),
-        Box::new(Filter::Compare {
-            subject: Subject::Field(Field::IndicatorValue),
-            op: CompareOp::Eq,
-            value: Literal::Text(value),
-        }),
+        Box::new(created_by(feed)),
+        Box::new(Filter::And(
+            Box::new(Filter::Compare {
+                subject: Subject::Field(Field::IndicatorType),
+                op: CompareOp::Eq,
+                value: Literal::Text(indicator_type.as_str().to_owned()),
+            }),
+            Box::new(Filter::Compare {
+                subject: Subject::Field(Field::IndicatorValue),
+                op: CompareOp::Eq,
+                value: Literal::Text(value),
+            }),
+        )),
     );
     let query = ListQuery {
         filter: Some(filter),

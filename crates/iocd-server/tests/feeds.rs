@@ -451,7 +451,18 @@ async fn a_taxii_feed_pulls_pages_from_medallion_and_follows_revocations() {
         "five objects over three pages of two: {status}"
     );
     assert!(written.iter().all(|e| e["action"] == "Warn"));
-    // A revocation published later removes the indicator on the next run.
+    // Another application's indicator of the same value is not the feed's to remove.
+    let admin = api.admin();
+    let own = api
+        .post(
+            "/api/indicators",
+            &admin,
+            json!({"indicatorValue": "t2.taxii.example", "indicatorType": "DomainName",
+                   "action": "Block", "title": "mine", "description": "d"}),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    // A revocation published later removes the feed's indicator on the next run.
     let server = tokio::task::spawn_blocking(move || {
         post(
             &server,
@@ -462,8 +473,13 @@ async fn a_taxii_feed_pulls_pages_from_medallion_and_follows_revocations() {
     .await
     .unwrap();
     iocd_server::feeds::run_feed(&api.state, &feed).await;
-    let left = values(&indicators(&api).await);
-    assert!(!left.contains(&"t2.taxii.example".to_owned()), "{left:?}");
-    assert_eq!(left.len(), 4);
+    let left = indicators(&api).await;
+    let t2: Vec<&Value> = left
+        .iter()
+        .filter(|e| e["indicatorValue"] == "t2.taxii.example")
+        .collect();
+    assert_eq!(t2.len(), 1, "{left:?}");
+    assert_eq!(t2[0]["action"], "Block", "the other application's stays");
+    assert_eq!(left.len(), 5);
     drop(server);
 }

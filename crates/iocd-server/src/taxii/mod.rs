@@ -122,11 +122,8 @@ impl From<ApiError> for TaxiiError {
             s if s.is_server_error() => "Server error",
             _ => "Bad request",
         };
-        if status.is_server_error() {
-            // Rendering the API error writes its log line (with the details the client never
-            // sees); the client gets TAXII's body instead.
-            let _logged = error.clone().into_response();
-        }
+        // TAXII's error body has no correlation id; the log line gets one of its own.
+        error.log_server_error(&uuid::Uuid::new_v4().to_string());
         let retry_after = error.retry_after_seconds;
         TaxiiError {
             retry_after,
