@@ -17,6 +17,8 @@ pub mod odata;
 mod postgres;
 pub mod records;
 mod row_format;
+#[cfg(feature = "testsuite")]
+pub mod scratch;
 mod sqlite;
 pub mod webhooks;
 

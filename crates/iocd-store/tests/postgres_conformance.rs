@@ -6,6 +6,7 @@
 
 use iocd_model::Timestamp;
 use iocd_store::conformance::{actor, spec};
+use iocd_store::scratch::ScratchDatabase;
 use iocd_store::{IndicatorReader, IndicatorStore, PgStore, Visibility, WriteContext};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -15,28 +16,17 @@ fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// A fresh database and a store on it; the database is dropped with the fixture.
+/// A fresh database and a store on it; the database is dropped with the fixture, after the
+/// store (fields drop in order).
 struct Fixture {
-    store: Option<PgStore>,
-    name: String,
+    store: PgStore,
+    _database: ScratchDatabase,
 }
 
 impl std::ops::Deref for Fixture {
     type Target = PgStore;
     fn deref(&self) -> &PgStore {
-        self.store.as_ref().expect("store")
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.store = None;
-        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
+        &self.store
     }
 }
 
@@ -48,20 +38,12 @@ fn make() -> Fixture {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+    let database = ScratchDatabase::create(&admin, &name)
         .unwrap_or_else(|e| panic!("PostgreSQL at {admin} must answer for these tests: {e}"));
-    // One statement each: several in one string run as one transaction, which these refuse.
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .expect("drop a leftover test database");
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create the test database");
-    let (server, _) = admin.rsplit_once('/').expect("a URL with a database name");
-    let store = PgStore::connect(&format!("{server}/{name}")).expect("connect and migrate");
+    let store = PgStore::connect(database.url()).expect("connect and migrate");
     Fixture {
-        store: Some(store),
-        name,
+        store,
+        _database: database,
     }
 }
 

@@ -10,16 +10,17 @@
 
 mod common;
 
-use common::{Database, IOCD, Server};
+use common::{IOCD, Server, database};
+use iocd_store::scratch::ScratchDatabase;
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn node(db: &Database, dir: &tempfile::TempDir) -> Server {
-    Server::start_with(dir.path(), &["--store", &db.url])
+fn node(db: &ScratchDatabase, dir: &tempfile::TempDir) -> Server {
+    Server::start_with(dir.path(), &["--store", db.url()])
 }
 
-fn token(db: &Database) -> String {
+fn token(db: &ScratchDatabase) -> String {
     let output = Command::new(IOCD)
         .args([
             "token",
@@ -32,7 +33,7 @@ fn token(db: &Database) -> String {
             "nodes",
             "--store",
         ])
-        .arg(&db.url)
+        .arg(db.url())
         .output()
         .expect("run iocd token create");
     assert!(
@@ -104,7 +105,7 @@ fn ready(server: &Server) -> Value {
 
 #[test]
 fn two_nodes_serve_one_store_interchangeably() {
-    let db = Database::new();
+    let db = database();
     let (dir_a, dir_b) = (
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
@@ -223,7 +224,8 @@ fn two_nodes_serve_one_store_interchangeably() {
     db.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
          WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
-    );
+    )
+    .expect("cut the listening connection");
     submit(&a, &token, "after-cut.example");
     until_verdict(&b, &token, "after-cut.example", Some("Block"));
 
@@ -277,7 +279,7 @@ fn leader_among(servers: &[&Server]) -> usize {
 
 #[test]
 fn the_sweeper_runs_on_one_node_and_moves_when_the_leader_dies() {
-    let db = Database::new();
+    let db = database();
     let dirs = [
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
@@ -393,7 +395,7 @@ fn until_feed(server: &Server, token: &str, name: &str, done: impl Fn(&Value) ->
 
 #[test]
 fn feed_runs_and_taxii_statuses_look_the_same_from_every_node() {
-    let db = Database::new();
+    let db = database();
     let dirs = [
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
@@ -489,7 +491,7 @@ fn alert_count(server: &Server, token: &str) -> usize {
 fn events_through_jetstream_survive_a_killed_node_without_loss_or_duplicate_alerts() {
     use futures_util::StreamExt;
     const EVENTS: usize = 300;
-    let db = Database::new();
+    let db = database();
     let prefix = format!("iocdtest{}", std::process::id());
     let dirs = [
         tempfile::tempdir().expect("dir"),
@@ -507,7 +509,7 @@ fn events_through_jetstream_survive_a_killed_node_without_loss_or_duplicate_aler
             dir.path(),
             &[
                 "--store",
-                &db.url,
+                db.url(),
                 "--events",
                 "nats://127.0.0.1:4222",
                 "--config",
@@ -531,7 +533,7 @@ fn events_through_jetstream_survive_a_killed_node_without_loss_or_duplicate_aler
             "bus",
             "--store",
         ])
-        .arg(&db.url)
+        .arg(db.url())
         .output()
         .expect("token");
     let token = String::from_utf8(output.stdout)
@@ -600,7 +602,7 @@ fn events_through_jetstream_survive_a_killed_node_without_loss_or_duplicate_aler
                 "sensor",
                 "--store",
             ])
-            .arg(&db.url)
+            .arg(db.url())
             .output()
             .expect("token");
         String::from_utf8(output.stdout)

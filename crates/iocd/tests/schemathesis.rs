@@ -9,7 +9,7 @@
 //! `scripts/test-tools` installs it there (and `.ci/run` calls that script).
 
 mod common;
-use common::{Database, IOCD, Server};
+use common::{IOCD, Server, database};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -149,6 +149,6 @@ fn generated_requests_get_documented_answers_for_every_role() {
 /// SQLite accepts must still be a 4xx.
 #[test]
 fn generated_requests_get_documented_answers_on_postgresql() {
-    let db = Database::new();
-    generated_requests_get_documented_answers(Some(&db.url));
+    let db = database();
+    generated_requests_get_documented_answers(Some(db.url()));
 }

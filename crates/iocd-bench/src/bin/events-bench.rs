@@ -11,7 +11,7 @@
 
 use anyhow::{Result, bail};
 use iocd_bench::arg;
-use iocd_bench::database::{Database, store_token};
+use iocd_bench::database::{self, store_token};
 use iocd_bench::server::{self, Server};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -63,11 +63,11 @@ fn main() -> Result<()> {
     let events = arg("--events", 200_000)?;
     server::install_tls_provider();
     let iocd = server::iocd_binary()?;
-    let db = Database::create("iocd_events_bench")?;
+    let db = database::create("iocd_events_bench")?;
     let prefix = format!("eventsbench{}", std::process::id());
     let config = format!(
         "store = \"{}\"\nevents = \"nats://127.0.0.1:4222\"\nevents_prefix = \"{prefix}\"\n{}",
-        db.url,
+        db.url(),
         server::UNLIMITED_RATES
     );
     let temp = std::env::temp_dir();
@@ -78,7 +78,7 @@ fn main() -> Result<()> {
         &config,
         |_| {},
     )?;
-    let token = store_token(&iocd, &db.url, "bench", "Ti.ReadWrite.All")?;
+    let token = store_token(&iocd, db.url(), "bench", "Ti.ReadWrite.All")?;
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()?;

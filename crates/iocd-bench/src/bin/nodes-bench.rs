@@ -15,7 +15,7 @@
 
 use anyhow::{Result, bail};
 use iocd_bench::arg;
-use iocd_bench::database::{Database, store_token};
+use iocd_bench::database::{self, store_token};
 use iocd_bench::server::{self, Server};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -34,8 +34,8 @@ fn main() -> Result<()> {
     let indicators = arg("--indicators", 1_000_000)?;
     server::install_tls_provider();
     let iocd = server::iocd_binary()?;
-    let db = Database::create("iocd_nodes_bench")?;
-    let config = format!("store = \"{}\"\n{}", db.url, server::UNLIMITED_RATES);
+    let db = database::create("iocd_nodes_bench")?;
+    let config = format!("store = \"{}\"\n{}", db.url(), server::UNLIMITED_RATES);
     let temp = std::env::temp_dir();
     let pid = std::process::id();
     let a = Server::start(
@@ -50,7 +50,7 @@ fn main() -> Result<()> {
         &config,
         |_| {},
     )?);
-    let token = store_token(&iocd, &db.url, "bench", "Ti.ReadWrite.All")?;
+    let token = store_token(&iocd, db.url(), "bench", "Ti.ReadWrite.All")?;
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(3600))
         .build()?;

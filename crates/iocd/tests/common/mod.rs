@@ -3,6 +3,7 @@
 //! store (on the server `IOCD_TEST_POSTGRES` names, by default the machine's).
 #![allow(dead_code)] // Each test file uses a different subset.
 
+use iocd_store::scratch::ScratchDatabase;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -100,49 +101,14 @@ pub(crate) fn admin_url() -> String {
 }
 
 /// A database of its own, dropped at the end.
-pub(crate) struct Database {
-    name: String,
-    pub(crate) url: String,
-}
-
-impl Database {
-    pub(crate) fn new() -> Database {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "iocd_e2e_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let admin = admin_url();
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} must answer for these tests: {e}"));
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .expect("drop a leftover database");
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create the database");
-        let (server, _) = admin.rsplit_once('/').expect("a URL with a database name");
-        Database {
-            url: format!("{server}/{name}"),
-            name,
-        }
-    }
-
-    pub(crate) fn execute(&self, sql: &str) {
-        let mut client =
-            postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to the database");
-        client.batch_execute(sql).expect(sql);
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
+pub(crate) fn database() -> ScratchDatabase {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "iocd_e2e_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = admin_url();
+    ScratchDatabase::create(&admin, &name)
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} must answer for these tests: {e}"))
 }
