@@ -7,7 +7,10 @@
 //! nothing committed is missed. [`FollowerStatus`] is what `/readyz` reports.
 //!
 //! The same module keeps the node's claim to leadership ([`start_leadership`]): one node at a
-//! time, the holder of a PostgreSQL advisory lock, runs the jobs that must not run twice.
+//! time, the holder of a PostgreSQL advisory lock, runs the jobs that must not run twice, among
+//! them pruning the change log of entries older than [`CHANGE_LOG_RETENTION`]. A node that
+//! reconnects with a watermark older than what was pruned has missed changes it cannot read:
+//! it says so on `/readyz` (not ready) until it is restarted, which rebuilds its matchers.
 
 use crate::state::AppState;
 use iocd_model::Timestamp;
@@ -20,6 +23,12 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_secs(1);
 /// Log entries read at a time.
 const BATCH: usize = 1_000;
+/// How long the change log keeps an entry. A running node applies entries within
+/// milliseconds, and a starting one loads a snapshot, so only a node cut off from the store
+/// for longer than this needs an entry that is gone.
+pub const CHANGE_LOG_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How often the leader prunes the change log.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Where a node stands against the change log.
 #[derive(Debug, Default)]
@@ -33,6 +42,8 @@ pub struct FollowerStatus {
     stop: AtomicBool,
     /// This node holds the leader's lock.
     leading: AtomicBool,
+    /// Entries after `applied` were pruned before this node read them.
+    missed: AtomicBool,
 }
 
 impl FollowerStatus {
@@ -54,6 +65,11 @@ impl FollowerStatus {
 
     pub fn caught_up(&self) -> bool {
         self.caught_up.load(Ordering::Acquire)
+    }
+
+    /// Whether this node missed changes the log no longer holds (it must be restarted).
+    pub fn missed_changes(&self) -> bool {
+        self.missed.load(Ordering::Acquire)
     }
 
     /// Whether this node runs the leader-only jobs now.
@@ -84,12 +100,14 @@ pub fn start(
 }
 
 /// Claims leadership every second with the store's advisory lock and records whether this
-/// node holds it in `status`; jobs ask [`AppState::is_leader`] before each run.
-pub fn start_leadership(store: &PgStore, status: Arc<FollowerStatus>) -> std::io::Result<()> {
+/// node holds it in `status`; jobs ask [`AppState::is_leader`] before each run. While it leads,
+/// the thread prunes the change log every [`PRUNE_EVERY`].
+pub fn start_leadership(store: Arc<PgStore>, status: Arc<FollowerStatus>) -> std::io::Result<()> {
     let mut claim = store.leadership();
     std::thread::Builder::new()
         .name("iocd-leader".into())
         .spawn(move || {
+            let mut last_prune: Option<std::time::Instant> = None;
             while !status.stop.load(Ordering::Acquire) {
                 let leading = match claim.hold() {
                     Ok(leading) => leading,
@@ -100,6 +118,15 @@ pub fn start_leadership(store: &PgStore, status: Arc<FollowerStatus>) -> std::io
                 };
                 if status.leading.swap(leading, Ordering::AcqRel) != leading {
                     tracing::info!(leading, "leadership changed");
+                }
+                if leading && last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                    last_prune = Some(std::time::Instant::now());
+                    let before = now().plus_seconds(-(CHANGE_LOG_RETENTION.as_secs() as i64));
+                    match store.prune_changes(before) {
+                        Ok(0) => {}
+                        Ok(pruned) => tracing::info!(pruned, "pruned the change log"),
+                        Err(error) => tracing::warn!(%error, "cannot prune the change log"),
+                    }
                 }
                 std::thread::sleep(POLL);
             }
@@ -116,7 +143,10 @@ fn follow(store: &PgStore, state: &AppState, status: &FollowerStatus) {
     while !status.stop.load(Ordering::Acquire) {
         if listener.is_none() {
             match store.listener() {
-                Ok(connection) => listener = Some(connection),
+                Ok(connection) => {
+                    listener = Some(connection);
+                    check_not_pruned(store, status);
+                }
                 Err(error) => {
                     lost(status, &error);
                     std::thread::sleep(POLL);
@@ -137,6 +167,22 @@ fn follow(store: &PgStore, state: &AppState, status: &FollowerStatus) {
             lost(status, &error);
             listener = None;
         }
+    }
+}
+
+/// Marks the node as having missed changes when the log was pruned past its watermark.
+fn check_not_pruned(store: &PgStore, status: &FollowerStatus) {
+    match store.pruned_through() {
+        Ok(pruned) if pruned > status.applied() && !status.missed_changes() => {
+            tracing::error!(
+                applied = status.applied(),
+                pruned,
+                "changes this node never read were pruned from the log; restart it to reload its matchers"
+            );
+            status.missed.store(true, Ordering::Release);
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot read how far the change log was pruned"),
     }
 }
 

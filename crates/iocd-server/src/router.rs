@@ -104,7 +104,7 @@ pub fn router(state: AppState) -> Router {
 /// PostgreSQL store is ready while it is connected and has applied every committed change.
 #[utoipa::path(get, path = "/readyz", tag = "service", security(()),
     responses((status = 200, description = "Ready for traffic", body = crate::wire::service::Readiness),
-        (status = 503, description = "Not ready: disconnected from the store or behind its change log", body = crate::wire::service::Readiness)))]
+        (status = 503, description = "Not ready: disconnected from the store, behind its change log, or missed changes the log no longer holds", body = crate::wire::service::Readiness)))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     let readiness = match state.follower() {
         None => crate::wire::service::Readiness {
@@ -112,14 +112,16 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
             store: "sqlite",
             connected: None,
             caught_up: None,
+            missed_changes: None,
             applied_change: None,
             leader: None,
         },
         Some(follower) => crate::wire::service::Readiness {
-            ready: follower.connected() && follower.caught_up(),
+            ready: follower.connected() && follower.caught_up() && !follower.missed_changes(),
             store: "postgres",
             connected: Some(follower.connected()),
             caught_up: Some(follower.caught_up()),
+            missed_changes: Some(follower.missed_changes()),
             applied_change: Some(follower.applied()),
             leader: Some(follower.leading()),
         },

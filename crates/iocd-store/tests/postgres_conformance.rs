@@ -308,3 +308,58 @@ fn text_postgresql_cannot_hold_is_refused_as_the_callers() {
             .is_ok()
     );
 }
+
+/// Pruning removes a prefix of the log in commit order (up to the newest entry written before
+/// the cut-off) and remembers how far it reached, so a node can tell it missed entries.
+#[test]
+fn the_change_log_is_pruned_as_a_prefix_and_remembers_how_far() {
+    let store = make();
+    let write = |value: &str, when: &str| {
+        store
+            .upsert_batch(
+                "contoso",
+                &actor("app-1"),
+                &[spec("DomainName", value, "Block", serde_json::json!({}))],
+                &context(at(when), None),
+            )
+            .expect("write");
+        store.last_change().expect("last change")
+    };
+    let first = write("a.example", "2026-03-01T10:00:00Z");
+    let second = write("b.example", "2026-03-01T11:00:00Z");
+    let third = write("c.example", "2026-03-01T12:00:00Z");
+    assert_eq!(store.pruned_through().expect("pruned through"), 0);
+    assert_eq!(
+        store
+            .prune_changes(at("2026-03-01T09:00:00Z"))
+            .expect("prune"),
+        0,
+        "nothing is that old"
+    );
+    assert_eq!(
+        store
+            .prune_changes(at("2026-03-01T11:30:00Z"))
+            .expect("prune"),
+        2
+    );
+    assert_eq!(store.pruned_through().expect("pruned through"), second);
+    let left: Vec<i64> = store
+        .changes_after(0, 100)
+        .expect("changes")
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(left, vec![third]);
+    assert!(first < second && second < third);
+    // Everything pruned: the newest number is still the newest ever written.
+    store
+        .prune_changes(at("2026-03-02T00:00:00Z"))
+        .expect("prune");
+    assert_eq!(store.pruned_through().expect("pruned through"), third);
+    assert_eq!(store.last_change().expect("last change"), third);
+    // An earlier cut-off never moves the mark back.
+    store
+        .prune_changes(at("2026-03-01T10:30:00Z"))
+        .expect("prune");
+    assert_eq!(store.pruned_through().expect("pruned through"), third);
+}

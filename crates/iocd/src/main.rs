@@ -261,7 +261,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
                 iocd_server::AppState::new(pg.clone(), config, key, issuer).context(loading)?;
             let status = iocd_server::follower::start(pg.clone(), state.clone(), watermark)
                 .context("cannot start following the change log")?;
-            iocd_server::follower::start_leadership(&pg, status)
+            iocd_server::follower::start_leadership(pg.clone(), status)
                 .context("cannot start claiming leadership")?;
             state
         }

@@ -679,3 +679,57 @@ fn events_through_jetstream_survive_a_killed_node_without_loss_or_duplicate_aler
     assert_eq!(alerts_published, EVENTS as u64, "alerts published");
     assert_eq!(events_left, 0, "every event acknowledged");
 }
+
+/// A node cut off while the log was pruned past its watermark says it is not ready (it
+/// missed changes it can no longer read); started again, it loads a snapshot and is ready.
+#[test]
+fn a_node_that_missed_pruned_changes_is_not_ready_until_restarted() {
+    let db = database();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = node(&db, &dir);
+    let token = token(&db);
+    submit(&a, &token, "before.example");
+    let start = Instant::now();
+    while ready(&a)["ready"] != true {
+        assert!(start.elapsed() < Duration::from_secs(10), "never ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // As if the leader had pruned entries this node never read while it was cut off.
+    db.execute(
+        "UPDATE change_log_state SET pruned_through = (SELECT max(seq) FROM changes) + 1000;
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    )
+    .expect("prune and cut");
+    let start = Instant::now();
+    loop {
+        let readiness = ready(&a);
+        if readiness["missedChanges"] == true {
+            assert_eq!(readiness["ready"], false, "{readiness}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never noticed: {readiness}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let answer = client().get(a.url("/readyz")).send().expect("readyz");
+    assert_eq!(answer.status(), 503);
+    a.child.kill().expect("kill");
+    a.child.wait().expect("reap");
+    let a = node(&db, &dir);
+    let start = Instant::now();
+    while ready(&a)["ready"] != true {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not ready after a restart: {}",
+            ready(&a)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        verdict(&a, &token, "before.example").as_deref(),
+        Some("Block")
+    );
+}

@@ -23,6 +23,10 @@ pub struct Readiness {
     /// The shared store: whether the node has applied every change committed so far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caught_up: Option<bool>,
+    /// The shared store: whether the node was cut off for longer than the change log keeps
+    /// entries (a day) and missed some; it stays not ready until restarted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missed_changes: Option<bool>,
     /// The shared store: the newest change this node has applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied_change: Option<i64>,

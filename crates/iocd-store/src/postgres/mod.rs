@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0003_secrets.sql"),
     include_str!("0004_change_origin.sql"),
     include_str!("0005_records.sql"),
+    include_str!("0006_change_log_pruning.sql"),
 ];
 const MAX_IDLE_CONNECTIONS: usize = 8;
 /// The advisory lock that orders change numbers (an arbitrary constant: "iocd" in ASCII).
@@ -285,6 +286,39 @@ impl PgStore {
         })
     }
 
+    /// Removes the oldest entries of the change log: every entry up to the newest one written
+    /// before `before` (a prefix in commit order), and records how far it reached. Returns how
+    /// many entries went.
+    pub fn prune_changes(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write(|tx, _| {
+            let cutoff: Option<i64> = tx
+                .query_one(
+                    "SELECT max(seq) FROM changes WHERE at < $1",
+                    &[&before.ticks()],
+                )?
+                .try_get(0)?;
+            let Some(cutoff) = cutoff else {
+                return Ok(0);
+            };
+            let removed = tx.execute("DELETE FROM changes WHERE seq <= $1", &[&cutoff])?;
+            tx.execute(
+                "UPDATE change_log_state SET pruned_through = greatest(pruned_through, $1)",
+                &[&cutoff],
+            )?;
+            Ok(removed)
+        })
+    }
+
+    /// The newest change number the log no longer holds (0 before any pruning): a node whose
+    /// watermark is older has missed entries it cannot read.
+    pub fn pruned_through(&self) -> Result<i64, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query_one("SELECT pruned_through FROM change_log_state", &[])?
+                .try_get(0)?)
+        })
+    }
+
     /// The secret stored under `name`, storing `candidate` first if there is none: nodes that
     /// start together agree on one (the first to commit), and every later start reads it.
     pub fn secret_or_insert(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
@@ -347,10 +381,14 @@ impl PgStore {
         })
     }
 
-    /// The newest change number (0 before the first change).
+    /// The newest change number (0 before the first change), pruned or not.
     pub fn last_change(&self) -> Result<i64, StoreError> {
         self.read(|tx| {
-            let row = tx.query_one("SELECT coalesce(max(seq), 0) FROM changes", &[])?;
+            let row = tx.query_one(
+                "SELECT greatest((SELECT coalesce(max(seq), 0) FROM changes),
+                                 (SELECT pruned_through FROM change_log_state))",
+                &[],
+            )?;
             Ok(row.try_get(0)?)
         })
     }
