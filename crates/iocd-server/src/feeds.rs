@@ -142,7 +142,7 @@ impl FeedConfig {
 
 /// A feed's last run, as `GET /api/feeds` shows it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct FeedStatus {
     pub name: String,
     /// `config` (the configuration file) or `api`.
@@ -175,7 +175,7 @@ pub struct FeedFailure {
 /// What the store keeps of a feed between runs (a [`RecordKind::FeedRun`] record named after
 /// the feed).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 struct FeedRun {
     /// The last run, as `GET /api/feeds` shows it.
     status: FeedStatus,
@@ -245,17 +245,22 @@ async fn stored_run(state: &AppState, feed: &FeedConfig) -> FeedRun {
 
 /// Stores a feed's run for every node to see (a failure is logged: the run itself is done).
 async fn save_run(state: &AppState, feed: &FeedConfig, run: &FeedRun) {
+    save_run_of(state, key(feed), run).await;
+}
+
+/// [`save_run`] for the feed named `name` of `tenant`.
+async fn save_run_of(state: &AppState, (tenant, name): (String, String), run: &FeedRun) {
     let body = match serde_json::to_string(run) {
         Ok(body) => body,
         Err(error) => {
-            tracing::warn!(feed = %feed.name, %error, "a feed run could not be written");
+            tracing::warn!(feed = %name, %error, "a feed run could not be written");
             return;
         }
     };
     let record = StoredRecord {
         kind: RecordKind::FeedRun,
-        tenant: feed.tenant.clone(),
-        name: feed.name.clone(),
+        tenant,
+        name,
         body,
         updated: state.now(),
     };
@@ -263,7 +268,29 @@ async fn save_run(state: &AppState, feed: &FeedConfig, run: &FeedRun) {
         .blocking(move |service| service.records().put_record(&record, None))
         .await
     {
-        tracing::warn!(feed = %feed.name, tenant = %feed.tenant, message = %error.message, "a feed run could not be stored");
+        tracing::warn!(message = %error.message, "a feed run could not be stored");
+    }
+}
+
+/// Runs the stored runs say are running cannot be, on a node that has just taken the lead: the
+/// node that ran them died or lost the lead. Each is marked interrupted and due now, so the
+/// new leader runs the feed again at once.
+async fn recover_interrupted_runs(state: &AppState) {
+    let now = state.now();
+    for (key, mut run) in stored_runs(state).await {
+        if !run.status.running {
+            continue;
+        }
+        tracing::warn!(feed = %key.1, tenant = %key.0, "a feed run was interrupted; it runs again");
+        run.status.running = false;
+        run.status.last_run_end = Some(now.to_mde_precise());
+        run.status.last_error = Some(
+            "The run was interrupted: the node running it stopped or lost the lead. It runs again now."
+                .to_owned(),
+        );
+        run.status.next_run = Some(now.to_mde_seconds());
+        run.next_run = Some(now.ticks());
+        save_run_of(state, key, &run).await;
     }
 }
 
@@ -723,10 +750,17 @@ async fn all_feeds(state: &AppState) -> Vec<(FeedConfig, &'static str)> {
 
 /// Runs each feed when it is due (at start, then every `interval_minutes`, or at once after
 /// `POST /api/feeds/{name}/run` on any node), one at a time, until `shutdown`: on the leader
-/// only, which looks every 5 seconds and when woken.
+/// only, which looks every 5 seconds and when woken. A node that takes the lead first runs
+/// again the feeds whose runs were interrupted.
 pub async fn run_feeds(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut leading = false;
     loop {
-        if state.is_leader() {
+        let now_leading = state.is_leader();
+        if now_leading && !leading {
+            recover_interrupted_runs(&state).await;
+        }
+        leading = now_leading;
+        if leading {
             for feed in due_feeds(&state).await {
                 run_feed(&state, &feed).await;
             }

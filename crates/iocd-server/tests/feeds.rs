@@ -483,3 +483,53 @@ async fn a_taxii_feed_pulls_pages_from_medallion_and_follows_revocations() {
     assert_eq!(left.len(), 5);
     drop(server);
 }
+
+/// A run cut off by a leader that died (its stored status still says it is running, and its
+/// next run is a day away) is run again at once by the node that takes the lead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_cut_off_by_a_dead_leader_runs_again_when_the_lead_is_taken() {
+    use iocd_store::records::{RecordKind, StoredRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "cut.example\n").unwrap();
+    let api = api_with_feeds(&format!(
+        "[[feeds]]\nname = \"cut\"\ntenant = \"tenant-a\"\nkind = \"list\"\nurl = \"file://{}\"\ninterval_minutes = 1440\naction = \"Block\"",
+        list.display()
+    ));
+    let left_behind = json!({"status": {"running": true, "lastRunStart": "2026-01-01T00:00:00Z"},
+                             "nextRun": i64::MAX});
+    let record = StoredRecord {
+        kind: RecordKind::FeedRun,
+        tenant: "tenant-a".into(),
+        name: "cut".into(),
+        body: left_behind.to_string(),
+        updated: api.state.now(),
+    };
+    api.state
+        .service()
+        .records()
+        .put_record(&record, None)
+        .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn(iocd_server::feeds::run_feeds(api.state.clone(), stopped));
+    let reader = api.token("tenant-a", Role::ReadAll, "reader");
+    let start = std::time::Instant::now();
+    let status = loop {
+        let status = api.get("/api/feeds", &reader).await.body["value"][0].clone();
+        if status["lastSuccess"].is_string() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "never ran again: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(status["running"], false, "{status}");
+    assert_eq!(status["written"], 1, "{status}");
+    assert!(status["lastError"].is_null(), "{status}");
+    assert_ne!(status["lastRunStart"], "2026-01-01T00:00:00Z");
+    assert_eq!(values(&indicators(&api).await), ["cut.example"]);
+    stop.send(true).unwrap();
+    runner.await.unwrap();
+}
