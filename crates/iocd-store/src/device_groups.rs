@@ -70,6 +70,19 @@ pub struct GroupSpec {
     pub rules: GroupRules,
 }
 
+impl GroupSpec {
+    /// A group made on the fly for an indicator that names it: no description or rules, ranked
+    /// after every existing group.
+    pub fn named(name: &str) -> GroupSpec {
+        GroupSpec {
+            name: name.to_owned(),
+            description: String::new(),
+            rank: None,
+            rules: GroupRules::default(),
+        }
+    }
+}
+
 /// Why a group write was not made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupConflict {

@@ -10,10 +10,9 @@
 
 mod common;
 
-use common::{IOCD, Server, database};
+use common::{Server, database, token_for};
 use iocd_store::scratch::ScratchDatabase;
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn node(db: &ScratchDatabase, dir: &tempfile::TempDir) -> Server {
@@ -21,30 +20,12 @@ fn node(db: &ScratchDatabase, dir: &tempfile::TempDir) -> Server {
 }
 
 fn token(db: &ScratchDatabase) -> String {
-    let output = Command::new(IOCD)
-        .args([
-            "token",
-            "create",
-            "--tenant",
-            "contoso",
-            "--role",
-            "Ti.ReadWrite.All",
-            "--name",
-            "nodes",
-            "--store",
-        ])
-        .arg(db.url())
-        .output()
-        .expect("run iocd token create");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
+    token_for(
+        "contoso",
+        &["Ti.ReadWrite.All"],
+        "nodes",
+        &["--store", db.url()],
+    )
 }
 
 fn client() -> reqwest::blocking::Client {
@@ -65,6 +46,16 @@ fn verdict(server: &Server, token: &str, domain: &str) -> Option<String> {
         .json()
         .expect("match answer");
     answer["value"][0]["action"].as_str().map(str::to_owned)
+}
+
+/// Waits until `done` holds (asked every 5 ms, for at most 10 seconds); `what` names it when
+/// it never does.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Waits until `server` decides `expected` for `domain`; how long that took.
@@ -178,14 +169,9 @@ fn two_nodes_serve_one_store_interchangeably() {
             .expect("match answer");
         answer["value"][0]["action"].as_str().map(str::to_owned)
     };
-    let start = Instant::now();
-    while on_device(&b, "web1").as_deref() != Some("Block") {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "B never scoped web1"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually("B never scoped web1", || {
+        on_device(&b, "web1").as_deref() == Some("Block")
+    });
     assert_eq!(on_device(&b, "db1"), None);
     let changed = client()
         .patch(a.url(&format!("/api/deviceGroups/{}", group["id"])))
@@ -194,14 +180,9 @@ fn two_nodes_serve_one_store_interchangeably() {
         .send()
         .expect("change group");
     assert_eq!(changed.status(), 200);
-    let start = Instant::now();
-    while on_device(&b, "db1").as_deref() != Some("Block") {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "B never saw the group's new rules"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually("B never saw the group's new rules", || {
+        on_device(&b, "db1").as_deref() == Some("Block")
+    });
     assert_eq!(on_device(&b, "web1"), None);
 
     // A bulk load on B (applied after the answer) reaches A.
@@ -519,27 +500,12 @@ fn events_through_jetstream_survive_a_killed_node_without_loss_or_duplicate_aler
     };
     let a = start(&dirs[0]);
     let mut b = start(&dirs[1]);
-    let output = Command::new(IOCD)
-        .args([
-            "token",
-            "create",
-            "--tenant",
-            "contoso",
-            "--role",
-            "Ti.ReadWrite.All",
-            "--role",
-            "Alert.ReadWrite.All",
-            "--name",
-            "bus",
-            "--store",
-        ])
-        .arg(db.url())
-        .output()
-        .expect("token");
-    let token = String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned();
+    let token = token_for(
+        "contoso",
+        &["Ti.ReadWrite.All", "Alert.ReadWrite.All"],
+        "bus",
+        &["--store", db.url()],
+    );
     let response = client()
         .post(a.url("/api/indicators"))
         .bearer_auth(&token)
@@ -589,27 +555,12 @@ fn events_through_jetstream_survive_a_killed_node_without_loss_or_duplicate_aler
     let lines: String = (EVENTS / 2..EVENTS)
         .map(|n| format!("{}\n", json!({"DeviceId": format!("dev-{n}"), "DeviceName": format!("pc-{n}"), "RemoteUrl": "https://hit.example/login"})))
         .collect();
-    let sensor = {
-        let output = Command::new(IOCD)
-            .args([
-                "token",
-                "create",
-                "--tenant",
-                "contoso",
-                "--role",
-                "Events.Write",
-                "--name",
-                "sensor",
-                "--store",
-            ])
-            .arg(db.url())
-            .output()
-            .expect("token");
-        String::from_utf8(output.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_owned()
-    };
+    let sensor = token_for(
+        "contoso",
+        &["Events.Write"],
+        "sensor",
+        &["--store", db.url()],
+    );
     let queued = client()
         .post(a.url("/api/events"))
         .bearer_auth(&sensor)
@@ -689,11 +640,7 @@ fn a_node_that_missed_pruned_changes_is_not_ready_until_restarted() {
     let mut a = node(&db, &dir);
     let token = token(&db);
     submit(&a, &token, "before.example");
-    let start = Instant::now();
-    while ready(&a)["ready"] != true {
-        assert!(start.elapsed() < Duration::from_secs(10), "never ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually("never ready", || ready(&a)["ready"] == true);
     // As if the leader had pruned entries this node never read while it was cut off.
     db.execute(
         "UPDATE change_log_state SET pruned_through = (SELECT max(seq) FROM changes) + 1000;
@@ -701,33 +648,16 @@ fn a_node_that_missed_pruned_changes_is_not_ready_until_restarted() {
          WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
     )
     .expect("prune and cut");
-    let start = Instant::now();
-    loop {
-        let readiness = ready(&a);
-        if readiness["missedChanges"] == true {
-            assert_eq!(readiness["ready"], false, "{readiness}");
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "never noticed: {readiness}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually("never noticed the pruned changes", || {
+        ready(&a)["missedChanges"] == true
+    });
+    assert_eq!(ready(&a)["ready"], false);
     let answer = client().get(a.url("/readyz")).send().expect("readyz");
     assert_eq!(answer.status(), 503);
     a.child.kill().expect("kill");
     a.child.wait().expect("reap");
     let a = node(&db, &dir);
-    let start = Instant::now();
-    while ready(&a)["ready"] != true {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "not ready after a restart: {}",
-            ready(&a)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually("not ready after a restart", || ready(&a)["ready"] == true);
     assert_eq!(
         verdict(&a, &token, "before.example").as_deref(),
         Some("Block")

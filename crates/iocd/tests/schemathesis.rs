@@ -9,7 +9,7 @@
 //! `scripts/test-tools` installs it there (and `.ci/run` calls that script).
 
 mod common;
-use common::{IOCD, Server, database};
+use common::{Server, database, token_for};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,30 +50,6 @@ const ROLES: [&str; 7] = [
     "Alert.ReadWrite.All",
 ];
 
-/// A token for `tenant-st` with `roles`, made by `iocd token create` with `store` (the
-/// arguments naming the server's store: `--data-dir DIR` or `--store URL`).
-fn token(store: &[String], roles: &[&str]) -> String {
-    let mut command = Command::new(IOCD);
-    command.args([
-        "token",
-        "create",
-        "--tenant",
-        "tenant-st",
-        "--name",
-        "schemathesis",
-    ]);
-    for role in roles {
-        command.args(["--role", role]);
-    }
-    let output = command.args(store).output().expect("run iocd token create");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
 /// Runs schemathesis with a token of each role, then of all roles, against a server on the
 /// PostgreSQL database `postgres` names, or else on SQLite in a data directory.
 fn generated_requests_get_documented_answers(postgres: Option<&str>) {
@@ -104,7 +80,8 @@ fn generated_requests_get_documented_answers(postgres: Option<&str>) {
     token_sets.push(ROLES.to_vec());
     let mut failures = Vec::new();
     for roles in &token_sets {
-        let token = token(&store, roles);
+        let store: Vec<&str> = store.iter().map(String::as_str).collect();
+        let token = token_for("tenant-st", roles, "schemathesis", &store);
         let output = Command::new(&st)
             .arg("run")
             .arg(server.url("/openapi.json"))

@@ -254,13 +254,7 @@ impl DeviceGroupStore for PgStore {
                 .collect::<Result<_, StoreError>>()?;
             let mut created_any = false;
             let mut create = |name: &str| -> Result<(i64, String), StoreError> {
-                let spec = GroupSpec {
-                    name: name.to_owned(),
-                    description: String::new(),
-                    rank: None,
-                    rules: GroupRules::default(),
-                };
-                let group = insert_group(tx, number, &spec, now)?;
+                let group = insert_group(tx, number, &GroupSpec::named(name), now)?;
                 created_any = true;
                 Ok((group.id, group.name))
             };

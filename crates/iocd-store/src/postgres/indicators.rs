@@ -563,18 +563,16 @@ fn find_keys(
     // is off) reads the whole tenant: into a hash table, or with the key list as a filter, or
     // once per key. That costs hundreds of milliseconds to minutes per batch and grows with
     // the table (decision 0022).
-    tx.batch_execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")?;
-    let rows = tx.query(
-        &format!(
-            "SELECT i.* FROM unnest($2::bigint[]) AS k(hash),
-             LATERAL (SELECT {COLUMNS} FROM indicators i
-                      WHERE i.tenant_no = $1 AND i.value_hash = k.hash OFFSET 0) AS i"
-        ),
-        &[&tenant_no, &hashes],
-    )?;
-    tx.batch_execute(
-        "SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT",
-    )?;
+    let rows = through_indexes(tx, |tx| {
+        Ok(tx.query(
+            &format!(
+                "SELECT i.* FROM unnest($2::bigint[]) AS k(hash),
+                 LATERAL (SELECT {COLUMNS} FROM indicators i
+                          WHERE i.tenant_no = $1 AND i.value_hash = k.hash OFFSET 0) AS i"
+            ),
+            &[&tenant_no, &hashes],
+        )?)
+    })?;
     let mut found = HashMap::with_capacity(rows.len());
     for row in &rows {
         let indicator = indicator_from_row_at(row, 0)?;
@@ -613,6 +611,20 @@ fn find_one(
     )?
     .map(|row| indicator_from_row_at(&row, 0))
     .transpose()
+}
+
+/// Runs `f` with sequential and bitmap scans off, so that its statements probe indexes
+/// whatever the planner's statistics say (see [`find_keys`]; decision 0022).
+fn through_indexes<T>(
+    tx: &mut Transaction<'_>,
+    f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    tx.batch_execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")?;
+    let value = f(tx)?;
+    tx.batch_execute(
+        "SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT",
+    )?;
+    Ok(value)
 }
 
 /// Who created a row and when, and who last changed it.
@@ -658,27 +670,29 @@ fn flush(
     let mut rows: Vec<RowToWrite<'_>> = Vec::with_capacity(pending.len() + updates.len());
     if !updates.is_empty() {
         let ids: Vec<i64> = updates.iter().map(|(_, old)| old.id).collect();
-        let regrouped: HashSet<i64> = updates
+        // Updates that change the group names replace the rows of the group index.
+        let regrouped = |index: usize, old: &Indicator| {
+            old.spec.rbac_group_names != specs[index].rbac_group_names
+        };
+        let regrouped_ids: Vec<i64> = updates
             .iter()
-            .filter(|(index, old)| old.spec.rbac_group_names != specs[*index].rbac_group_names)
+            .filter(|(index, old)| regrouped(*index, old))
             .map(|(_, old)| old.id)
             .collect();
-        // Deleted through the primary key, whatever the statistics say (see find_keys).
-        tx.batch_execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")?;
-        tx.execute(
-            "DELETE FROM indicators WHERE tenant_no = $1 AND id = ANY($2)",
-            &[&tenant_no, &ids],
-        )?;
-        if !regrouped.is_empty() {
-            let regrouped: Vec<i64> = regrouped.iter().copied().collect();
+        // Deleted through the primary key, whatever the statistics say.
+        through_indexes(tx, |tx| {
             tx.execute(
-                "DELETE FROM indicator_groups WHERE tenant_no = $1 AND id = ANY($2)",
-                &[&tenant_no, &regrouped],
+                "DELETE FROM indicators WHERE tenant_no = $1 AND id = ANY($2)",
+                &[&tenant_no, &ids],
             )?;
-        }
-        tx.batch_execute(
-            "SET LOCAL enable_seqscan TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT",
-        )?;
+            if !regrouped_ids.is_empty() {
+                tx.execute(
+                    "DELETE FROM indicator_groups WHERE tenant_no = $1 AND id = ANY($2)",
+                    &[&tenant_no, &regrouped_ids],
+                )?;
+            }
+            Ok(())
+        })?;
         let mut befores = Vec::with_capacity(updates.len());
         let mut owners = Vec::with_capacity(updates.len());
         for (_, old) in updates {
@@ -703,7 +717,7 @@ fn flush(
                     creation_time: old.creation_time,
                     last_updated_by: Some(&actor.id),
                 },
-                groups: regrouped.contains(&old.id),
+                groups: regrouped(*index, old),
                 kept: Some(&old.spec),
             });
         }

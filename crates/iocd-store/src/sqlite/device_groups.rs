@@ -233,13 +233,7 @@ impl DeviceGroupStore for SqliteStore {
                 rows.collect::<Result<_, _>>()?
             };
             let mut create = |name: &str| -> Result<(i64, String), StoreError> {
-                let spec = GroupSpec {
-                    name: name.to_owned(),
-                    description: String::new(),
-                    rank: None,
-                    rules: GroupRules::default(),
-                };
-                let group = insert_group(tx, number, &spec, now)?;
+                let group = insert_group(tx, number, &GroupSpec::named(name), now)?;
                 Ok((group.id, group.name))
             };
             resolve_references(existing, references, create_missing, &mut create)

@@ -69,28 +69,27 @@ impl Drop for Server {
     }
 }
 
+/// A token of `tenant-e2e` with `role`, for a server on SQLite in `data_dir`.
 pub(crate) fn token(data_dir: &Path, role: &str) -> String {
-    let output = Command::new(IOCD)
-        .args([
-            "token",
-            "create",
-            "--tenant",
-            "tenant-e2e",
-            "--role",
-            role,
-            "--name",
-            "e2e",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .output()
-        .expect("run iocd token create");
+    let data_dir = data_dir.to_str().expect("a UTF-8 path");
+    token_for("tenant-e2e", &[role], "e2e", &["--data-dir", data_dir])
+}
+
+/// A token made by `iocd token create` for `tenant` with `roles`, in the name of `app`;
+/// `store` names the server's store (`--data-dir DIR` or `--store URL`).
+pub(crate) fn token_for(tenant: &str, roles: &[&str], app: &str, store: &[&str]) -> String {
+    let mut command = Command::new(IOCD);
+    command.args(["token", "create", "--tenant", tenant, "--name", app]);
+    for role in roles {
+        command.args(["--role", role]);
+    }
+    let output = command.args(store).output().expect("run iocd token create");
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
     assert_eq!(stdout.lines().count(), 1, "the token alone on stdout");
     stdout.trim().to_owned()
 }
